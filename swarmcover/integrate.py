@@ -11,8 +11,9 @@ method (explicit RK2) with the embedded Euler step as error estimate,
 
 and additionally limits every step so that no agent moves more than ``max_move`` :math:`\cdot
 \varepsilon`. Rejected steps are retried with a smaller step. An optional speed limit saturates each
-agent's velocity (direction kept, so the blob energy still decreases), and positions are projected
-into the box after every step.
+agent's velocity (direction kept, so the blob energy still decreases). The walls are no-flux: an
+agent on a wall loses the outward component of its velocity and slides along it
+(:func:`slide_at_walls`), and positions are projected into the box after every step.
 """
 
 from __future__ import annotations
@@ -76,6 +77,14 @@ def saturate(v: np.ndarray, speed_limit: float | np.ndarray | None) -> np.ndarra
     lim = np.broadcast_to(np.asarray(speed_limit, dtype=np.float64), speed.shape)
     scale = np.where(speed > lim, lim / np.maximum(speed, 1e-300), 1.0)
     return v * scale[:, None]
+
+
+def slide_at_walls(x: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Remove the outward normal component of ``v (n, d)`` for agents on a wall of ``[lo, hi]``:
+    the walls are no-flux, so an agent pushed against one slides along it."""
+    tol = 1e-12 * (hi - lo)
+    out = np.where((x <= lo + tol) & (v < 0), 0.0, v)
+    return np.where((x >= hi - tol) & (out > 0), 0.0, out)
 
 
 def flow(
@@ -149,9 +158,9 @@ def flow(
 
     def rhs(y: np.ndarray) -> tuple[np.ndarray, float]:
         ev = law.evaluate(y, method=method)
-        return saturate(ev.velocities, speed_limit), ev.energy
+        return saturate(slide_at_walls(y, ev.velocities, box.lo, box.hi), speed_limit), ev.energy
 
-    t, n_steps, n_rej, k_mark = 0.0, 0, 0, 0
+    t, n_steps, n_rej, k_mark, rejected = 0.0, 0, 0, 0, False
     traj, step_t, energies = [], [], []
     while k_mark < marks.size and marks[k_mark] <= 0.0:
         traj.append(x.copy())
@@ -174,6 +183,7 @@ def flow(
         err = 0.5 * h * float(np.max(np.linalg.norm(k2 - k1, axis=1))) if x.shape[0] else 0.0
         if err > tol and h > 1e-14 * max(t_end, 1.0):
             n_rej += 1
+            rejected = True
             dt = h * max(0.2, 0.9 * math.sqrt(tol / err))
             continue
         step_t.append(t)
@@ -181,7 +191,9 @@ def flow(
         x = box.clip(x + 0.5 * h * (k1 + k2))
         t = stop if t + h >= stop else t + h
         n_steps += 1
-        dt = h * min(2.0, max(0.2, 0.9 * math.sqrt(tol / err))) if err > 0 else 2.0 * h
+        grow = 1.0 if rejected else 2.0  # no growth right after a rejection (avoids thrashing)
+        dt = h * min(grow, max(0.2, 0.9 * math.sqrt(tol / err))) if err > 0 else grow * h
+        rejected = False
         while k_mark < marks.size and marks[k_mark] <= t:
             traj.append(x.copy())
             k_mark += 1
