@@ -1,0 +1,1 @@
+"""The ``swarmcover`` command line (on top of the core, the agents and the simulator)."""
