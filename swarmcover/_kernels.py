@@ -14,8 +14,9 @@ With ``symmetric=True`` each listed pair is an unordered pair and both ends are 
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 __all__ = ["accumulate_pairs", "cic_deposit", "cic_gather_gradient", "sample_field"]
 
@@ -151,6 +152,29 @@ def accumulate_pairs_2d(xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2,
     return energy
 
 
+@njit(cache=True, parallel=True)
+def _accumulate_chunks_2d(
+    xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2, coef, origin, ih, vel, nchunks
+):
+    """Split the pair list into ``nchunks`` parts run in parallel, each into its own buffer."""
+    npairs = pi.shape[0]
+    bufs = np.zeros((nchunks, vel.shape[0], vel.shape[1]))
+    energies = np.zeros(nchunks)
+    for c in prange(nchunks):
+        lo = c * npairs // nchunks
+        hi = (c + 1) * npairs // nchunks
+        energies[c] = accumulate_pairs_2d(
+            xt, mt, xs, ms, pi[lo:hi], pj[lo:hi], symmetric, norm, inv4e2, inv2e2, coef, origin, ih, bufs[c]
+        )
+    for c in range(nchunks):
+        vel += bufs[c]
+    return energies.sum()
+
+
+#: pair lists longer than this run in parallel chunks (2-D)
+PARALLEL_PAIRS = 50_000
+
+
 def accumulate_pairs(xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2, coef, origin, ih, vel):
     """Add the pair terms of the blob law into ``vel``; return the pairs' blob energy.
 
@@ -158,6 +182,11 @@ def accumulate_pairs(xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2, co
     ``(pi[p], pj[p])``. ``norm = (4 pi eps^2)^(-d/2)``, ``inv4e2 = 1/(4 eps^2)``,
     ``inv2e2 = 1/(2 eps^2)``. ``symmetric``: each pair is unordered and both ends are updated.
     """
+    threads = numba.get_num_threads()
+    if xt.shape[1] == 2 and pi.shape[0] > PARALLEL_PAIRS and threads > 1:
+        return _accumulate_chunks_2d(
+            xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2, coef, origin, ih, vel, threads
+        )
     kernel = accumulate_pairs_1d if xt.shape[1] == 1 else accumulate_pairs_2d
     return kernel(xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2, coef, origin, ih, vel)
 

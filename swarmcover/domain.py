@@ -101,24 +101,31 @@ class Box:
         X = as_points(points, self.dim, "points")
         d, r = self.dim, float(radius)
         lo, hi, size = self.lo, self.hi, self.size
+        # per axis: candidate coordinates x + 2kL and 2lo - x + 2kL, kept only where that axis alone
+        # is within r of the box; then combine the axes (few candidates survive)
         per_axis = []
         for a in range(d):
             kmax = math.ceil(r / (2 * size[a])) + 1
             cands = []
             for k in range(-kmax, kmax + 1):
-                cands.append((X[:, a] + 2 * k * size[a], k != 0))
-                cands.append((2 * lo[a] - X[:, a] + 2 * k * size[a], True))
+                for coord, moved in (
+                    (X[:, a] + 2 * k * size[a], k != 0),
+                    (2 * lo[a] - X[:, a] + 2 * k * size[a], True),
+                ):
+                    gap = np.maximum(lo[a] - coord, 0.0) + np.maximum(coord - hi[a], 0.0)
+                    near = gap < r
+                    if np.any(near):
+                        cands.append((coord, gap * gap, near, moved))
             per_axis.append(cands)
         pts, owners = [], []
         idx = np.arange(X.shape[0])
         for combo in itertools.product(*per_axis):
-            if not any(moved for _, moved in combo):
+            if not any(c[3] for c in combo):
                 continue
-            coords = np.stack([c for c, _ in combo], axis=1)
-            gap = np.maximum(lo - coords, 0.0) + np.maximum(coords - hi, 0.0)
-            keep = np.einsum("ij,ij->i", gap, gap) < r * r
+            keep = np.logical_and.reduce([c[2] for c in combo])
+            keep &= np.sum([c[1] for c in combo], axis=0) < r * r
             if np.any(keep):
-                pts.append(coords[keep])
+                pts.append(np.stack([c[0][keep] for c in combo], axis=1))
                 owners.append(idx[keep])
         if not pts:
             return np.empty((0, d)), np.empty(0, dtype=np.int64)
