@@ -98,7 +98,7 @@ def sample_field(points, coef, origin, ih, out):
 
 
 @njit(cache=True, inline="always")
-def _pair(xt, mt, xs, ms, i, j, symmetric, norm, inv4e2, inv2e2, buf, mid, dx, vel, d):
+def _pair(xt, mt, xs, ms, i, j, symmetric, norm, inv4e2, inv2e2, buf, dx, vel, d):
     """The pair term once ``buf`` holds W, grad W at the midpoint; returns its energy."""
     r2 = 0.0
     for a in range(d):
@@ -130,7 +130,7 @@ def accumulate_pairs_1d(xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2,
         dx[0] = xt[i, 0] - xs[j, 0]
         mid[0] = 0.5 * (xt[i, 0] + xs[j, 0])
         _sample_1d(coef, origin, ih, mid, buf)
-        energy += _pair(xt, mt, xs, ms, i, j, symmetric, norm, inv4e2, inv2e2, buf, mid, dx, vel, 1)
+        energy += _pair(xt, mt, xs, ms, i, j, symmetric, norm, inv4e2, inv2e2, buf, dx, vel, 1)
     return energy
 
 
@@ -148,7 +148,7 @@ def accumulate_pairs_2d(xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2,
             dx[a] = xt[i, a] - xs[j, a]
             mid[a] = 0.5 * (xt[i, a] + xs[j, a])
         _sample_2d(coef, origin, ih, mid, buf)
-        energy += _pair(xt, mt, xs, ms, i, j, symmetric, norm, inv4e2, inv2e2, buf, mid, dx, vel, 2)
+        energy += _pair(xt, mt, xs, ms, i, j, symmetric, norm, inv4e2, inv2e2, buf, dx, vel, 2)
     return energy
 
 

@@ -95,8 +95,8 @@ def energy_distance(x: ArrayLike, target: Target, mass: ArrayLike | None = None,
     q, wq = target.quadrature(cells)
     keep = wq > 0
     q, wq = q[keep], wq[keep]
-    key = ("_ed_self", cells)
-    cache = target.__dict__.setdefault("_metric_cache", {})
+    key = ("energy_distance_self", cells)
+    cache = target.metric_cache
     if key not in cache:
         cache[key] = _mean_distance(q, wq, q, wq)
     d2 = 2 * _mean_distance(x, m, q, wq) - _mean_distance(x, m, x, m) - cache[key]

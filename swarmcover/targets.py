@@ -53,8 +53,9 @@ class Target:
             if z.dim != self.dim:
                 raise ValueError(f"zone {z!r} is {z.dim}-D but the domain is {self.dim}-D")
         self.floor = as_positive(floor, "floor")
-        self._z = 1.0
         self._cache: dict[tuple, SmoothedReciprocal] = {}
+        #: per-target results of metrics that depend on the target alone (filled lazily)
+        self.metric_cache: dict[tuple, float] = {}
         self._z = self._mass()
         if not np.isfinite(self._z) or self._z <= 0:
             raise ValueError(
