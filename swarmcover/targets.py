@@ -162,6 +162,9 @@ class GaussianMixture(Target):
         Non-negative, not all zero; normalised to sum 1. Default: equal.
     bounds : array_like, shape (d, 2)
     zones, floor : see :class:`Target`.
+    truncate : float, optional
+        Cut each component off at this many standard deviations (Mahalanobis distance): the
+        density is exactly zero beyond, like a demand map with sharp edges. Default: no cut.
     """
 
     def __init__(
@@ -172,6 +175,7 @@ class GaussianMixture(Target):
         bounds: ArrayLike | Box = ((0.0, 1.0), (0.0, 1.0)),
         zones: Sequence[Zone] = (),
         floor: float = _DEFAULT_FLOOR,
+        truncate: float | None = None,
     ) -> None:
         box = bounds if isinstance(bounds, Box) else Box(bounds)
         d = box.dim
@@ -194,6 +198,7 @@ class GaussianMixture(Target):
         if wts.shape != (k,) or not np.all(np.isfinite(wts)) or np.any(wts < 0) or wts.sum() <= 0:
             raise ValueError(f"weights must be {k} non-negative finite numbers, not all zero")
         self.means, self.covs, self.weights = mu, c, wts / wts.sum()
+        self.truncate = None if truncate is None else as_positive(truncate, "truncate")
         self._inv_chol = np.linalg.inv(chol)
         self._norms = self.weights / (
             (2 * np.pi) ** (d / 2) * np.prod(np.diagonal(chol, axis1=1, axis2=2), axis=1)
@@ -204,12 +209,16 @@ class GaussianMixture(Target):
         out = np.zeros(p.shape[0])
         for mu, li, nk in zip(self.means, self._inv_chol, self._norms, strict=True):
             z = (p - mu) @ li.T
-            out += nk * np.exp(-0.5 * np.einsum("ij,ij->i", z, z))
+            r2 = np.einsum("ij,ij->i", z, z)
+            term = nk * np.exp(-0.5 * r2)
+            if self.truncate is not None:
+                term = np.where(r2 <= self.truncate**2, term, 0.0)
+            out += term
         return out
 
     def _mass(self) -> float:
         diag = np.all(self.covs == np.einsum("kii->ki", self.covs)[:, :, None] * np.eye(self.dim))
-        if self.zones or not diag:
+        if self.zones or not diag or self.truncate is not None:
             return super()._mass()
         sd = np.sqrt(np.einsum("kii->ki", self.covs))
         lo, hi = self.box.lo, self.box.hi
