@@ -9,10 +9,12 @@ The pure core (no I/O): targets, the control law, integration, metrics and the s
 (50, 2)
 """
 
-from . import metrics
+from . import maps, metrics
+from .control import Controller, Separation, gain_for, saturate
 from .domain import Box, Disk, Polygon, Rectangle, Zone
-from .integrate import FlowResult, flow, saturate
+from .integrate import FlowResult, flow
 from .law import BlobLaw, Evaluation
+from .lloyd import LloydResult, lloyd
 from .potentials import ZoneRepulsion
 from .sampling import SampleResult, anneal_schedule, default_eps, sample
 from .targets import GaussianMixture, Raster, Target, Uniform
@@ -20,14 +22,17 @@ from .targets import GaussianMixture, Raster, Target, Uniform
 __all__ = [
     "BlobLaw",
     "Box",
+    "Controller",
     "Disk",
     "Evaluation",
     "FlowResult",
     "GaussianMixture",
+    "LloydResult",
     "Polygon",
     "Raster",
     "Rectangle",
     "SampleResult",
+    "Separation",
     "Target",
     "Uniform",
     "Zone",
@@ -35,6 +40,9 @@ __all__ = [
     "anneal_schedule",
     "default_eps",
     "flow",
+    "gain_for",
+    "lloyd",
+    "maps",
     "metrics",
     "sample",
     "saturate",

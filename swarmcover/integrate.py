@@ -27,9 +27,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._checks import as_points, as_positive
+from .control import Separation, saturate
 from .law import BlobLaw
 
-__all__ = ["FlowResult", "flow", "saturate"]
+__all__ = ["FlowResult", "flow", "slide_at_walls"]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ class FlowResult:
     step_times : ndarray, shape (s,)
         Start time of every accepted step.
     energies : ndarray, shape (s,)
-        Blob energy at the start of every accepted step.
+        Blob energy at the start of every accepted step (the law's; non-increasing without a
+        separation term, up to the integration tolerance).
     n_steps, n_rejected : int
         Accepted and rejected steps.
     completed : bool
@@ -69,16 +71,6 @@ class FlowResult:
     completed: bool
 
 
-def saturate(v: np.ndarray, speed_limit: float | np.ndarray | None) -> np.ndarray:
-    """Scale each row of ``v (n, d)`` down to at most ``speed_limit`` (scalar or ``(n,)``)."""
-    if speed_limit is None:
-        return v
-    speed = np.linalg.norm(v, axis=1)
-    lim = np.broadcast_to(np.asarray(speed_limit, dtype=np.float64), speed.shape)
-    scale = np.where(speed > lim, lim / np.maximum(speed, 1e-300), 1.0)
-    return v * scale[:, None]
-
-
 def slide_at_walls(x: np.ndarray, v: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """Remove the outward normal component of ``v (n, d)`` for agents on a wall of ``[lo, hi]``:
     the walls are no-flux, so an agent pushed against one slides along it."""
@@ -94,6 +86,8 @@ def flow(
     *,
     t_eval: ArrayLike | None = None,
     speed_limit: float | ArrayLike | None = None,
+    gain: float = 1.0,
+    separation: Separation | None = None,
     method: str = "auto",
     rtol: float = 1e-3,
     max_move: float = 0.25,
@@ -114,6 +108,10 @@ def flow(
         Increasing times in ``[0, t_end]`` at which to record positions (steps land on them).
     speed_limit : float or array_like, shape (n,), optional
         Per-agent maximum speed; velocities are saturated to it.
+    gain : float
+        Multiplies the law's velocity (see :func:`swarmcover.control.gain_for`).
+    separation : Separation, optional
+        Short-range repulsion added before saturation (row numbers serve as ids).
     method : {"auto", "pairwise", "mesh"}
         How :meth:`BlobLaw.evaluate` computes velocities.
     rtol : float
@@ -156,9 +154,14 @@ def flow(
     box, eps = law.target.box, law.eps
     tol = rtol * eps
 
+    gain = as_positive(gain, "gain")
+
     def rhs(y: np.ndarray) -> tuple[np.ndarray, float]:
         ev = law.evaluate(y, method=method)
-        return saturate(slide_at_walls(y, ev.velocities, box.lo, box.hi), speed_limit), ev.energy
+        v = gain * ev.velocities
+        if separation is not None:  # the law's part saturated first, as Controller does
+            v = saturate(v, speed_limit) + separation.velocities(y)
+        return saturate(slide_at_walls(y, v, box.lo, box.hi), speed_limit), ev.energy
 
     t, n_steps, n_rej, k_mark, rejected = 0.0, 0, 0, 0, False
     traj, step_t, energies = [], [], []
