@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 import swarmcover as sc
+from swarmcover.coverage import CoverageSchedule
 from swarmcover.metrics import energy_distance, lloyd_cost
 
 __all__ = ["main"]
@@ -41,8 +42,18 @@ def _demo(args: argparse.Namespace) -> int:
     n = args.agents
     if n < 2:
         raise ValueError(f"--agents must be >= 2, got {n}")
-    eps = sc.default_eps(target, n)
-    law = sc.BlobLaw(target, eps, 1.0 / n, target_smoothing=eps)
+    schedule = CoverageSchedule.annealed(target, n, args.speed_limit)
+    spacing = sc.default_eps(target, n)
+    sep = sc.Separation(0.2 * spacing, args.speed_limit)
+    laws: dict[int, sc.BlobLaw] = {}
+
+    def law_for(k: int) -> sc.BlobLaw:
+        if k not in laws:
+            st = schedule.stages[k]
+            laws[k] = sc.BlobLaw(target, st.eps, 1.0 / n, target_smoothing=st.smoothing)
+        return laws[k]
+
+    duration = schedule.duration if args.duration is None else args.duration
     rng = np.random.default_rng(args.seed)
     x = np.clip(rng.normal([0.6, 0.6], 0.3, (n, 2)), 0, [10, 6])  # a depot in the south-west corner
     headless = args.headless or not _has_display()
@@ -63,17 +74,26 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = 40
-    dt = args.duration / frames
+    dt = duration / frames
     print(f"{'t':>6} {'energy_dist':>12} {'lloyd_cost':>11} {'blob_energy':>12}", flush=True)
     t = 0.0
     for k in range(frames + 1):
         if k:
-            x = sc.flow(law, x, dt, speed_limit=args.speed_limit).x
+            for stage, length in schedule.segments(t, t + dt):
+                eps = schedule.stages[stage].eps
+                x = sc.flow(
+                    law_for(stage), x, length, speed_limit=args.speed_limit,
+                    gain=sc.gain_for(eps, args.speed_limit), separation=sep,
+                ).x  # fmt: skip
             t += dt
+        law = law_for(schedule.stage_index(t))
         ed, lc, be = energy_distance(x, target), lloyd_cost(x, target, 128), law.energy(x)
         if k % 5 == 0 or k == frames:
             print(f"{t:6.2f} {ed:12.4f} {lc:11.4f} {be:12.5f}", flush=True)
-        hud = [f"t = {t:.2f}   agents = {n}", f"energy distance {ed:.3f}   Lloyd cost {lc:.3f}"]
+        hud = [
+            f"t = {t:.2f}   agents = {n}   eps = {law.eps:.3f}",
+            f"energy distance {ed:.3f}   Lloyd cost {lc:.3f}",
+        ]
         draw_frame(screen, background, x, target.box.bounds, hud, font)
         if not headless:
             pygame.display.flip()
@@ -104,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="a fleet spreading from a depot over a three-town demand map")
     d.add_argument("--agents", type=int, default=60)
-    d.add_argument("--duration", type=float, default=12.0, help="simulated time")
+    d.add_argument(
+        "--duration", type=float, default=None, help="simulated time (default: the annealing schedule)"
+    )
     d.add_argument("--speed-limit", type=float, default=2.0)
     d.add_argument("--headless", action="store_true", help="no window even if a display exists")
     d.add_argument("--frames", action="store_true", help="also save PNG frames")

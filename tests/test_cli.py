@@ -15,13 +15,11 @@ def _run(args, tmp_path, timeout=300):
 
 
 def test_demo_headless_covers_the_map(tmp_path):
-    proc = _run(
-        ["demo", "--headless", "--agents", "30", "--duration", "6", "--out", "run", "--frames"], tmp_path
-    )
+    proc = _run(["demo", "--headless", "--agents", "30", "--out", "run", "--frames"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = [line.split() for line in proc.stdout.splitlines() if line[:6].strip().replace(".", "").isdigit()]
     energy_distance = [float(r[1]) for r in rows]
-    assert len(energy_distance) >= 5 and energy_distance[-1] < 0.6 * energy_distance[0]
+    assert len(energy_distance) >= 5 and energy_distance[-1] < 0.1 * energy_distance[0]
     x = np.load(tmp_path / "run" / "positions.npy")
     assert x.shape == (30, 2) and np.all((x >= 0) & (x <= [10, 6]))
     pygame = pytest.importorskip("pygame")
