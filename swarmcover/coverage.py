@@ -20,9 +20,14 @@ Stage durations are in time units of the speed limit: the first stage lasts the 
 domain plus ``relax`` relaxation times, every later one ``relax`` relaxation times
 :math:`\varepsilon_k\delta_{\text{sat}}/v_{\max}`. The last stage holds for ever.
 
-**After losses** the survivors restart the schedule (:meth:`CoverageSchedule.restarted`) from an
-intermediate scale: at the final :math:`\varepsilon` an agent only sees a few spacings around it,
-so a hole left by a whole group of lost agents (a bump that lost all its agents) is invisible.
+**After losses** the survivors restart the schedule from two spacings
+(:meth:`CoverageSchedule.after_losses`): at the final :math:`\varepsilon` an agent only sees a few
+spacings around it, so a hole left by a whole group of lost agents (a bump that lost all its agents)
+is invisible to the others.
+
+The defaults (10 stages, 20 relaxation times each) were chosen on sparse maps: with 6 stages of 10
+the fleet deploys 2.7 times faster and covers as well, but survivors re-covered a map within 25 % of a
+fresh fleet in 44 of 48 loss trials instead of 48 of 48 (``docs/sparse-targets.md``).
 """
 
 from __future__ import annotations
@@ -86,11 +91,11 @@ class CoverageSchedule:
         speed_limit: float,
         *,
         resolution: float = 0.3,
-        stages: int = 6,
+        stages: int = 10,
         start: float | None = None,
         smoothing: float = 1.0,
         mismatch: float = 0.5,
-        relax: float = 10.0,
+        relax: float = 20.0,
     ) -> CoverageSchedule:
         r"""The default schedule for ``n`` agents with a speed limit (see module docstring).
 
@@ -104,7 +109,7 @@ class CoverageSchedule:
             Final :math:`\varepsilon` in units of :math:`h` (0.3 measured best on sparse maps
             and equal to the best on uniform ones; see ``docs/sparse-targets.md``).
         stages : int
-            Number of stages.
+            Number of stages (default 10).
         start : float, optional
             First :math:`\varepsilon` (default: a quarter of the box's shortest side).
         smoothing : float
@@ -112,7 +117,7 @@ class CoverageSchedule:
         mismatch : float
             :math:`\delta_{\text{sat}}` of the gain rule.
         relax : float
-            Relaxation times per stage.
+            Relaxation times per stage (default 20).
         """
         if int(n) != n or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}")
@@ -127,7 +132,7 @@ class CoverageSchedule:
         if not (math.isfinite(smoothing) and smoothing >= 0):
             raise ValueError(f"smoothing must be finite and >= 0, got {smoothing!r}")
         relax, mismatch = as_positive(relax, "relax"), as_positive(mismatch, "mismatch")
-        cross = float(np.linalg.norm(target.box.size)) / v if start is None else 0.0
+        cross = float(np.linalg.norm(target.box.size)) / v
         out = []
         for k, e in enumerate(eps):
             out.append(
@@ -162,11 +167,14 @@ class CoverageSchedule:
             start = end
         return out
 
-    def restarted(self, from_eps: float) -> CoverageSchedule:
-        """The same schedule from its first stage whose ``eps`` is at most ``from_eps`` (used after
-        losses: re-anneal from an intermediate scale rather than from the domain scale)."""
-        k = next((i for i, s in enumerate(self.stages) if s.eps <= from_eps), len(self.stages) - 1)
-        return CoverageSchedule(self.stages[k:])
+    @classmethod
+    def after_losses(cls, target: Target, n: int, speed_limit: float, **kwargs: float) -> CoverageSchedule:
+        """The schedule survivors restart after losing part of the fleet: :meth:`annealed` for the
+        original fleet size ``n`` from two spacings (at the final ``eps`` an agent sees only a few
+        spacings around it, so a hole left by a whole group of lost agents is invisible).
+        ``kwargs`` go to :meth:`annealed`."""
+        h = (target.box.volume / n) ** (1.0 / target.dim)
+        return cls.annealed(target, n, speed_limit, start=2.0 * h, **kwargs)
 
 
 @dataclass(frozen=True)

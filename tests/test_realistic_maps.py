@@ -117,7 +117,12 @@ def test_survivors_of_a_quarter_lost_recover(n, loss, sparse_map, converged):
     schedule = CoverageSchedule.annealed(sparse_map, n, SPEED)
     # survivors keep their mass (they do not know how many were lost) and re-anneal from 2 spacings
     healed = cover(
-        sparse_map, survivors, SPEED, r_min=r_min, mass=1.0 / n, schedule=schedule.restarted(2 * h)
+        sparse_map,
+        survivors,
+        SPEED,
+        r_min=r_min,
+        mass=1.0 / n,
+        schedule=CoverageSchedule.after_losses(sparse_map, n, SPEED),
     ).x
     m = len(alive)
     fresh_start = corner_start(sparse_map.box, m, 0.3 * h, seed=0)

@@ -23,8 +23,8 @@ def test_annealed_schedule_shape():
     segs = s.segments(0.0, s.duration + 5.0)
     assert [k for k, _ in segs] == list(range(5))
     assert sum(length for _, length in segs) == pytest.approx(s.duration + 5.0)
-    r = s.restarted(5.0)
-    assert r.stages[0].eps <= 5.0 and r.stages[-1] == s.stages[-1]
+    r = CoverageSchedule.after_losses(target, 50, 2.0, resolution=0.3, stages=5)
+    assert r.stages[0].eps == pytest.approx(20.0) and r.stages[-1].eps == pytest.approx(s.stages[-1].eps)
 
 
 def test_schedule_validates():
