@@ -37,7 +37,7 @@ from ._kernels import sample_field
 if TYPE_CHECKING:  # pragma: no cover
     from .targets import Target
 
-__all__ = ["BOUNDARIES", "MAX_GRID_NODES", "SmoothedReciprocal"]
+__all__ = ["BOUNDARIES", "MAX_GRID_NODES", "SmoothedReciprocal", "patch_covers"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,19 @@ class SmoothedReciprocal:
     def dim(self) -> int:
         return self.target.dim
 
+    def patch(self, center: np.ndarray, half_width: float) -> tuple[np.ndarray, np.ndarray]:
+        """The part of the spline grid that sampling anywhere within ``half_width`` of ``center``
+        uses (what a body sends an agent): returns ``origin (d,)`` and ``coef (m_1, ..., m_d, d+1)``
+        (a copy); the spacing is :attr:`spacing`. Evaluating the patch with its origin gives the
+        same values as the whole field there (see :func:`patch_covers`)."""
+        c = np.asarray(center, dtype=np.float64).reshape(-1)
+        lo = np.floor((c - half_width - self.origin) / self.spacing).astype(np.int64) - 2
+        hi = np.floor((c + half_width - self.origin) / self.spacing).astype(np.int64) + 4
+        shape = np.asarray(self.shape)
+        lo, hi = np.clip(lo, 0, shape - 4), np.clip(hi, 4, shape)
+        sl = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+        return self.origin + lo * self.spacing, np.ascontiguousarray(self.coef[sl])
+
     def sample(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r"""Sample :math:`W` and :math:`\nabla W` at points.
 
@@ -189,3 +202,16 @@ class SmoothedReciprocal:
         out = np.empty((p.shape[0], self.dim + 1))
         sample_field(p, self.coef, self.origin, 1.0 / self.spacing, out)
         return out[:, 0], out[:, 1:]
+
+
+def patch_covers(
+    origin: np.ndarray, spacing: np.ndarray, shape: tuple[int, ...], center: np.ndarray, half_width: float
+) -> bool:
+    """Whether a spline patch (``shape`` nodes from ``origin``) can be sampled exactly everywhere
+    within ``half_width`` of ``center``: cubic B-spline sampling at ``x`` uses nodes
+    ``floor(u) - 1 .. floor(u) + 2`` with ``u = (x - origin) / spacing``."""
+    o, h = np.asarray(origin, dtype=np.float64), np.asarray(spacing, dtype=np.float64)
+    c = np.asarray(center, dtype=np.float64)
+    u_lo = np.floor((c - half_width - o) / h)
+    u_hi = np.floor((c + half_width - o) / h)
+    return bool(np.all(u_lo >= 1) and np.all(u_hi <= np.asarray(shape) - 3))

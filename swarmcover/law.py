@@ -53,13 +53,85 @@ from scipy.spatial import cKDTree
 
 from ._checks import as_masses, as_points, as_positive
 from ._kernels import accumulate_pairs
+from .domain import Box
 from .field import BOUNDARIES, SmoothedReciprocal
 from .targets import Target
 
-__all__ = ["METHODS", "BlobLaw", "Evaluation"]
+__all__ = ["METHODS", "BlobLaw", "Evaluation", "local_velocity"]
 
 METHODS = ("auto", "pairwise", "mesh")
 ExternalField = Callable[[np.ndarray], np.ndarray]
+
+
+def local_velocity(
+    x: np.ndarray,
+    neighbors: np.ndarray,
+    mass: float,
+    neighbor_mass: np.ndarray,
+    *,
+    eps: float,
+    cutoff: float,
+    coef: np.ndarray,
+    origin: np.ndarray,
+    spacing: np.ndarray,
+    box: Box | None,
+) -> np.ndarray:
+    r"""One agent's blob velocity from its neighbours and a field of :math:`W` (pure, unchecked).
+
+        This is the whole law as an agent runs it: the closed form of :class:`BlobLaw` summed over
+        itself, its neighbours within the radius :math:`c\sqrt2arepsilon`, and (``box`` given) the
+        mirror images across walls of both; :math:`W`, :math:`
+    abla W` at pair midpoints come from
+        cubic B-spline coefficients ``coef`` on the grid ``origin + k * spacing`` (the whole field of
+        :class:`~swarmcover.field.SmoothedReciprocal`, or a patch of it received from a body).
+        Inputs are trusted: callers validate (``BlobLaw.velocity``, the agent's message decoder).
+
+        Parameters
+        ----------
+        x : ndarray, shape (d,)
+        neighbors : ndarray, shape (k, d)
+        mass : float
+        neighbor_mass : ndarray, shape (k,)
+        eps, cutoff : float
+        coef : ndarray, shape (n_1, ..., n_d, d + 1)
+        origin, spacing : ndarray, shape (d,)
+        box : Box or None
+            Reflecting walls (method of images), or ``None`` for the free law.
+
+        Returns
+        -------
+        ndarray, shape (d,)
+    """
+    d = x.shape[0]
+    xi = x.reshape(1, d)
+    radius = cutoff * math.sqrt(2.0) * eps
+    r2 = radius * radius
+    diff = neighbors - xi
+    near = np.einsum("ij,ij->i", diff, diff) < r2
+    nb, mn = neighbors[near], neighbor_mass[near]
+    if box is not None:
+        g_nb, own_nb = box.images(nb, radius)
+        g_self, _ = box.images(xi, radius)
+        src = np.concatenate([nb, g_nb, g_self])
+        msrc = np.concatenate([mn, mn[own_nb], np.full(len(g_self), mass)])
+        diff = src - xi
+        close = np.einsum("ij,ij->i", diff, diff) < r2
+        src, msrc = src[close], msrc[close]
+    else:
+        src, msrc = nb, mn
+    src, msrc = np.ascontiguousarray(src), np.ascontiguousarray(msrc, dtype=np.float64)
+    vel = np.zeros((1, d))
+    mi = np.array([mass])
+    zero = np.zeros(1, dtype=np.int64)
+    norm = (4.0 * math.pi * eps**2) ** (-d / 2.0)
+    consts = (norm, 1.0 / (4.0 * eps**2), 1.0 / (2.0 * eps**2))
+    inv_h = 1.0 / np.asarray(spacing, dtype=np.float64)
+    accumulate_pairs(xi, mi, xi, mi, zero, zero, False, *consts, coef, origin, inv_h, vel)
+    if len(src):
+        pj = np.arange(len(src), dtype=np.int64)
+        accumulate_pairs(xi, mi, src, msrc, np.zeros(len(src), dtype=np.int64), pj, False, *consts, coef,
+                         origin, inv_h, vel)  # fmt: skip
+    return vel[0]
 
 
 @dataclass(frozen=True)
@@ -269,30 +341,14 @@ class BlobLaw:
         self._check_inside(nb, "neighbors")
         if isinstance(self.mass, np.ndarray) and (mass is None or neighbor_mass is None):
             raise ValueError("this law has per-agent masses: pass mass= and neighbor_mass=")
-        mi = np.array([self.mass if mass is None else as_positive(mass, "mass")])
+        mi = float(self.mass) if mass is None else as_positive(mass, "mass")
         mn = self._masses(nb.shape[0], neighbor_mass)
-        near = np.einsum("ij,ij->i", nb - xi, nb - xi) < self.radius**2
-        nb, mn = nb[near], mn[near]
-        g_nb, own_nb = self.images(nb)
-        g_self, _ = self.images(xi)
-        src = np.concatenate([nb, g_nb, g_self])
-        msrc = np.concatenate([mn, mn[own_nb], np.full(len(g_self), mi[0])])
-        close = np.einsum("ij,ij->i", src - xi, src - xi) < self.radius**2
-        src, msrc = np.ascontiguousarray(src[close]), np.ascontiguousarray(msrc[close])
-        vel = np.zeros((1, d))
-        zero = np.zeros(1, dtype=np.int64)
-        self._accumulate(xi, mi, xi, mi, zero, zero, False, vel)
-        if len(src):
-            self._accumulate(
-                xi,
-                mi,
-                src,
-                msrc,
-                np.zeros(len(src), dtype=np.int64),
-                np.arange(len(src)),
-                False,
-                vel,
-            )
+        v = local_velocity(
+            xi[0], nb, mi, mn, eps=self.eps, cutoff=self.cutoff, coef=self.field.coef,
+            origin=self.field.origin, spacing=self.field.spacing,
+            box=self.target.box if self.boundary == "reflect" else None,
+        )  # fmt: skip
+        vel = v[None, :]
         self._add_external(xi, vel)
         return vel[0]
 

@@ -1,4 +1,5 @@
-"""``swarmcover`` command: ``demo`` (a fleet covering a target, live or headless) and ``sample``."""
+"""``swarmcover`` command: ``demo`` (a fleet covering a target, live or headless), ``sample``, and
+``agent`` (one robot's controller process)."""
 
 from __future__ import annotations
 
@@ -138,7 +139,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="points.npy")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=_sample)
+    a = sub.add_parser("agent", help="run one agent process (one robot's controller)")
+    src = a.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="agent config file (.toml or .json)")
+    src.add_argument("--json", help="agent config as a JSON string")
+    a.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    a.set_defaults(func=_agent)
     return p
+
+
+def _agent(args: argparse.Namespace) -> int:
+    # imported here: the agent needs pyzmq, the other commands do not
+    from agents.agent import Agent
+    from agents.config import load_config
+
+    cfg = load_config(args.config, None) if args.config else load_config(None, args.json)
+    logging.getLogger().setLevel(args.log_level)
+    agent = Agent(cfg)
+    agent.install_signal_handlers()
+    counters = agent.run()
+    log.info("agent %d exits: %s", cfg.agent_id, counters.model_dump())
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

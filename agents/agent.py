@@ -1,0 +1,272 @@
+"""The agent process: the coverage law run on what the agent hears, at a fixed rate.
+
+Loop: wait (``zmq.Poller``) for messages until the next control slot; take every message (states
+from the body, beacons from peers, stats requests), validating each; at the slot, if a new state
+has come, compute the command from the state, the live neighbour table and the sensed field, send
+it to the body and a beacon to the peers. With no state for ``state_timeout`` it commands zero
+velocity every period (fail-safe) and re-sends its hello so a restarted body re-admits it.
+SIGTERM/SIGINT end the loop within one poll (at most 50 ms): a bye with the counters goes out and
+every socket closes with LINGER 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from collections.abc import Callable
+
+import numpy as np
+import zmq
+
+from swarmcover.control import Separation, gain_for, saturate
+from swarmcover.domain import Box
+from swarmcover.field import patch_covers
+from swarmcover.law import BlobLaw, local_velocity
+from swarmcover.protocol import (
+    Beacon,
+    Bye,
+    Command,
+    Counters,
+    Hello,
+    ProtocolError,
+    State,
+    Stats,
+    StatsRequest,
+    decode,
+    encode,
+)
+from swarmcover.targets import GaussianMixture, Uniform
+
+from .config import AgentConfig
+from .links import DirectPeers, SimLink, UdpBody
+from .neighbors import NeighborTable, Verdict
+
+__all__ = ["Agent"]
+
+_POLL_MAX = 0.05  # seconds: the longest the loop sleeps, so a signal is seen within this
+
+
+class Agent:
+    """One robot's controller. ``run()`` blocks until :meth:`stop` (or a signal)."""
+
+    def __init__(self, cfg: AgentConfig, ctx: zmq.Context | None = None) -> None:
+        self.cfg = cfg
+        self.log = logging.getLogger(f"swarmcover.agent.{cfg.agent_id}")
+        self.epoch = time.time_ns()  # increases across restarts of the same id on one host
+        self.seq = 0
+        self.counts = {k: 0 for k in Counters.model_fields}
+        self.box = Box(cfg.bounds)
+        self.radius = cfg.cutoff * math.sqrt(2.0) * cfg.eps
+        self.gain = cfg.gain if cfg.gain is not None else gain_for(cfg.eps, cfg.speed_limit, cfg.mismatch)
+        self.sep = None if cfg.r_min is None else Separation(cfg.r_min, cfg.speed_limit)
+        self.table = NeighborTable(cfg.agent_id, cfg.dim, cfg.beacon_ttl, cfg.forget_after, cfg.max_neighbors)
+        self.local_field = self._local_field()
+        self._own_ctx = ctx is None
+        self.ctx = zmq.Context() if ctx is None else ctx
+        if cfg.body.kind == "sim":
+            self.body: SimLink | UdpBody = SimLink(self.ctx, cfg.body.endpoint)
+        else:
+            self.body = UdpBody(cfg.body.listen)
+        if cfg.peers.kind == "sim":
+            self.peers: SimLink | UdpBody | DirectPeers = self.body
+        else:
+            self.peers = DirectPeers(self.ctx, cfg.peers.bind, cfg.peers.roster)
+        self.running = False
+        self.state: State | None = None
+        self.patch: np.ndarray | None = None
+        self.answered_tick = -1
+        self.body_epoch, self.body_seq = -1, -1
+        self.last_state_at = -math.inf
+        self.last_hello_at = -math.inf
+        self.clock: Callable[[], float] = time.monotonic
+
+    # ------------------------------------------------------------------ setup
+    def _local_field(self):
+        t = self.cfg.target
+        if t is None:
+            return None
+        if t.means:
+            target = GaussianMixture(t.means, t.covs, t.weights, bounds=self.cfg.bounds, floor=t.floor,
+                                     truncate=t.truncate)  # fmt: skip
+        else:
+            target = Uniform(self.cfg.bounds, floor=t.floor)
+        law = BlobLaw(target, self.cfg.eps, self.cfg.mass, boundary=self.cfg.boundary, cutoff=self.cfg.cutoff,
+                      target_smoothing=t.target_smoothing)  # fmt: skip
+        return law.field
+
+    def _envelope(self) -> dict:
+        self.seq += 1
+        return {"agent_id": self.cfg.agent_id, "epoch": self.epoch, "seq": self.seq, "t": time.time()}
+
+    def _send(self, link, msg, patch=None) -> None:
+        if link.send(encode(msg, patch)):
+            self.counts["messages_out"] += 1
+
+    def counters(self) -> Counters:
+        return Counters(**self.counts)
+
+    # ------------------------------------------------------------------ incoming
+    def _fresh(self, t_sent: float) -> bool:
+        skew = self.cfg.max_clock_skew
+        return skew is None or abs(time.time() - t_sent) <= self.cfg.beacon_ttl + skew
+
+    def _handle(self, frames: list[bytes], from_body: bool, now: float) -> None:
+        self.counts["messages_in"] += 1
+        try:
+            dec = decode(frames)
+        except ProtocolError as exc:
+            self.counts["rejected"] += 1
+            self.log.warning("rejected a message: %s", exc)
+            return
+        msg = dec.message
+        if isinstance(msg, Beacon):
+            if (self.cfg.peers.kind == "sim") != from_body or msg.agent_id == self.cfg.agent_id:
+                self.counts["rejected"] += 1
+                return
+            if not self._fresh(msg.t):
+                self.counts["stale"] += 1
+                return
+            verdict = self.table.offer(msg, now)
+            if verdict != Verdict.ACCEPTED:
+                self.counts["rejected"] += 1
+                self.log.info("beacon from %d rejected: %s", msg.agent_id, verdict)
+        elif isinstance(msg, State) and from_body:
+            if msg.agent_id != self.cfg.agent_id or len(msg.position) != self.cfg.dim:
+                self.counts["rejected"] += 1
+                self.log.warning("state for agent %d / dim %d rejected", msg.agent_id, len(msg.position))
+                return
+            if msg.epoch < self.body_epoch or (msg.epoch == self.body_epoch and msg.seq <= self.body_seq):
+                self.counts["rejected"] += 1
+                self.log.info("state from an old body epoch or out of order rejected")
+                return
+            if msg.patch is not None and not self._patch_ok(msg, dec.patch):
+                self.counts["rejected"] += 1
+                return
+            if msg.patch is None and self.local_field is None:
+                self.counts["rejected"] += 1
+                self.log.warning("state without a field patch, and no local target to sense from")
+                return
+            if msg.epoch != self.body_epoch:
+                self.log.info("body epoch %d", msg.epoch)
+            self.body_epoch, self.body_seq = msg.epoch, msg.seq
+            self.state, self.patch = msg, dec.patch
+            self.last_state_at = now
+        elif isinstance(msg, StatsRequest) and from_body:
+            self._send(self.body, Stats(**self._envelope(), counters=self.counters(),
+                                        neighbors=len(self.table.live(now)[0])))  # fmt: skip
+        else:
+            self.counts["rejected"] += 1
+
+    def _patch_ok(self, msg: State, coef: np.ndarray | None) -> bool:
+        p = msg.patch
+        if coef is None or abs(p.eps - self.cfg.eps) > 1e-12 * self.cfg.eps:
+            self.log.warning("patch for eps %g, this agent runs eps %g", p.eps, self.cfg.eps)
+            return False
+        if not patch_covers(np.array(p.origin), np.array(p.spacing), tuple(p.shape), np.array(msg.position),
+                            0.5 * self.radius):  # fmt: skip
+            self.log.warning("patch does not cover the midpoints with every neighbour in range")
+            return False
+        return True
+
+    # ------------------------------------------------------------------ control
+    def command(self, now: float) -> np.ndarray:
+        """The velocity for the latest state (law, gain, separation, speed limit)."""
+        st = self.state
+        x = np.asarray(st.position, dtype=np.float64)
+        ids, pos, mass = self.table.live(now)
+        if st.patch is not None:
+            coef, origin, spacing = self.patch, np.array(st.patch.origin), np.array(st.patch.spacing)
+        else:
+            f = self.local_field
+            coef, origin, spacing = f.coef, f.origin, f.spacing
+        v = local_velocity(
+            x, pos, self.cfg.mass, mass, eps=self.cfg.eps, cutoff=self.cfg.cutoff, coef=coef, origin=origin,
+            spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None,
+        )  # fmt: skip
+        v = saturate(self.gain * v[None], self.cfg.speed_limit)[0]
+        if self.sep is not None:
+            push = self.sep.velocity(x, pos, self.cfg.agent_id, ids)
+            v = saturate((v + push)[None], self.cfg.speed_limit)[0]
+        return v
+
+    def _control(self, now: float) -> None:
+        st = self.state
+        if st is not None and st.tick != self.answered_tick:
+            v = self.command(now)
+            cmd = Command(**self._envelope(), velocity=v.tolist(), tick=st.tick, eps=self.cfg.eps)
+            self._send(self.body, cmd)
+            self._send(self.peers, Beacon(**self._envelope(), position=list(st.position), mass=self.cfg.mass))
+            self.answered_tick = st.tick
+            self.counts["commands"] += 1
+        if now - self.last_state_at > self.cfg.state_timeout:
+            self.counts["failsafe"] += 1
+            tick = st.tick if st is not None else 0
+            zero = [0.0] * self.cfg.dim
+            self._send(self.body, Command(**self._envelope(), velocity=zero, tick=tick, eps=self.cfg.eps))
+            if now - self.last_hello_at > min(1.0, self.cfg.state_timeout):
+                self._hello(now)
+
+    def _hello(self, now: float) -> None:
+        hello = Hello(**self._envelope(), name=self.cfg.name, rate_hz=self.cfg.rate_hz)
+        self._send(self.body, hello)
+        if self.peers is not self.body:
+            self._send(self.peers, hello)
+        self.last_hello_at = now
+
+    # ------------------------------------------------------------------ loop
+    def stop(self, *_args) -> None:
+        self.running = False
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def run(self) -> Counters:
+        period = 1.0 / self.cfg.rate_hz
+        poller = zmq.Poller()
+        sources = [(item, True) for item in self.body.poll_items()]
+        if self.peers is not self.body:
+            sources += [(item, False) for item in self.peers.poll_items()]
+        for item, _ in sources:
+            poller.register(item, zmq.POLLIN)
+        self.running = True
+        now = self.clock()
+        self._hello(now)
+        self.last_state_at = now
+        next_slot = now
+        self.log.info("agent %d up (epoch %d)", self.cfg.agent_id, self.epoch)
+        try:
+            while self.running:
+                now = self.clock()
+                pending = self.state is not None and self.state.tick != self.answered_tick
+                wait = max(0.0, next_slot - now) if pending else _POLL_MAX
+                events = dict(poller.poll(min(wait, _POLL_MAX) * 1000.0))
+                now = self.clock()
+                for item, from_body in sources:
+                    if item in events:
+                        link = self.body if from_body else self.peers
+                        for frames in link.receive():
+                            self._handle(frames, from_body, now)
+                pending = self.state is not None and self.state.tick != self.answered_tick
+                silent = now - self.last_state_at > self.cfg.state_timeout
+                if now >= next_slot and (pending or silent):
+                    self.table.expire(now)
+                    self._control(now)
+                    next_slot = now + period
+        finally:
+            self._shutdown()
+        return self.counters()
+
+    def _shutdown(self) -> None:
+        bye = Bye(**self._envelope(), reason="stopped", counters=self.counters())
+        self._send(self.body, bye)
+        if self.peers is not self.body:
+            self._send(self.peers, bye)
+        self.log.info("agent %d down: %s", self.cfg.agent_id, self.counts)
+        self.body.close()
+        if self.peers is not self.body:
+            self.peers.close()
+        if self._own_ctx:
+            self.ctx.term()

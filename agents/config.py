@@ -1,0 +1,124 @@
+"""Agent configuration: a pydantic model (unknown keys rejected), from TOML, JSON or the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = ["AgentConfig", "DirectPeers", "LocalTarget", "SimBody", "SimPeers", "UdpBody", "load_config"]
+
+_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class SimBody(_Strict):
+    """The body is the simulator (or a test harness): a ZeroMQ DEALER connected to its ROUTER."""
+
+    kind: Literal["sim"] = "sim"
+    endpoint: str = "tcp://127.0.0.1:5555"
+
+
+class UdpBody(_Strict):
+    """A hardware-style body: ``State`` headers arrive as UDP datagrams on ``listen`` (host:port);
+    ``Command`` headers go back to the sender of the latest state."""
+
+    kind: Literal["udp"] = "udp"
+    listen: str = "127.0.0.1:0"
+
+
+class SimPeers(_Strict):
+    """Beacons travel through the simulator's radio (over the body link)."""
+
+    kind: Literal["sim"] = "sim"
+
+
+class DirectPeers(_Strict):
+    """Agents publish beacons on ``bind`` and subscribe to every endpoint in ``roster`` (no simulator)."""
+
+    kind: Literal["direct"] = "direct"
+    bind: str
+    roster: list[str] = Field(default_factory=list, max_length=4096)
+
+
+class LocalTarget(_Strict):
+    """A target the agent computes its own field from (hardware: the demand map is on board),
+    a Gaussian mixture (``covs`` isotropic variances) or uniform when ``means`` is empty."""
+
+    means: list[list[float]] = Field(default_factory=list, max_length=256)
+    covs: list[_Pos] = Field(default_factory=list, max_length=256)
+    weights: list[Annotated[float, Field(ge=0.0)]] | None = None
+    truncate: _Pos | None = None
+    floor: _Pos = 1e-3
+    target_smoothing: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class AgentConfig(_Strict):
+    """Everything an agent process needs; see ``docs/protocol.md`` for the meaning of the times."""
+
+    agent_id: Annotated[int, Field(ge=0, lt=1 << 31)]
+    name: str = Field(default="", max_length=200)
+    bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
+    boundary: Literal["reflect", "free"] = "reflect"
+    eps: _Pos
+    cutoff: _Pos = 4.0
+    mass: Annotated[float, Field(gt=0.0, le=1.0)]
+    speed_limit: _Pos
+    gain: _Pos | None = None
+    mismatch: _Pos = 0.5
+    r_min: _Pos | None = None
+    rate_hz: Annotated[float, Field(gt=0.0, le=1000.0)] = 10.0
+    beacon_ttl: _Pos = 0.5
+    forget_after: _Pos = 2.0
+    state_timeout: _Pos = 1.0
+    max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
+    max_clock_skew: Annotated[float, Field(ge=0.0)] | None = None
+    body: SimBody | UdpBody = Field(default_factory=SimBody, discriminator="kind")
+    peers: SimPeers | DirectPeers = Field(default_factory=SimPeers, discriminator="kind")
+    target: LocalTarget | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgentConfig:
+        for lo, hi in self.bounds:
+            if not hi > lo:
+                raise ValueError(f"bounds must have lo < hi, got {(lo, hi)}")
+        if self.forget_after < self.beacon_ttl:
+            raise ValueError("forget_after must be >= beacon_ttl")
+        if self.body.kind == "udp" and self.target is None:
+            raise ValueError("a udp body sends no field patches: give the agent a local `target`")
+        if self.peers.kind == "sim" and self.body.kind != "sim":
+            raise ValueError("peers via the simulator need a sim body; use direct peers")
+        return self
+
+    @property
+    def dim(self) -> int:
+        return len(self.bounds)
+
+
+def load_config(path: str | None = None, text: str | None = None) -> AgentConfig:
+    """Load a config from a ``.toml``/``.json`` file or a JSON string; ``ValueError`` names the key."""
+    if (path is None) == (text is None):
+        raise ValueError("give exactly one of a config file or a JSON string")
+    where = "--json"
+    try:
+        if path is not None:
+            p = Path(path)
+            where = str(p)
+            if not p.is_file():
+                raise ValueError(f"agent config file not found: {p}")
+            raw = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
+        else:
+            raw = json.loads(text)
+        return AgentConfig.model_validate(raw)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{where}: cannot parse: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ValueError(f"{where}: {key}: {first['msg']}") from None

@@ -1,0 +1,166 @@
+"""A test harness standing in for the simulator: a real ROUTER socket, real agent OS processes.
+
+It relays every beacon to every other agent (a radio with no loss), sends states with field patches
+cut from a real ``BlobLaw``'s field, and collects commands. Every wait polls the socket; nothing
+sleeps for a fixed time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import zmq
+
+from swarmcover.law import BlobLaw
+from swarmcover.protocol import Beacon, Command, Hello, Patch, State, Stats, StatsRequest, decode, encode
+
+
+def agent_config(agent_id: int, endpoint: str, law: BlobLaw, **over) -> dict:
+    cfg = {
+        "agent_id": agent_id,
+        "bounds": law.target.box.bounds.tolist(),
+        "eps": law.eps,
+        "mass": float(law.mass),
+        "speed_limit": 1e6,
+        "gain": 1.0,
+        "rate_hz": 1000.0,
+        "beacon_ttl": 0.5,
+        "forget_after": 1.0,
+        "state_timeout": 2.0,
+        "body": {"kind": "sim", "endpoint": endpoint},
+    }
+    cfg.update(over)
+    return cfg
+
+
+def start_agent(cfg: dict) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "swarmcover_cli.main",
+        "agent",
+        "--json",
+        json.dumps(cfg),
+        "--log-level",
+        "WARNING",
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+
+
+def stop_all(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    for p in procs:
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            pass
+        for stream in (p.stdout, p.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class Harness:
+    def __init__(self, law: BlobLaw) -> None:
+        self.law = law
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.sock.bind("tcp://127.0.0.1:*")
+        self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.routes: dict[int, bytes] = {}
+        self.epochs: dict[int, int] = {}
+        self.commands: dict[int, Command] = {}
+        self.stats: dict[int, Stats] = {}
+        self.captured_beacons: list[list[bytes]] = []
+        self.relay = True
+        self.epoch = time.time_ns()
+        self.seq = 0
+        self.tick = 0
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        self.ctx.term()
+
+    def _env(self, agent_id: int) -> dict:
+        self.seq += 1
+        return {"agent_id": agent_id, "epoch": self.epoch, "seq": self.seq, "t": time.time()}
+
+    def pump(self, timeout: float) -> None:
+        """Take what arrives within ``timeout`` seconds, relaying beacons."""
+        if not self.sock.poll(timeout * 1000):
+            return
+        while True:
+            try:
+                frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            route, body = frames[0], frames[1:]
+            msg = decode(body).message
+            if isinstance(msg, Hello):
+                if msg.epoch >= self.epochs.get(msg.agent_id, -1):
+                    self.routes[msg.agent_id], self.epochs[msg.agent_id] = route, msg.epoch
+            elif self.routes.get(msg.agent_id) != route:
+                continue  # not from the process that owns this id now
+            if isinstance(msg, Command):
+                self.commands[msg.agent_id] = msg
+            elif isinstance(msg, Stats):
+                self.stats[msg.agent_id] = msg
+            elif isinstance(msg, Beacon):
+                self.captured_beacons.append(body)
+                if self.relay:
+                    for aid, r in self.routes.items():
+                        if aid != msg.agent_id:
+                            self.sock.send_multipart([r, *body])
+
+    def wait_for(self, predicate, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("harness: condition not met in time")
+            self.pump(min(left, 0.05))
+
+    def send_raw(self, agent_id: int, frames: list[bytes]) -> None:
+        self.sock.send_multipart([self.routes[agent_id], *frames])
+
+    def send_state(self, agent_id: int, x: np.ndarray) -> None:
+        field = self.law.field
+        origin, coef = field.patch(x, 0.5 * self.law.radius)
+        patch = Patch(eps=self.law.eps, origin=origin.tolist(), spacing=field.spacing.tolist(),
+                      shape=list(coef.shape[:-1]))  # fmt: skip
+        st = State(**self._env(agent_id), position=x.tolist(), world_time=0.0, tick=self.tick, patch=patch)
+        self.send_raw(agent_id, encode(st, coef))
+
+    def step(self, x: np.ndarray, ids) -> dict[int, np.ndarray]:
+        """One lockstep tick: a state to every agent, wait for every command of this tick."""
+        self.tick += 1
+        for aid in ids:
+            self.send_state(aid, x[aid])
+        self.wait_for(
+            lambda: all(aid in self.commands and self.commands[aid].tick == self.tick for aid in ids)
+        )
+        return {aid: np.array(self.commands[aid].velocity) for aid in ids}
+
+    def request_stats(self, ids) -> dict[int, Stats]:
+        for aid in ids:
+            self.stats.pop(aid, None)
+            self.send_raw(aid, encode(StatsRequest(**self._env(aid))))
+        self.wait_for(lambda: all(aid in self.stats for aid in ids))
+        return {aid: self.stats[aid] for aid in ids}
+
+
+def terminate_and_wait(p: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 5.0) -> float:
+    """Send ``sig`` and return how long the process took to exit."""
+    t = time.monotonic()
+    p.send_signal(sig)
+    p.wait(timeout=timeout)
+    return time.monotonic() - t
