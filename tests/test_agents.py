@@ -1,15 +1,19 @@
 """Agent processes over real ZeroMQ sockets on loopback, against a harness standing in for the simulator."""
 
+import json
 import math
 import signal
+import socket
 import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from harness import Harness, agent_config, start_agent, stop_all, terminate_and_wait
 
 import swarmcover as sc
-from swarmcover.protocol import Beacon, encode
+from swarmcover.protocol import Beacon, Command, State, decode, encode
 
 N = 10
 
@@ -102,7 +106,7 @@ def test_replayed_beacon_from_a_live_peer_is_rejected(fleet, rng):
     x = 0.2 + 0.6 * rng.random((2, 2))
     harness.step(x, ids)
     harness.step(x, ids)
-    replay = [b for b in harness.captured_beacons if Beacon.model_validate_json(b[0]).agent_id == 1][0]
+    replay = next(b for b in harness.captured_beacons if Beacon.model_validate_json(b[0]).agent_id == 1)
     before = harness.request_stats([0])[0].counters.rejected
     harness.send_raw(0, replay)
     harness.wait_for(lambda: harness.request_stats([0])[0].counters.rejected == before + 1)
@@ -110,3 +114,105 @@ def test_replayed_beacon_from_a_live_peer_is_rejected(fleet, rng):
     harness.send_raw(0, encode(forged))  # claims to be the agent itself
     harness.wait_for(lambda: harness.request_stats([0])[0].counters.rejected == before + 2)
     assert math.isfinite(harness.step(x, ids)[0][0])
+
+
+@pytest.fixture(scope="module")
+def fuzz_target():
+    target = sc.Uniform([(0, 1), (0, 1)])
+    law = sc.BlobLaw(target, 0.2, 0.5)
+    harness = Harness(law)
+    procs = []
+    try:
+        _start(harness, law, procs, [0])
+        yield harness, procs[0]
+    finally:
+        stop_all(procs)
+        harness.close()
+
+
+_junk_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(
+        st.lists(st.binary(max_size=512), min_size=1, max_size=3),
+        _junk_json.map(lambda j: [json.dumps(j).encode()]),
+        _junk_json.map(
+            lambda j: [json.dumps({"v": 1, "kind": "beacon", "agent_id": 2, "payload": j}).encode()]
+        ),
+    )
+)
+def test_hostile_messages_are_rejected_and_counted(fuzz_target, frames):
+    harness, proc = fuzz_target
+    before = harness.request_stats([0])[0].counters
+    harness.send_raw(0, frames)
+    after = harness.request_stats([0])[0].counters
+    assert proc.poll() is None  # still running
+    assert after.rejected == before.rejected + 1
+    assert after.messages_in == before.messages_in + 2  # the junk and the stats request
+
+
+def _free_port(kind=socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_direct_mode_fleet_converges_without_a_simulator(rng):
+    """5 agents, UDP bodies that are simple integrators run here, beacons PUB/SUB between agents."""
+    n, dt, speed = 5, 0.02, 0.5
+    mixture = {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2}
+    target = sc.GaussianMixture([[0.6, 0.6]], [0.02], bounds=[(0, 1), (0, 1)])
+    udp_ports = [_free_port() for _ in range(n)]
+    pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n)]
+    procs = []
+    body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    body.bind(("127.0.0.1", 0))
+    body.settimeout(0.2)
+    try:
+        for i in range(n):
+            cfg = {
+                "agent_id": i, "bounds": [[0, 1], [0, 1]], "eps": 0.2, "mass": 1 / n, "speed_limit": speed,
+                "r_min": 0.05, "rate_hz": 200.0, "state_timeout": 5.0,
+                "body": {"kind": "udp", "listen": f"127.0.0.1:{udp_ports[i]}"},
+                "peers": {"kind": "direct", "bind": pub[i], "roster": pub}, "target": mixture,
+            }  # fmt: skip
+            procs.append(start_agent(cfg))
+        x = 0.05 + 0.1 * rng.random((n, 2))
+        start_dist = sc.metrics.energy_distance(x, target)
+        epoch, seq, got_any = time.time_ns(), 0, set()
+        for tick in range(1, 400):
+            for i in range(n):
+                seq += 1
+                st_msg = State(agent_id=i, epoch=epoch, seq=seq, t=time.time(), position=x[i].tolist(),
+                               world_time=tick * dt, tick=tick)  # fmt: skip
+                body.sendto(encode(st_msg)[0], ("127.0.0.1", udp_ports[i]))
+            v = np.zeros_like(x)
+            answered = set()
+            deadline = time.monotonic() + (10.0 if tick == 1 else 1.0)  # the first waits for start-up
+            while len(answered) < n and time.monotonic() < deadline:
+                try:
+                    data, _ = body.recvfrom(65536)
+                except TimeoutError:
+                    continue
+                cmd = decode([data]).message
+                if isinstance(cmd, Command) and cmd.tick == tick:
+                    v[cmd.agent_id] = cmd.velocity
+                    answered.add(cmd.agent_id)
+            got_any |= answered
+            x = np.clip(x + dt * v, 0, 1)
+        assert got_any == set(range(n))
+        assert np.all(np.linalg.norm(v, axis=1) <= speed * (1 + 1e-9))
+        end_dist = sc.metrics.energy_distance(x, target)
+        assert end_dist < 0.4 * start_dist
+        assert np.linalg.norm(x.mean(axis=0) - [0.6, 0.6]) < 0.1
+        d = np.linalg.norm(x[:, None] - x[None], axis=2) + np.eye(n)
+        assert d.min() >= 0.05  # spread out, not a clump
+    finally:
+        body.close()
+        stop_all(procs)

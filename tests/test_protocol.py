@@ -1,0 +1,124 @@
+"""The wire protocol: round trips, strict rejection, and fuzzing of the decoder."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from swarmcover.protocol import (
+    MAX_HEADER_BYTES,
+    Beacon,
+    Bye,
+    Command,
+    Counters,
+    Hello,
+    Patch,
+    ProtocolError,
+    State,
+    Stats,
+    StatsRequest,
+    decode,
+    encode,
+)
+
+ENV = {"agent_id": 7, "epoch": 123, "seq": 9, "t": 1.7e9}
+
+
+def _valid():
+    patch = Patch(eps=0.1, origin=[0.0, -0.5], spacing=[0.02, 0.03], shape=[6, 5])
+    return [
+        (Hello(**ENV, name="balloon-7", rate_hz=10.0), None),
+        (Bye(**ENV, reason="stopped", counters=Counters(messages_in=3)), None),
+        (Beacon(**ENV, position=[1.5, -2.0], mass=0.01), None),
+        (
+            State(**ENV, position=[0.1, 0.2], world_time=3.0, tick=4, patch=patch),
+            np.arange(90.0).reshape(6, 5, 3),
+        ),
+        (State(**ENV, position=[0.1], world_time=3.0, tick=4), None),
+        (Command(**ENV, velocity=[0.0, 1.0], tick=4, eps=0.1), None),
+        (StatsRequest(**ENV), None),
+        (Stats(**ENV, counters=Counters(), neighbors=4), None),
+    ]
+
+
+@pytest.mark.parametrize(("msg", "patch"), _valid())
+def test_round_trip(msg, patch):
+    dec = decode(encode(msg, patch))
+    assert dec.message == msg
+    if patch is None:
+        assert dec.patch is None
+    else:
+        assert np.array_equal(dec.patch, patch)
+
+
+def _header(**over):
+    raw = json.loads(Beacon(**ENV, position=[1.0, 2.0], mass=0.1).model_dump_json())
+    raw.update(over)
+    return json.dumps(raw).encode()
+
+
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        (_header(v=2), "version"),
+        (_header(extra=1), "extra"),
+        (_header(position=[float("nan"), 1.0]), "finite"),
+        (_header(position=[1e300, 1.0]), "less than"),
+        (_header(position=[1.0] * 4), "at most 3"),
+        (_header(mass="0.1"), "valid number"),
+        (_header(agent_id=-1), "greater than"),
+        (_header(kind="launch_missiles"), "does not match"),
+        (b"[]", "JSON object"),
+        (b"\x00\x01", "not JSON"),
+        (b"[" * 8000 + b"]" * 8000, "not JSON"),
+        (b" " * (MAX_HEADER_BYTES + 1), "exceeds"),
+    ],
+)
+def test_rejections_name_the_problem(header, why):
+    with pytest.raises(ProtocolError, match=why):
+        decode([header])
+
+
+def test_patch_buffer_checked():
+    msg, patch = _valid()[3]
+    frames = encode(msg, patch)
+    with pytest.raises(ProtocolError, match="bytes"):
+        decode([frames[0], frames[1][:-8]])
+    bad = patch.copy()
+    bad[0, 0, 0] = math.inf
+    with pytest.raises(ProtocolError, match="NaN or infinite"):
+        decode([frames[0], bad.tobytes()])
+    with pytest.raises(ProtocolError, match="buffer frame"):
+        decode([frames[0]])
+    with pytest.raises(ProtocolError, match="no buffers"):
+        decode([encode(Beacon(**ENV, position=[1.0], mass=0.1))[0], b"x"])
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.binary(max_size=2048), min_size=0, max_size=3))
+def test_random_bytes_only_raise_protocol_error(frames):
+    try:
+        decode(frames)
+    except ProtocolError:
+        pass
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(_json, st.sampled_from(["hello", "bye", "beacon", "state", "command", "stats_request", "stats"]))
+def test_random_json_only_raises_protocol_error(body, kind):
+    raw = {"v": 1, "kind": kind, **ENV, "extra": body} if isinstance(body, dict) else body
+    for candidate in (raw, {**ENV, "v": 1, "kind": kind, "position": body, "mass": body}):
+        try:
+            decode([json.dumps(candidate).encode()])
+        except ProtocolError:
+            pass
