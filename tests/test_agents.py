@@ -8,9 +8,9 @@ import time
 
 import numpy as np
 import pytest
+from harness import Harness, agent_config, start_agent, stop_all, terminate_and_wait
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from harness import Harness, agent_config, start_agent, stop_all, terminate_and_wait
 
 import swarmcover as sc
 from swarmcover.protocol import Beacon, Command, State, decode, encode
