@@ -77,6 +77,7 @@ class Agent:
         self.state: State | None = None
         self.patch: np.ndarray | None = None
         self.answered_tick = -1
+        self.beacon_tick = -1
         self.body_epoch, self.body_seq = -1, -1
         self.last_state_at = -math.inf
         self.last_hello_at = -math.inf
@@ -141,6 +142,13 @@ class Agent:
                 self.counts["rejected"] += 1
                 self.log.info("state from an old body epoch or out of order rejected")
                 return
+            if msg.epoch != self.body_epoch:  # a new body (a restarted simulator): ticks start over
+                self.answered_tick = self.beacon_tick = -1
+            if msg.reply == "beacon":  # sensing round: say where this tick's position is, nothing else
+                self.body_epoch, self.body_seq = msg.epoch, msg.seq
+                self.last_state_at = now
+                self._beacon(list(msg.position), msg.tick)
+                return
             if msg.patch is not None and not self._patch_ok(msg, dec.patch):
                 self.counts["rejected"] += 1
                 return
@@ -197,7 +205,8 @@ class Agent:
             v = self.command(now)
             cmd = Command(**self._envelope(), velocity=v.tolist(), tick=st.tick, eps=self.cfg.eps)
             self._send(self.body, cmd)
-            self._send(self.peers, Beacon(**self._envelope(), position=list(st.position), mass=self.cfg.mass))
+            if self.beacon_tick != st.tick:
+                self._beacon(list(st.position), st.tick)
             self.answered_tick = st.tick
             self.counts["commands"] += 1
         if now - self.last_state_at > self.cfg.state_timeout:
@@ -207,6 +216,22 @@ class Agent:
             self._send(self.body, Command(**self._envelope(), velocity=zero, tick=tick, eps=self.cfg.eps))
             if now - self.last_hello_at > min(1.0, self.cfg.state_timeout):
                 self._hello(now)
+
+    def _beacon(self, position: list[float], tick: int) -> None:
+        """One beacon per body tick: the sensing round's, or else the one after the command."""
+        self._send(self.peers, Beacon(**self._envelope(), position=position, mass=self.cfg.mass))
+        self.beacon_tick = tick
+
+    def _warm_up(self) -> None:
+        """Load the compiled kernels (from numba's cache, or compile them) before saying hello, so
+        that the first state is answered in milliseconds, not in the hundreds it takes to load."""
+        d = self.cfg.dim
+        lo, size = self.box.lo, self.box.size
+        x = lo + 0.5 * size
+        coef = np.zeros((4,) * d + (d + 1,))
+        local_velocity(x, x[None] + 0.01 * size, self.cfg.mass, np.array([self.cfg.mass]), eps=self.cfg.eps,
+                       cutoff=self.cfg.cutoff, coef=coef, origin=lo, spacing=size / 3.0,
+                       box=self.box)  # fmt: skip
 
     def _hello(self, now: float) -> None:
         hello = Hello(**self._envelope(), name=self.cfg.name, rate_hz=self.cfg.rate_hz)
@@ -232,6 +257,7 @@ class Agent:
         for item, _ in sources:
             poller.register(item, zmq.POLLIN)
         self.running = True
+        self._warm_up()
         now = self.clock()
         self._hello(now)
         self.last_state_at = now

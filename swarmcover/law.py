@@ -43,6 +43,7 @@ J. A. Carrillo, K. Craig, F. S. Patacchini, *A blob method for diffusion*, Calc.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -78,29 +79,28 @@ def local_velocity(
 ) -> np.ndarray:
     r"""One agent's blob velocity from its neighbours and a field of :math:`W` (pure, unchecked).
 
-        This is the whole law as an agent runs it: the closed form of :class:`BlobLaw` summed over
-        itself, its neighbours within the radius :math:`c\sqrt2arepsilon`, and (``box`` given) the
-        mirror images across walls of both; :math:`W`, :math:`
-    abla W` at pair midpoints come from
-        cubic B-spline coefficients ``coef`` on the grid ``origin + k * spacing`` (the whole field of
-        :class:`~swarmcover.field.SmoothedReciprocal`, or a patch of it received from a body).
-        Inputs are trusted: callers validate (``BlobLaw.velocity``, the agent's message decoder).
+    This is the whole law as an agent runs it: the closed form of :class:`BlobLaw` summed over
+    itself, its neighbours within the radius :math:`c\sqrt2\,\varepsilon`, and (``box`` given) the
+    mirror images across walls of both; :math:`W`, :math:`\nabla W` at pair midpoints come from
+    cubic B-spline coefficients ``coef`` on the grid ``origin + k * spacing`` (the whole field of
+    :class:`~swarmcover.field.SmoothedReciprocal`, or a patch of it received from a body).
+    Inputs are trusted: callers validate (``BlobLaw.velocity``, the agent's message decoder).
 
-        Parameters
-        ----------
-        x : ndarray, shape (d,)
-        neighbors : ndarray, shape (k, d)
-        mass : float
-        neighbor_mass : ndarray, shape (k,)
-        eps, cutoff : float
-        coef : ndarray, shape (n_1, ..., n_d, d + 1)
-        origin, spacing : ndarray, shape (d,)
-        box : Box or None
-            Reflecting walls (method of images), or ``None`` for the free law.
+    Parameters
+    ----------
+    x : ndarray, shape (d,)
+    neighbors : ndarray, shape (k, d)
+    mass : float
+    neighbor_mass : ndarray, shape (k,)
+    eps, cutoff : float
+    coef : ndarray, shape (n_1, ..., n_d, d + 1)
+    origin, spacing : ndarray, shape (d,)
+    box : Box or None
+        Reflecting walls (method of images), or ``None`` for the free law.
 
-        Returns
-        -------
-        ndarray, shape (d,)
+    Returns
+    -------
+    ndarray, shape (d,)
     """
     d = x.shape[0]
     xi = x.reshape(1, d)
@@ -109,15 +109,19 @@ def local_velocity(
     diff = neighbors - xi
     near = np.einsum("ij,ij->i", diff, diff) < r2
     nb, mn = neighbors[near], neighbor_mass[near]
-    if box is not None:
-        g_nb, own_nb = box.images(nb, radius)
-        g_self, _ = box.images(xi, radius)
-        src = np.concatenate([nb, g_nb, g_self])
-        msrc = np.concatenate([mn, mn[own_nb], np.full(len(g_self), mass)])
-        diff = src - xi
-        close = np.einsum("ij,ij->i", diff, diff) < r2
-        src, msrc = src[close], msrc[close]
-    else:
+    if box is not None and (np.any(x - box.lo < radius) or np.any(box.hi - x < radius)):
+        pts = np.concatenate([nb, xi])
+        mpts = np.concatenate([mn, [mass]])
+        if 2.0 * radius < float(np.min(box.size)):
+            g, owner = _near_images(pts, x, radius, box.lo, box.hi)
+        else:  # images of images can come within range: the general construction
+            g, owner = box.images(pts, radius)
+            diff = g - xi
+            close = np.einsum("ij,ij->i", diff, diff) < r2
+            g, owner = g[close], owner[close]
+        src = np.concatenate([nb, g])
+        msrc = np.concatenate([mn, mpts[owner]])
+    else:  # farther than the radius from every wall: no image is in range
         src, msrc = nb, mn
     src, msrc = np.ascontiguousarray(src), np.ascontiguousarray(msrc, dtype=np.float64)
     vel = np.zeros((1, d))
@@ -132,6 +136,21 @@ def local_velocity(
         accumulate_pairs(xi, mi, src, msrc, np.zeros(len(src), dtype=np.int64), pj, False, *consts, coef,
                          origin, inv_h, vel)  # fmt: skip
     return vel[0]
+
+
+def _near_images(
+    pts: np.ndarray, x: np.ndarray, radius: float, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Single mirror images (per axis: none, across ``lo``, across ``hi``) of ``pts (k, d)`` within
+    ``radius`` of ``x``; enough when the radius is below half the box's shortest side."""
+    d = pts.shape[1]
+    opts = np.stack([pts, 2.0 * lo - pts, 2.0 * hi - pts])  # (3, k, d)
+    combos = np.array(list(itertools.product(range(3), repeat=d))[1:])  # all but "no reflection"
+    imgs = np.stack([opts[combos[:, a], :, a] for a in range(d)], axis=-1)  # (c, k, d)
+    diff = imgs - x
+    close = np.einsum("ckd,ckd->ck", diff, diff) < radius * radius
+    owner = np.broadcast_to(np.arange(pts.shape[0]), close.shape)[close]
+    return imgs[close], owner
 
 
 @dataclass(frozen=True)

@@ -127,13 +127,19 @@ class Patch(_Model):
 
 
 class State(_Envelope):
-    """A body's state and sensing, to its agent (``agent_id`` is the agent it is for)."""
+    """A body's state and sensing, to its agent (``agent_id`` is the agent it is for).
+
+    ``reply="command"`` (default): answer with a command (and a beacon). ``reply="beacon"``: a
+    sensing round of a lockstep tick: answer at once with a beacon of this position only; the
+    command round for the same tick follows, so that every agent computes with its neighbours'
+    positions of this tick."""
 
     kind: Literal["state"] = "state"
     position: _Vec
     world_time: _Time
     tick: _U63
     patch: Patch | None = None
+    reply: Literal["command", "beacon"] = "command"
 
 
 class Command(_Envelope):

@@ -81,6 +81,7 @@ class Harness:
         self.commands: dict[int, Command] = {}
         self.stats: dict[int, Stats] = {}
         self.captured_beacons: list[list[bytes]] = []
+        self.beacons_from: dict[int, int] = {}
         self.relay = True
         self.epoch = time.time_ns()
         self.seq = 0
@@ -116,6 +117,7 @@ class Harness:
                 self.stats[msg.agent_id] = msg
             elif isinstance(msg, Beacon):
                 self.captured_beacons.append(body)
+                self.beacons_from[msg.agent_id] = self.beacons_from.get(msg.agent_id, 0) + 1
                 if self.relay:
                     for aid, r in self.routes.items():
                         if aid != msg.agent_id:
@@ -141,12 +143,20 @@ class Harness:
         self.send_raw(agent_id, encode(st, coef))
 
     def step(self, x: np.ndarray, ids) -> dict[int, np.ndarray]:
-        """One lockstep tick: a state to every agent, wait for every command of this tick."""
+        """One lockstep tick: a state to every agent; wait for every command of this tick and every
+        agent's beacon after it (already relayed when counted, so on each agent's connection it
+        precedes the next tick's state: the next tick sees every neighbour's position of this one)."""
         self.tick += 1
+        beacons = {aid: self.beacons_from.get(aid, 0) for aid in ids}
         for aid in ids:
             self.send_state(aid, x[aid])
         self.wait_for(
-            lambda: all(aid in self.commands and self.commands[aid].tick == self.tick for aid in ids)
+            lambda: all(
+                aid in self.commands
+                and self.commands[aid].tick == self.tick
+                and self.beacons_from.get(aid, 0) > beacons[aid]
+                for aid in ids
+            )
         )
         return {aid: np.array(self.commands[aid].velocity) for aid in ids}
 
