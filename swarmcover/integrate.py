@@ -92,6 +92,7 @@ def flow(
     rtol: float = 1e-3,
     max_move: float = 0.25,
     dt_max: float | None = None,
+    fixed_step: float | None = None,
     max_steps: int = 1_000_000,
     callback: Callable[[float, np.ndarray], None] | None = None,
 ) -> FlowResult:
@@ -120,6 +121,11 @@ def flow(
         No agent moves more than ``max_move * eps`` in one step.
     dt_max : float, optional
         Largest step.
+    fixed_step : float, optional
+        Take explicit Euler steps of exactly this length instead (no error control, no
+        ``max_move``): :math:`x \leftarrow \Pi_\Omega(x + \Delta t\, v(x))`. This is what a body
+        does that applies each velocity command for one tick (the simulator); the last step may be
+        shorter to land on ``t_end``.
     max_steps : int
         Give up (``completed=False``) after this many accepted steps.
     callback : callable, optional
@@ -171,6 +177,21 @@ def flow(
     k1, e1 = rhs(x)
     vmax = float(np.max(np.linalg.norm(k1, axis=1))) if x.shape[0] else 0.0
     dt = min(dt_cap, max_move * eps / vmax if vmax > 0 else t_end)
+    if fixed_step is not None:
+        h_fixed = as_positive(fixed_step, "fixed_step")
+        while t < t_end * (1 - 1e-12) and n_steps < max_steps:
+            h = min(h_fixed, t_end - t)
+            step_t.append(t)
+            energies.append(e1)
+            x = box.clip(x + h * k1)
+            t = t_end if t + h >= t_end * (1 - 1e-12) else t + h
+            n_steps += 1
+            while k_mark < marks.size and marks[k_mark] <= t * (1 + 1e-12):
+                traj.append(x.copy())
+                k_mark += 1
+            if callback is not None:
+                callback(t, x)
+            k1, e1 = rhs(x)
     while t < t_end and n_steps < max_steps:
         vmax = float(np.max(np.linalg.norm(k1, axis=1))) if x.shape[0] else 0.0
         h = min(dt, dt_cap, t_end - t)

@@ -145,6 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--json", help="agent config as a JSON string")
     a.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     a.set_defaults(func=_agent)
+    m = sub.add_parser("sim", help="run the simulator (the world the agents connect to)")
+    src = m.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", help="simulator config file (.toml or .json)")
+    src.add_argument("--json", help="simulator config as a JSON string")
+    m.add_argument("--duration", type=float, help="world seconds (overrides the config)")
+    m.add_argument("--record", help="record the run into this folder (overrides the config)")
+    m.add_argument("--headless", action="store_true", help="no window even if a display exists")
+    m.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    m.set_defaults(func=_sim)
+    r = sub.add_parser("replay", help="render a recorded run (a live window, or PNG frames when headless)")
+    r.add_argument("run", help="the run folder")
+    r.add_argument("--out", help="folder for PNG frames (default: RUN/replay)")
+    r.add_argument("--every", type=float, default=1.0, help="world seconds between frames")
+    r.add_argument("--headless", action="store_true")
+    r.set_defaults(func=_replay)
     return p
 
 
@@ -159,6 +174,56 @@ def _agent(args: argparse.Namespace) -> int:
     agent.install_signal_handlers()
     counters = agent.run()
     log.info("agent %d exits: %s", cfg.agent_id, counters.model_dump())
+    return 0
+
+
+def _sim(args: argparse.Namespace) -> int:
+    import signal
+
+    from simulator.config import load_sim_config
+    from simulator.server import Simulator
+
+    cfg = load_sim_config(args.config, None) if args.config else load_sim_config(None, args.json)
+    over = {}
+    if args.duration is not None:
+        over["duration"] = args.duration
+    if args.record is not None:
+        over["record"] = args.record
+    if args.headless:
+        over["render"] = cfg.render.model_copy(update={"headless": True})
+    if over:
+        cfg = type(cfg).model_validate({**cfg.model_dump(), **over})
+    logging.getLogger().setLevel(args.log_level)
+    sim = Simulator(cfg)
+    signal.signal(signal.SIGTERM, sim.stop)
+    signal.signal(signal.SIGINT, sim.stop)
+    view = None
+    if cfg.render.enabled:
+        from simulator.live import LiveView
+
+        headless = cfg.render.headless or not _has_display()
+        view = LiveView(sim, headless=headless)
+        sim.observers.append(view.on_snapshot)
+    try:
+        sim.run()
+    finally:
+        if view is not None:
+            view.close()
+    m = sim.metrics
+    last = m["energy_distance"][-1] if m["energy_distance"] else float("nan")
+    print(f"t = {sim.world.t:.1f}, alive {m['alive'][-1] if m['alive'] else 0}/{len(sim.world.ids)}, "
+          f"energy distance {last:.4f}, radio {sim.radio.counters.as_dict()}")  # fmt: skip
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from simulator.replay import replay
+
+    headless = args.headless or not _has_display()
+    if headless:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+    out = replay(args.run, args.out, every=args.every, headless=headless)
+    print(f"frames: {out}")
     return 0
 
 

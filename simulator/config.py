@@ -1,0 +1,237 @@
+"""Simulator configuration: pydantic models (unknown keys rejected), loaded from TOML or JSON.
+
+Times named ``*_wall`` are wall-clock seconds (what agents and sockets live by); the others are
+world seconds (what the bodies move in). In real-time mode one world second takes
+``1 / time_scale`` wall seconds; in lockstep mode the world advances one tick whenever every live
+agent has answered.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import numpy as np
+import tomllib
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+import swarmcover as sc
+from swarmcover.domain import Disk, Rectangle, Zone
+
+__all__ = [
+    "DiskZone",
+    "DropoutEvent",
+    "RadioConfig",
+    "RandomDropouts",
+    "RectZone",
+    "RenderConfig",
+    "SimConfig",
+    "TargetSpec",
+    "WindConfig",
+    "load_sim_config",
+]
+
+_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+_NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+_Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+class DiskZone(_Strict):
+    kind: Literal["disk"] = "disk"
+    center: list[float] = Field(min_length=1, max_length=2)
+    radius: _Pos
+
+    def zone(self) -> Zone:
+        return Disk(tuple(self.center), self.radius)
+
+
+class RectZone(_Strict):
+    kind: Literal["rect"] = "rect"
+    lo: list[float] = Field(min_length=1, max_length=2)
+    hi: list[float] = Field(min_length=1, max_length=2)
+
+    def zone(self) -> Zone:
+        return Rectangle(tuple(self.lo), tuple(self.hi))
+
+
+Region = Annotated[DiskZone | RectZone, Field(discriminator="kind")]
+
+
+class TargetSpec(_Strict):
+    """A Gaussian mixture (``covs`` isotropic variances), or uniform when ``means`` is empty, with
+    no-go ``zones`` (bodies cannot enter them; the target is zero there)."""
+
+    means: list[list[float]] = Field(default_factory=list, max_length=256)
+    covs: list[_Pos] = Field(default_factory=list, max_length=256)
+    weights: list[_NonNeg] | None = None
+    truncate: _Pos | None = None
+    floor: _Pos = 1e-3
+    zones: list[Region] = Field(default_factory=list, max_length=64)
+
+    def build(self, bounds: list[tuple[float, float]]) -> sc.Target:
+        zones = [z.zone() for z in self.zones]
+        if self.means:
+            return sc.GaussianMixture(
+                self.means,
+                self.covs,
+                self.weights,
+                bounds=bounds,
+                floor=self.floor,
+                truncate=self.truncate,
+                zones=zones,
+            )
+        return sc.Uniform(bounds, floor=self.floor, zones=zones)
+
+
+class RadioConfig(_Strict):
+    """The radio that carries beacons: range (default: the law's radius), loss, latency and jitter
+    (world seconds in lockstep, wall seconds in real time), and blackout regions where a robot
+    can neither send nor receive."""
+
+    range: _Pos | None = None
+    loss: _Prob = 0.0
+    latency: _NonNeg = 0.0
+    jitter: _NonNeg = 0.0
+    blackouts: list[Region] = Field(default_factory=list, max_length=64)
+
+
+class WindConfig(_Strict):
+    """A wind field ``velocity + shear @ (x - center)`` (world units per world second) pushing
+    every body, alive or dead."""
+
+    velocity: list[float] = Field(min_length=1, max_length=2)
+    shear: list[list[float]] | None = None
+    center: list[float] | None = None
+
+
+class DropoutEvent(_Strict):
+    """An injected event at world time ``t``, for ``ids``, a random ``fraction`` of the live set,
+    or everyone inside ``region``. ``fail`` cuts the robot off (no states, beacons dropped,
+    body stopped); ``radio_fail`` only silences its radio; ``body_fail`` makes its body ignore
+    commands; ``revive`` undoes all three."""
+
+    t: _NonNeg
+    kind: Literal["fail", "radio_fail", "body_fail", "revive"]
+    ids: list[Annotated[int, Field(ge=0)]] | None = None
+    fraction: _Prob | None = None
+    region: Region | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> DropoutEvent:
+        given = [s is not None for s in (self.ids, self.fraction, self.region)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of ids, fraction, region")
+        return self
+
+
+class RandomDropouts(_Strict):
+    """Random failures: each live robot fails (``kind``) at ``rate`` per world second."""
+
+    rate: _NonNeg = 0.0
+    kind: Literal["fail", "radio_fail", "body_fail"] = "fail"
+
+
+class RenderConfig(_Strict):
+    enabled: bool = False
+    headless: bool = True
+    width: Annotated[int, Field(ge=64, le=4096)] = 800
+    height: Annotated[int, Field(ge=64, le=4096)] | None = None
+    fps: _Pos = 20.0
+    frames_dir: str | None = None
+    frame_every: _Pos = 1.0  # world seconds between saved frames
+    trails: Annotated[int, Field(ge=0, le=1000)] = 0
+    links: bool = True
+
+
+class SimConfig(_Strict):
+    """Everything the simulator needs; the roster is ``range(len(positions))`` unless ``ids``."""
+
+    bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    positions: list[list[float]] = Field(min_length=1, max_length=100_000)
+    ids: list[Annotated[int, Field(ge=0, lt=1 << 31)]] | None = None
+    eps: _Pos
+    cutoff: _Pos = 4.0
+    boundary: Literal["reflect", "free"] = "reflect"
+    speed_limit: _Pos
+    tick: _Pos = 0.1
+    clock: Literal["realtime", "lockstep"] = "realtime"
+    time_scale: _Pos = 1.0
+    duration: _Pos | None = None
+    endpoint: str = "tcp://127.0.0.1:5555"
+    lockstep_timeout_wall: _Pos = 1.0
+    command_ttl_wall: _Pos = 0.5
+    failure_timeout_wall: _Pos = 1.0
+    wait_for_agents_wall: _NonNeg = 60.0
+    radio: RadioConfig = Field(default_factory=RadioConfig)
+    wind: WindConfig | None = None
+    drift_when_failed: bool = True
+    events: list[DropoutEvent] = Field(default_factory=list, max_length=10_000)
+    random_dropouts: RandomDropouts = Field(default_factory=RandomDropouts)
+    record: str | None = None
+    flush_every_wall: _Pos = 1.0
+    metrics_every: _Pos = 1.0  # world seconds
+    render: RenderConfig = Field(default_factory=RenderConfig)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SimConfig:
+        d = len(self.bounds)
+        for lo, hi in self.bounds:
+            if not hi > lo:
+                raise ValueError(f"bounds must have lo < hi, got {(lo, hi)}")
+        for k, p in enumerate(self.positions):
+            if len(p) != d:
+                raise ValueError(f"positions[{k}] has {len(p)} coordinates, the world has {d}")
+        if self.ids is not None and (
+            len(self.ids) != len(self.positions) or len(set(self.ids)) != len(self.ids)
+        ):
+            raise ValueError("ids must be distinct and as many as positions")
+        if self.wind is not None and len(self.wind.velocity) != d:
+            raise ValueError(f"wind.velocity must have {d} components")
+        roster = set(self.roster)
+        for k, ev in enumerate(self.events):
+            if ev.ids is not None and not set(ev.ids) <= roster:
+                raise ValueError(
+                    f"events[{k}].ids names robots not in the roster: {sorted(set(ev.ids) - roster)}"
+                )
+        return self
+
+    @property
+    def roster(self) -> list[int]:
+        return list(self.ids) if self.ids is not None else list(range(len(self.positions)))
+
+    @property
+    def dim(self) -> int:
+        return len(self.bounds)
+
+    def initial_positions(self) -> np.ndarray:
+        return np.asarray(self.positions, dtype=np.float64)
+
+
+def load_sim_config(path: str | Path | None = None, text: str | None = None) -> SimConfig:
+    """Load from a ``.toml``/``.json`` file or a JSON string; ``ValueError`` names the file and key."""
+    if (path is None) == (text is None):
+        raise ValueError("give exactly one of a config file or a JSON string")
+    where = "--json"
+    try:
+        if path is not None:
+            p = Path(path)
+            where = str(p)
+            if not p.is_file():
+                raise ValueError(f"simulator config file not found: {p}")
+            raw = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
+        else:
+            raw = json.loads(text)
+        return SimConfig.model_validate(raw)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{where}: cannot parse: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ValueError(f"{where}: {key}: {first['msg']}") from None

@@ -1,0 +1,519 @@
+"""The simulator process: the world, its radio and its failures, serving agents over ZeroMQ.
+
+One ROUTER socket (bound at ``endpoint``) talks to every agent (see ``docs/protocol.md``). Each tick
+the world sends every live agent its state and sensing (true position, world time, a patch of the
+field ``W``, ``grad W`` covering the midpoints with every neighbour in range), applies the latest
+command each agent sent, and carries beacons through the radio model.
+
+Clock modes:
+
+- ``realtime``: one tick every ``tick / time_scale`` wall seconds; the states of a tick are
+  staggered across it (agent ``i`` of ``n`` at phase ``i / n``) so that the agents do not all wake
+  at once; a command older than ``command_ttl_wall`` is not applied (the robot stops).
+- ``lockstep``: deterministic, for tests and benchmarks. Each tick has a sensing round (states with
+  ``reply="beacon"``: every agent beacons its position of this tick, and the radio delivers) and a
+  command round (states with the patch; every live agent's command is awaited, up to
+  ``lockstep_timeout_wall``). Agents thus compute with their neighbours' positions of the same
+  tick, as the central :func:`swarmcover.flow` does with ``fixed_step=tick``.
+
+Failures: an agent that has sent no command for ``failure_timeout_wall`` is marked failed (its
+body stops, or drifts with the wind); nobody tells the other agents. A hello with a newer epoch
+re-admits it. Injected failures (``events``, ``random_dropouts``, or :meth:`inject` from the
+renderer) cut a robot off, silence its radio, or make its body ignore commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import zmq
+
+from swarmcover.domain import Box
+from swarmcover.law import BlobLaw
+from swarmcover.metrics import energy_distance
+from swarmcover.protocol import (
+    MAX_FRAME_BYTES,
+    MAX_HEADER_BYTES,
+    Beacon,
+    Bye,
+    Command,
+    Hello,
+    Patch,
+    ProtocolError,
+    State,
+    Stats,
+    decode,
+    encode,
+)
+
+from .config import SimConfig
+from .radio import Radio
+from .recording import Recorder
+from .world import STATUS_NAMES, Snapshot, World
+
+__all__ = ["Simulator"]
+
+log = logging.getLogger("swarmcover.sim")
+
+
+def _wind_field(cfg: SimConfig) -> Callable[[np.ndarray], np.ndarray] | None:
+    if cfg.wind is None:
+        return None
+    v = np.asarray(cfg.wind.velocity, dtype=np.float64)
+    if cfg.wind.shear is None:
+        return lambda x: np.broadcast_to(v, x.shape)
+    a = np.asarray(cfg.wind.shear, dtype=np.float64)
+    c = np.asarray(cfg.wind.center if cfg.wind.center is not None else np.zeros_like(v), dtype=np.float64)
+    return lambda x: v + (x - c) @ a.T
+
+
+class Simulator:
+    """The world and its link to the agents. ``run()`` blocks until the duration or :meth:`stop`."""
+
+    def __init__(self, cfg: SimConfig, ctx: zmq.Context | None = None) -> None:
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed)
+        self.target = cfg.target.build(cfg.bounds)
+        n = len(cfg.positions)
+        self.law = BlobLaw(self.target, cfg.eps, 1.0 / n, boundary=cfg.boundary, cutoff=cfg.cutoff)
+        self.field = self.law.field
+        self.half_width = 0.5 * self.law.radius
+        self.box = Box(cfg.bounds)
+        self.world = World(
+            cfg.roster,
+            cfg.initial_positions(),
+            self.box,
+            cfg.speed_limit,
+            zones=self.target.zones,
+            wind=_wind_field(cfg),
+            drift_when_failed=cfg.drift_when_failed,
+        )
+        rc = cfg.radio
+        self.radio = Radio(
+            rc.range if rc.range is not None else self.law.radius,
+            rc.loss,
+            rc.latency,
+            rc.jitter,
+            [z.zone() for z in rc.blackouts],
+            rng=np.random.default_rng(cfg.seed + 1),
+        )
+        self.injected = np.zeros(n, dtype=bool)
+        self.detected = np.zeros(n, dtype=bool)
+        self.routes: dict[int, bytes] = {}
+        self.epochs: dict[int, int] = {}
+        self.seqs: dict[int, int] = {}
+        self.last_command_wall = np.full(n, -math.inf)
+        self.cmd_tick = np.full(n, -1, dtype=np.int64)
+        self.beacon_tick = np.full(n, -1, dtype=np.int64)
+        self.counts = {
+            "messages_in": 0,
+            "messages_out": 0,
+            "rejected": 0,
+            "commands": 0,
+            "send_failed": 0,
+            "lockstep_timeouts": 0,
+        }
+        self.epoch = time.time_ns()
+        self.seq = 0
+        self.tick = 0
+        self.running = False
+        self.paused = False
+        self.speed = 1.0  # real time: multiplies time_scale (renderer keys)
+        self.events: list[dict] = []
+        self.metrics: dict[str, list[float]] = {"t": [], "energy_distance": [], "alive": []}
+        self._next_event = 0
+        self._events_sorted = sorted(cfg.events, key=lambda e: e.t)
+        self._eps_warned: set[int] = set()
+        self._next_metrics = 0.0
+        self.observers: list[Callable[[Snapshot], None]] = []
+        self.recorder: Recorder | None = None
+        if cfg.record is not None:
+            meta = {
+                "roster": cfg.roster,
+                "bounds": [list(b) for b in cfg.bounds],
+                "tick": cfg.tick,
+                "status_names": STATUS_NAMES,
+                "config": cfg.model_dump(mode="json"),
+            }
+            self.recorder = Recorder(cfg.record, meta, cfg.flush_every_wall)
+        self._own_ctx = ctx is None
+        self.ctx = zmq.Context() if ctx is None else ctx
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.sock.setsockopt(zmq.SNDHWM, 10_000)
+        self.sock.setsockopt(zmq.RCVHWM, 10_000)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES + MAX_HEADER_BYTES)
+        self.sock.bind(cfg.endpoint)
+        self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        log.info("simulator bound at %s, roster of %d", self.endpoint, n)
+
+    # ------------------------------------------------------------------ events
+    def event(self, kind: str, agent_id: int | None = None, **details) -> None:
+        row = {
+            "t": self.world.t,
+            "kind": kind,
+            **({"agent_id": agent_id} if agent_id is not None else {}),
+            **details,
+        }
+        self.events.append(row)
+        if self.recorder is not None:
+            self.recorder.event(self.world.t, kind, agent_id, **details)
+        log.info("t=%.2f %s %s %s", self.world.t, kind, "" if agent_id is None else agent_id, details or "")
+
+    def _sync_failed(self) -> None:
+        self.world.failed = self.injected | self.detected
+
+    def inject(self, kind: str, ids: list[int]) -> None:
+        """Inject ``kind`` (``fail``, ``radio_fail``, ``body_fail``, ``revive``) for robots ``ids``."""
+        for a in ids:
+            k = self.world.index.get(int(a))
+            if k is None:
+                continue
+            if kind == "fail" and not self.injected[k]:
+                self.injected[k] = True
+                self.radio.forget(int(a))
+            elif kind == "radio_fail":
+                self.world.radio_failed[k] = True
+            elif kind == "body_fail":
+                self.world.body_failed[k] = True
+            elif kind == "revive":
+                self.injected[k] = self.detected[k] = False
+                self.world.radio_failed[k] = self.world.body_failed[k] = False
+                self.last_command_wall[k] = time.monotonic()
+            else:
+                continue
+            self.event(f"injected_{kind}", int(a))
+        self._sync_failed()
+
+    def _select(self, ev) -> list[int]:
+        ids = self.world.ids
+        if ev.ids is not None:
+            return list(ev.ids)
+        if ev.fraction is not None:
+            live = ids[~self.world.failed] if ev.kind != "revive" else ids[self.world.failed]
+            k = round(ev.fraction * len(live))
+            return [int(a) for a in self.rng.choice(live, size=k, replace=False)] if k else []
+        return [int(a) for a in ids[ev.region.zone().contains(self.world.x)]]
+
+    def _due_events(self) -> None:
+        while (
+            self._next_event < len(self._events_sorted)
+            and self._events_sorted[self._next_event].t <= self.world.t
+        ):
+            ev = self._events_sorted[self._next_event]
+            self._next_event += 1
+            self.inject(ev.kind, self._select(ev))
+        rd = self.cfg.random_dropouts
+        if rd.rate > 0:
+            p = 1.0 - math.exp(-rd.rate * self.cfg.tick)
+            cand = self.world.ids[self.world.live_mask()]
+            hit = cand[self.rng.random(len(cand)) < p]
+            if len(hit):
+                self.inject(rd.kind, [int(a) for a in hit])
+
+    def _detect(self, wall: float, answered: np.ndarray | None = None) -> None:
+        silent = (
+            self.world.connected
+            & ~self.world.failed
+            & (wall - self.last_command_wall > self.cfg.failure_timeout_wall)
+        )
+        if answered is not None:  # lockstep: who answered this tick is not silent, however long others took
+            silent &= ~answered
+        listening = self.world.live_mask() & ~silent  # who could still hear it: the survivors
+        for k in np.flatnonzero(silent):
+            a = int(self.world.ids[k])
+            self.detected[k] = True
+            last = {
+                r: t
+                for (s, r), t in self.radio.last_delivery.items()
+                if s == a and listening[self.world.index[r]]
+            }
+            self.event(
+                "detected_failure",
+                a,
+                silent_for_wall=round(wall - self.last_command_wall[k], 3),
+                last_heard_by={str(r): round(t, 4) for r, t in sorted(last.items())},
+            )
+            self.radio.forget(a)
+        if silent.any():
+            self._sync_failed()
+
+    # ------------------------------------------------------------------ messages
+    def _send(self, agent_id: int, frames: list[bytes]) -> None:
+        route = self.routes.get(agent_id)
+        if route is None:
+            return
+        try:
+            self.sock.send_multipart([route, *frames], zmq.NOBLOCK)
+            self.counts["messages_out"] += 1
+        except zmq.ZMQError:
+            self.counts["send_failed"] += 1
+
+    def _reject(self, why: str) -> None:
+        self.counts["rejected"] += 1
+        log.info("rejected: %s", why)
+
+    def _take(self, route: bytes, frames: list[bytes], wall: float) -> None:
+        self.counts["messages_in"] += 1
+        try:
+            msg = decode(frames).message
+        except ProtocolError as exc:
+            self._reject(str(exc))
+            return
+        a = msg.agent_id
+        k = self.world.index.get(a)
+        if k is None:
+            self._reject(f"agent {a} is not on the roster")
+            return
+        if isinstance(msg, Hello):
+            known = self.epochs.get(a)
+            if known is not None and msg.epoch <= known:
+                if msg.epoch < known or self.routes.get(a) != route:
+                    self._reject(f"hello from agent {a} with an old epoch or another connection")
+                return
+            rejoin = known is not None
+            self.routes[a], self.epochs[a], self.seqs[a] = route, msg.epoch, msg.seq
+            self.world.connected[k] = True
+            self.detected[k] = False
+            self.last_command_wall[k] = wall
+            self.cmd_tick[k] = self.beacon_tick[k] = -1
+            self._sync_failed()
+            self.event("rejoined" if rejoin else "joined", a, epoch=msg.epoch)
+            return
+        if self.routes.get(a) != route or msg.epoch != self.epochs.get(a) or msg.seq <= self.seqs.get(a, -1):
+            self._reject(f"{msg.kind} claiming agent {a} from another connection, epoch or out of order")
+            return
+        self.seqs[a] = msg.seq
+        if isinstance(msg, Command):
+            if len(msg.velocity) != self.cfg.dim:
+                self._reject(f"command of dimension {len(msg.velocity)}")
+                return
+            if self.world.failed[k]:
+                return
+            if abs(msg.eps - self.cfg.eps) > 1e-12 * self.cfg.eps and a not in self._eps_warned:
+                self._eps_warned.add(a)
+                log.warning("agent %d asks for eps %g; the world senses for eps %g", a, msg.eps, self.cfg.eps)
+            self.world.set_command(a, np.array(msg.velocity), wall)
+            self.last_command_wall[k] = wall
+            self.cmd_tick[k] = msg.tick
+            self.counts["commands"] += 1
+        elif isinstance(msg, Beacon):
+            self.beacon_tick[k] = self.tick
+            if len(msg.position) != self.cfg.dim:
+                self._reject("beacon of the wrong dimension")
+                return
+            ok = not self.world.failed[k] and not self.world.radio_failed[k]
+            self.radio.send(a, self.world.x[k], frames, self._radio_now(wall), can_send=ok)
+        elif isinstance(msg, Bye):
+            self.world.connected[k] = False
+            self.routes.pop(a, None)
+            self.radio.forget(a)
+            self.event("bye", a, reason=msg.reason, counters=msg.counters.model_dump())
+        elif isinstance(msg, Stats):
+            self.event("stats", a, counters=msg.counters.model_dump(), neighbors=msg.neighbors)
+        else:
+            self._reject(f"{msg.kind} is not for the simulator")
+
+    def _radio_now(self, wall: float) -> float:
+        return self.world.t if self.cfg.clock == "lockstep" else wall
+
+    def _pump(self, until: float, once: bool = False) -> None:
+        """Take messages and deliver due radio copies until wall time ``until`` (monotonic), or
+        (``once``) until the first batch of messages has been taken."""
+        while True:
+            wall = time.monotonic()
+            self._deliver(self._radio_now(wall))
+            nxt = self.radio.next_due() if self.cfg.clock == "realtime" else None
+            limit = until if nxt is None else min(until, nxt)
+            left = limit - wall
+            if left > 0:
+                self.sock.poll(left * 1000.0)
+            took = self._drain(time.monotonic())
+            if time.monotonic() >= until or (once and took):
+                self._deliver(self._radio_now(time.monotonic()))
+                return
+
+    def _drain(self, wall: float) -> int:
+        took = 0
+        for _ in range(100_000):
+            try:
+                route, *frames = self.sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self._take(route, frames, wall)
+            took += 1
+        return took
+
+    def _deliver(self, now: float) -> None:
+        for d in self.radio.due(now):
+            k = self.world.index[d.receiver]
+            if self.world.failed[k] or self.world.radio_failed[k] or not self.world.connected[k]:
+                continue
+            self._send(d.receiver, d.frames)
+
+    def _state(self, k: int, reply: str = "command") -> list[bytes]:
+        a = int(self.world.ids[k])
+        x = self.world.x[k]
+        self.seq += 1
+        env = {"agent_id": a, "epoch": self.epoch, "seq": self.seq, "t": time.time()}
+        if reply == "beacon":
+            st = State(**env, position=x.tolist(), world_time=self.world.t, tick=self.tick, reply="beacon")
+            return encode(st)
+        origin, coef = self.field.patch(x, self.half_width)
+        patch = Patch(
+            eps=self.cfg.eps,
+            origin=origin.tolist(),
+            spacing=self.field.spacing.tolist(),
+            shape=list(coef.shape[:-1]),
+        )
+        st = State(**env, position=x.tolist(), world_time=self.world.t, tick=self.tick, patch=patch)
+        return encode(st, coef)
+
+    # ------------------------------------------------------------------ per tick
+    def _radio_update(self) -> None:
+        ok = self.world.live_mask() & ~self.world.radio_failed
+        self.radio.update(self.world.ids[ok], self.world.x[ok])
+
+    def _after_step(self, wall_epoch: float) -> None:
+        snap = self.world.snapshot()
+        if self.recorder is not None:
+            self.recorder.snapshot(snap, wall_epoch)
+        if self.world.t + 1e-9 >= self._next_metrics:
+            self._next_metrics += self.cfg.metrics_every
+            alive = self.world.live_mask()
+            ed = energy_distance(self.world.x[alive], self.target) if alive.sum() > 1 else math.nan
+            self.metrics["t"].append(self.world.t)
+            self.metrics["energy_distance"].append(float(ed))
+            self.metrics["alive"].append(int(alive.sum()))
+        for obs in self.observers:
+            obs(snap)
+
+    def wait_for_agents(self, count: int | None = None) -> int:
+        """Take hellos until ``count`` (default: the whole roster) agents have joined, or
+        ``wait_for_agents_wall`` passes; returns how many joined."""
+        want = len(self.world.ids) if count is None else count
+        deadline = time.monotonic() + self.cfg.wait_for_agents_wall
+        while self.running and int(self.world.connected.sum()) < want and time.monotonic() < deadline:
+            self._pump(min(deadline, time.monotonic() + 0.05), once=True)
+        return int(self.world.connected.sum())
+
+    def _lockstep_tick(self) -> None:
+        # silence is measured from the first state an agent left unanswered: one that answered the
+        # last tick is not silent, however long the world paused in between
+        answered_last = self.cmd_tick >= self.tick
+        self.last_command_wall[answered_last] = time.monotonic()
+        self.tick += 1
+        self._due_events()
+        self._radio_update()
+        live = np.flatnonzero(self.world.live_mask())
+        for k in live:  # sensing round: every agent beacons this tick's position
+            self._send(int(self.world.ids[k]), self._state(k, "beacon"))
+        self._await(live, lambda k: self.beacon_tick[k] >= self.tick)
+        self._deliver(self.world.t)  # copies queued by the last beacons go out before the states
+        for k in live:  # command round: each computes with its neighbours' positions of this tick
+            self._send(int(self.world.ids[k]), self._state(k))
+        self._await(live, lambda k: self.cmd_tick[k] >= self.tick)
+        wall = time.monotonic()
+        answered = self.cmd_tick == self.tick
+        self._detect(wall, answered)
+        self.world.command[~answered] = 0.0  # a robot that did not answer this tick holds still
+        self.world.step(self.cfg.tick, wall, None)
+        self._after_step(time.time())
+
+    def _await(self, live: np.ndarray, done: Callable[[int], bool]) -> None:
+        deadline = time.monotonic() + self.cfg.lockstep_timeout_wall
+        while True:
+            waiting = [
+                k for k in live if not self.world.failed[k] and self.world.connected[k] and not done(k)
+            ]
+            if not waiting:
+                return
+            if time.monotonic() >= deadline:
+                self.counts["lockstep_timeouts"] += 1
+                return
+            self._pump(min(deadline, time.monotonic() + 0.05), once=True)
+            if not self.running:
+                return
+
+    def _realtime_tick(self, tick_start: float) -> float:
+        """One real-time tick starting at wall ``tick_start``; returns when the next one starts."""
+        period = self.cfg.tick / (self.cfg.time_scale * self.speed)
+        wall = time.monotonic()
+        if not self.paused:
+            self.world.step(self.cfg.tick, wall, self.cfg.command_ttl_wall)
+            self.tick += 1
+            self._after_step(time.time())
+            self._due_events()
+        self._detect(wall)
+        self._radio_update()
+        live = np.flatnonzero(self.world.live_mask()) if not self.paused else np.empty(0, dtype=np.int64)
+        for i, k in enumerate(live):
+            self._pump(tick_start + period * i / len(live))
+            if self.world.live_mask()[k]:
+                self._send(int(self.world.ids[k]), self._state(k))
+        nxt = tick_start + period
+        self._pump(nxt)
+        return nxt
+
+    # ------------------------------------------------------------------ loop
+    def stop(self, *_args) -> None:
+        self.running = False
+
+    def done(self) -> bool:
+        return self.cfg.duration is not None and self.world.t >= self.cfg.duration - 1e-9
+
+    def start(self) -> None:
+        """Wait for the agents (up to ``wait_for_agents_wall``) and record the initial state."""
+        self.running = True
+        self.event("start", clock=self.cfg.clock, endpoint=self.endpoint)
+        joined = self.wait_for_agents()
+        if joined < len(self.world.ids):
+            log.warning("%d of %d agents joined within %.0f s; starting anyway", joined, len(self.world.ids),
+                        self.cfg.wait_for_agents_wall)  # fmt: skip
+        self._after_step(time.time())
+        self._next_wall = time.monotonic()
+
+    def advance(self, max_ticks: int | None = None) -> int:
+        """Run ticks until the duration, :meth:`stop`, or ``max_ticks``; returns the ticks run."""
+        self.running = True
+        ticks = 0
+        self._next_wall = max(getattr(self, "_next_wall", 0.0), time.monotonic() - 1.0)
+        while self.running and not self.done() and (max_ticks is None or ticks < max_ticks):
+            if self.cfg.clock == "lockstep":
+                if self.paused:
+                    self._pump(time.monotonic() + 0.05)
+                    continue
+                self._lockstep_tick()
+            else:
+                self._next_wall = self._realtime_tick(self._next_wall)
+                if time.monotonic() - self._next_wall > 1.0:  # over a second behind: do not catch up
+                    self._next_wall = time.monotonic()
+            ticks += 1
+        return ticks
+
+    def finish(self) -> None:
+        """Record the end and close the socket and the recording."""
+        self.event("end", ticks=self.tick, counters=dict(self.counts), radio=self.radio.counters.as_dict())
+        self.close()
+
+    def run(self, max_ticks: int | None = None) -> None:
+        """``start``, ``advance`` and ``finish`` (also when interrupted)."""
+        try:
+            self.start()
+            self.advance(max_ticks)
+        finally:
+            self.finish()
+
+    def close(self) -> None:
+        if self.sock.closed:
+            return
+        if self.recorder is not None:
+            self.recorder.close()
+        self.sock.close(linger=0)
+        if self._own_ctx:
+            self.ctx.term()

@@ -1,0 +1,56 @@
+"""Test helpers: a real Simulator (in a thread of the test process) serving real agent OS processes."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from harness import start_agent, stop_all
+
+from simulator.config import SimConfig
+from simulator.server import Simulator
+
+BOUNDS = [(0.0, 1.0), (0.0, 1.0)]
+TARGET = {"means": [[0.3, 0.4], [0.7, 0.6]], "covs": [0.01, 0.02]}
+
+
+def agent_cfg(i: int, sim: Simulator, **over) -> dict:
+    cfg = {
+        "agent_id": i,
+        "bounds": [list(b) for b in sim.cfg.bounds],
+        "eps": sim.cfg.eps,
+        "mass": 1.0 / len(sim.world.ids),
+        "speed_limit": sim.cfg.speed_limit,
+        "rate_hz": 1000.0,
+        "state_timeout": 5.0,
+        "beacon_ttl": 2.0,
+        "forget_after": 4.0,
+        "body": {"kind": "sim", "endpoint": sim.endpoint},
+    }
+    cfg.update(over)
+    return cfg
+
+
+class Fleet:
+    """A simulator and its agent processes; ``close()`` kills every process and stops the simulator."""
+
+    def __init__(self, cfg: dict, **agent_over) -> None:
+        self.sim = Simulator(SimConfig.model_validate({"endpoint": "tcp://127.0.0.1:*", **cfg}))
+        self.procs = {}
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        for a in self.sim.world.roster:
+            self.procs[a] = start_agent(agent_cfg(a, self.sim, **agent_over))
+
+    def run(self, max_ticks: int | None = None) -> None:
+        """Run the simulator in this thread (until its duration or ``max_ticks``)."""
+        self.sim.run(max_ticks=max_ticks)
+
+    def close(self) -> None:
+        stop_all(list(self.procs.values()))
+        if not self.sim.sock.closed:
+            self.sim.close()
+
+
+def positions(rng: np.random.Generator, n: int) -> list[list[float]]:
+    return (0.3 + 0.4 * rng.random((n, 2))).tolist()
