@@ -248,3 +248,44 @@ def test_recording_cut_by_sigkill_is_readable(tmp_path, rng):
     assert np.array_equal(rec.t, t) and rec.status.shape == (len(t), 3)
     assert any(e["kind"] == "joined" for e in rec.events)
     assert rec.status[-1].tolist() == [1, 1, 1]
+
+
+def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
+    import subprocess
+    import sys
+
+    from simulator.recording import Recorder
+    from simulator.world import Snapshot
+
+    monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
+    cfg = dict(bounds=BOUNDS, target=TARGET, positions=positions(rng, 3), eps=0.2, speed_limit=0.2)
+    from simulator.config import SimConfig
+
+    meta = {
+        "roster": [0, 1, 2],
+        "bounds": BOUNDS,
+        "config": SimConfig.model_validate(cfg).model_dump(mode="json"),
+    }
+    rec = Recorder(tmp_path / "run", meta)
+    for k in range(5):
+        x = np.asarray(cfg["positions"]) + 0.01 * k
+        rec.snapshot(
+            Snapshot(0.5 * k, np.arange(3), x, np.zeros((3, 2)), np.array([1, 3, 1], dtype=np.uint8)), 0.0
+        )
+    rec.close()
+    r = subprocess.run(
+        [sys.executable, "-m", "swarmcover_cli.main", "replay", str(tmp_path / "run"), "--headless"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    frames = sorted((tmp_path / "run" / "replay").glob("frame_*.png"))
+    assert len(frames) == 3  # every world second over 0..2 s
+    missing = subprocess.run(
+        [sys.executable, "-m", "swarmcover_cli.main", "replay", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode == 2 and "not a recording" in missing.stderr
