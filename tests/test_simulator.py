@@ -94,6 +94,10 @@ def test_failure_recovery_after_sigkill_of_40_percent(fleets, tmp_path, rng, rec
     ed = energy_distance(sim.world.x[survivors], sim.target)
     assert ed <= goal, f"survivors' energy distance {ed:.4f} above 1.1 x fresh {goal / 1.1:.4f}"
     assert recovered_at is not None
+    print(
+        f"recovery: energy distance {ed:.4f} vs fresh {goal / 1.1:.4f}; within 10% after "
+        f"{recovered_at - killed_at:.2f} world s"
+    )
     record_property("recovery_world_seconds", recovered_at - killed_at)
     record_property("recovery_wall_seconds", time.monotonic() - t0)
     rec = load_recording(tmp_path / "run")
@@ -129,6 +133,7 @@ def test_beacon_loss_and_latency_still_converge(fleets, rng):
     ed_ideal = energy_distance(ideal.x, lossy.sim.target)
     ed_start = energy_distance(np.asarray(x0), lossy.sim.target)
     c = lossy.sim.radio.counters
+    print(f"loss+latency: energy distance {ed_lossy:.4f}, lossless flow {ed_ideal:.4f}, start {ed_start:.4f}")
     assert 0.15 < c.dropped_loss / (c.delivered + c.dropped_loss) < 0.25
     # converged: within 15% of the ideal radio's fleet, far below where it started
     assert ed_lossy <= 1.15 * ed_ideal and ed_lossy < 0.5 * ed_start
