@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Annotated, Literal
 
-import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from swarmcover.configfile import load_config_file
 
 __all__ = ["AgentConfig", "DirectPeers", "LocalTarget", "SimBody", "SimPeers", "UdpBody", "load_config"]
 
@@ -103,22 +102,4 @@ class AgentConfig(_Strict):
 
 def load_config(path: str | None = None, text: str | None = None) -> AgentConfig:
     """Load a config from a ``.toml``/``.json`` file or a JSON string; ``ValueError`` names the key."""
-    if (path is None) == (text is None):
-        raise ValueError("give exactly one of a config file or a JSON string")
-    where = "--json"
-    try:
-        if path is not None:
-            p = Path(path)
-            where = str(p)
-            if not p.is_file():
-                raise ValueError(f"agent config file not found: {p}")
-            raw = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
-        else:
-            raw = json.loads(text)
-        return AgentConfig.model_validate(raw)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{where}: cannot parse: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ValueError(f"{where}: {key}: {first['msg']}") from None
+    return load_config_file(AgentConfig, path, text, "agent config")

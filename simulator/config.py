@@ -8,15 +8,14 @@ agent has answered.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import swarmcover as sc
+from swarmcover.configfile import load_config_file
 from swarmcover.domain import Disk, Rectangle, Zone
 
 __all__ = [
@@ -216,22 +215,4 @@ class SimConfig(_Strict):
 
 def load_sim_config(path: str | Path | None = None, text: str | None = None) -> SimConfig:
     """Load from a ``.toml``/``.json`` file or a JSON string; ``ValueError`` names the file and key."""
-    if (path is None) == (text is None):
-        raise ValueError("give exactly one of a config file or a JSON string")
-    where = "--json"
-    try:
-        if path is not None:
-            p = Path(path)
-            where = str(p)
-            if not p.is_file():
-                raise ValueError(f"simulator config file not found: {p}")
-            raw = tomllib.loads(p.read_text()) if p.suffix == ".toml" else json.loads(p.read_text())
-        else:
-            raw = json.loads(text)
-        return SimConfig.model_validate(raw)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{where}: cannot parse: {exc}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ValueError(f"{where}: {key}: {first['msg']}") from None
+    return load_config_file(SimConfig, path, text, "simulator config")

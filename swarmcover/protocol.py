@@ -24,6 +24,8 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from .configfile import describe_validation_error
+
 __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_HEADER_BYTES",
@@ -216,9 +218,9 @@ def decode(frames: list[bytes]) -> Decoded:
     try:
         msg = _ADAPTER.validate_json(header)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ProtocolError(f"invalid {raw.get('kind', 'message')!s:.40}: {where}: {first['msg']}") from None
+        raise ProtocolError(
+            f"invalid {raw.get('kind', 'message')!s:.40}: {describe_validation_error(exc)}"
+        ) from None
     patch = None
     if isinstance(msg, State) and msg.patch is not None:
         p = msg.patch

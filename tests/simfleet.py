@@ -54,3 +54,19 @@ class Fleet:
 
 def positions(rng: np.random.Generator, n: int) -> list[list[float]]:
     return (0.3 + 0.4 * rng.random((n, 2))).tolist()
+
+
+def lockstep(x0, eps: float, speed_limit: float, tick: float = 0.02, **over) -> dict:
+    """A lockstep simulator config on the unit square with the two-bump test target."""
+    cfg = dict(
+        bounds=BOUNDS,
+        target=TARGET,
+        positions=x0,
+        eps=eps,
+        speed_limit=speed_limit,
+        tick=tick,
+        clock="lockstep",
+        lockstep_timeout_wall=5.0,
+    )
+    cfg.update(over)
+    return cfg

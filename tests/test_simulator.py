@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from simfleet import BOUNDS, TARGET, Fleet, positions
+from simfleet import BOUNDS, TARGET, Fleet, lockstep, positions
 
 import swarmcover as sc
 from simulator.recording import load_recording
@@ -24,20 +24,7 @@ def test_lockstep_matches_flow(fleets, rng):
     x0 = positions(rng, n)
     # a radio that reaches everyone: with range = the law's radius an agent keeps a neighbour that
     # left range at its last heard position for beacon_ttl (see docs/simulator.md)
-    fleet = fleets(
-        dict(
-            bounds=BOUNDS,
-            target=TARGET,
-            positions=x0,
-            eps=eps,
-            speed_limit=vmax,
-            tick=tick,
-            clock="lockstep",
-            lockstep_timeout_wall=10.0,
-            radio={"range": 2.0},
-        ),
-        gain=1.0,
-    )
+    fleet = fleets(lockstep(x0, eps, vmax, tick, lockstep_timeout_wall=10.0, radio={"range": 2.0}), gain=1.0)
     fleet.run(max_ticks=ticks)
     sim = fleet.sim
     assert sim.tick == ticks and sim.counts["rejected"] == 0 and sim.counts["lockstep_timeouts"] == 0
@@ -53,17 +40,8 @@ def test_failure_recovery_after_sigkill_of_40_percent(fleets, tmp_path, rng, rec
 
     n, eps, tick, vmax = 40, 0.6 / np.sqrt(40), 0.02, 0.5
     x0 = positions(rng, n)
-    cfg = dict(
-        bounds=BOUNDS,
-        target=TARGET,
-        positions=x0,
-        eps=eps,
-        speed_limit=vmax,
-        tick=tick,
-        clock="lockstep",
-        lockstep_timeout_wall=0.5,
-        failure_timeout_wall=0.5,
-        record=str(tmp_path / "run"),
+    cfg = lockstep(
+        x0, eps, vmax, tick, lockstep_timeout_wall=0.5, failure_timeout_wall=0.5, record=str(tmp_path / "run")
     )
     fleet = fleets(cfg)
     sim = fleet.sim
@@ -115,17 +93,7 @@ def test_failure_recovery_after_sigkill_of_40_percent(fleets, tmp_path, rng, rec
 def test_beacon_loss_and_latency_still_converge(fleets, rng):
     n, eps, tick, vmax = 20, 0.6 / np.sqrt(20), 0.02, 0.5
     x0 = (0.05 + 0.2 * rng.random((n, 2))).tolist()  # a depot in a corner
-    base = dict(
-        bounds=BOUNDS,
-        target=TARGET,
-        positions=x0,
-        eps=eps,
-        speed_limit=vmax,
-        tick=tick,
-        clock="lockstep",
-        lockstep_timeout_wall=5.0,
-    )
-    lossy = fleets({**base, "radio": {"loss": 0.2, "latency": 0.05}})
+    lossy = fleets(lockstep(x0, eps, vmax, tick, radio={"loss": 0.2, "latency": 0.05}))
     lossy.run(max_ticks=200)
     law = sc.BlobLaw(lossy.sim.target, eps, 1.0 / n)
     ideal = sc.flow(law, x0, 200 * tick, speed_limit=vmax, gain=sc.gain_for(eps, vmax), fixed_step=tick)
@@ -147,18 +115,8 @@ def test_headless_frames_show_live_and_failed_robots(fleets, tmp_path, rng, monk
 
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     x0 = [[0.2, 0.2], [0.8, 0.2], [0.2, 0.8], [0.8, 0.8]]
-    cfg = dict(
-        bounds=BOUNDS,
-        target=TARGET,
-        positions=x0,
-        eps=0.15,
-        speed_limit=0.05,
-        tick=0.05,
-        clock="lockstep",
-        lockstep_timeout_wall=5.0,
-        events=[{"t": 0.1, "kind": "fail", "ids": [0]}],
-        render={"enabled": True, "frames_dir": str(tmp_path / "frames"), "frame_every": 0.25},
-    )
+    frames = {"enabled": True, "frames_dir": str(tmp_path / "frames"), "frame_every": 0.25}
+    cfg = lockstep(x0, 0.15, 0.05, 0.05, events=[{"t": 0.1, "kind": "fail", "ids": [0]}], render=frames)
     fleet = fleets(cfg)
     view = LiveView(fleet.sim, headless=True)
     fleet.sim.observers.append(view.on_snapshot)
@@ -294,3 +252,88 @@ def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
         timeout=120,
     )
     assert missing.returncode == 2 and "not a recording" in missing.stderr
+
+
+def test_hostile_messages_rejected_and_a_restarted_agent_rejoins(fleets, rng):
+    import signal
+    import time
+
+    import zmq
+    from harness import start_agent
+    from simfleet import agent_cfg
+
+    from simulator.world import Status
+    from swarmcover.control import saturate
+    from swarmcover.protocol import Command, Hello, encode
+
+    x0 = [[0.3, 0.3], [0.5, 0.5], [0.7, 0.7]]
+    fleet = fleets(lockstep(x0, 0.2, 0.1, lockstep_timeout_wall=0.5, failure_timeout_wall=0.5))
+    sim = fleet.sim
+    sim.start()
+    sim.advance(5)
+    ctx = zmq.Context()
+    rogue = ctx.socket(zmq.DEALER)
+    rogue.setsockopt(zmq.LINGER, 0)
+    rogue.connect(sim.endpoint)
+    try:
+        env = {"epoch": 1, "seq": 1, "t": time.time()}
+        hostile = [
+            [b"\x00\xffnot json"],
+            [b'{"v": 1, "kind": "hello", "agent_id": 0, "epoch": 1, "seq": 1, "t": 1, "rate_hz": NaN}'],
+            encode(Hello(agent_id=99, rate_hz=10.0, **env)),  # not on the roster
+            encode(Command(agent_id=0, velocity=[1.0, 1.0], tick=sim.tick + 1, eps=0.2, **env)),  # forged id
+            encode(Hello(agent_id=0, rate_hz=10.0, **env)),  # an older epoch than agent 0's
+        ]
+        before = sim.counts["rejected"]
+        for frames in hostile:
+            rogue.send_multipart(frames)
+        deadline = time.monotonic() + 20
+        while sim.counts["rejected"] < before + len(hostile):
+            assert time.monotonic() < deadline, sim.counts
+            sim.advance(1)
+        rogue.send_multipart(
+            encode(Command(agent_id=0, velocity=[0.0, -0.1], tick=sim.tick + 1, eps=0.2, **env))
+        )
+        ref = sc.BlobLaw(sim.target, 0.2, 1 / 3)
+        want = saturate(sc.gain_for(0.2, 0.1) * ref.velocities(sim.world.x, method="pairwise"), 0.1)
+        sim.advance(1)  # every command applied is the agent's own; the forged one never is
+        assert np.allclose(sim.world.command, want, rtol=1e-9, atol=1e-12)
+        assert sim.counts["rejected"] == before + len(hostile) + 1
+    finally:
+        rogue.close()
+        ctx.term()
+    # SIGKILL agent 1: detected; a new process with the same id (a new epoch) is re-admitted
+    fleet.procs[1].send_signal(signal.SIGKILL)
+    fleet.procs[1].wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while not sim.world.failed[1]:
+        assert time.monotonic() < deadline, "agent 1 never detected"
+        sim.advance(1)
+    fleet.procs["1b"] = start_agent(agent_cfg(1, sim))
+    while sim.world.status()[1] != Status.LIVE or sim.cmd_tick[1] != sim.tick:
+        assert time.monotonic() < deadline + 40, "agent 1 never rejoined"
+        sim.advance(1)
+    kinds = [(e["kind"], e.get("agent_id")) for e in sim.events]
+    assert ("detected_failure", 1) in kinds and ("rejoined", 1) in kinds
+    assert kinds.index(("detected_failure", 1)) < kinds.index(("rejoined", 1))
+    sim.finish()
+
+
+def test_realtime_fleet_converges_with_staggered_states(fleets, rng):
+    n, eps, vmax = 12, 0.6 / np.sqrt(12), 0.5
+    x0 = (0.05 + 0.2 * rng.random((n, 2))).tolist()
+    cfg = lockstep(x0, eps, vmax, tick=0.05, clock="realtime", duration=4.0, command_ttl_wall=0.5)
+    fleet = fleets(cfg, rate_hz=40.0, beacon_ttl=0.5, forget_after=1.0)
+    fleet.run()
+    sim = fleet.sim
+    m = sim.metrics
+    print(f"real time: energy distance {m['energy_distance'][0]:.4f} -> {m['energy_distance'][-1]:.4f}")
+    assert sim.world.t >= 4.0 - 1e-9 and sim.counts["rejected"] == 0
+    assert m["alive"][-1] == n and not sim.world.failed.any()
+    law = sc.BlobLaw(sim.target, eps, 1.0 / n)
+    ideal = sc.flow(law, x0, 4.0, speed_limit=vmax, gain=sc.gain_for(eps, vmax), fixed_step=0.05)
+    ed_ideal = energy_distance(ideal.x, sim.target)
+    assert m["energy_distance"][-1] < 0.6 * m["energy_distance"][0]
+    # the same as the central flow within 10%: sensing-to-actuation delays cost little
+    assert abs(m["energy_distance"][-1] - ed_ideal) <= 0.1 * ed_ideal
+    assert sim.counts["commands"] >= 0.95 * n * sim.tick  # commands kept up with the ticks

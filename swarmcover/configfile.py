@@ -1,0 +1,52 @@
+"""Configuration models from TOML or JSON, with errors that name the file and the key.
+
+Shared by every layer that takes a config (the agent, the simulator, the launcher): a pydantic
+model with ``extra="forbid"`` validated from the text of a ``.toml``/``.json`` file or a JSON
+string, raising ``ValueError`` as ``"<where>: <key.path>: <problem>"``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import tomllib
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["describe_validation_error", "load_config_file", "parse_config"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """``"key.path: problem"`` for the first error of ``exc``."""
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"{key}: {first['msg']}"
+
+
+def parse_config(model: type[M], text: str, fmt: Literal["toml", "json"], where: str) -> M:
+    """Validate ``text`` (TOML or JSON) as ``model``; ``where`` prefixes every error message."""
+    try:
+        raw = tomllib.loads(text) if fmt == "toml" else json.loads(text)
+        return model.model_validate(raw)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{where}: cannot parse: {exc}") from None
+    except ValidationError as exc:
+        raise ValueError(f"{where}: {describe_validation_error(exc)}") from None
+
+
+def load_config_file(
+    model: type[M], path: str | Path | None = None, text: str | None = None, what: str = "config"
+) -> M:
+    """``model`` from a ``.toml``/``.json`` file at ``path``, or from a JSON string ``text``
+    (exactly one); a missing file is a ``ValueError`` naming ``what`` and the path."""
+    if (path is None) == (text is None):
+        raise ValueError(f"give exactly one of a {what} file or a JSON string")
+    if text is not None:
+        return parse_config(model, text, "json", "--json")
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"{what} file not found: {p}")
+    return parse_config(model, p.read_text(), "toml" if p.suffix == ".toml" else "json", str(p))
