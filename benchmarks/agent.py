@@ -76,6 +76,19 @@ def compute_bench(repeats: int = 2000) -> dict:
     return out
 
 
+def _cpu_seconds(procs: list[subprocess.Popen]) -> float:
+    """User + system CPU seconds of the given processes so far (Linux ``/proc``; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for p in procs:
+        try:
+            fields = Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def latency_bench(n: int, seconds: float, staggered: bool, rate: float = 10.0) -> dict:
     target = sc.Uniform([(0, 1), (0, 1)])
     eps = math.sqrt(30 / (n * math.pi * 32)) if n > 31 else 0.5
@@ -150,7 +163,14 @@ def latency_bench(n: int, seconds: float, staggered: bool, rate: float = 10.0) -
 
         t0 = time.monotonic() + 0.1
         t_measure = time.time() + warm * period
+        cpu = {}
         for tick in range(1, warm + ticks + 1):
+            if tick == warm + 1:  # CPU seconds of the stand-in and of all agents over the measured ticks
+                cpu = {
+                    "wall": time.monotonic(),
+                    "standin": time.process_time(),
+                    "agents": _cpu_seconds(procs),
+                }
             for i in range(n):
                 take(t0 + (tick - 1 + (i / n if staggered else 0.0)) * period)
                 if staggered:  # the radio's deliveries since this agent's last state, then the state
@@ -163,6 +183,9 @@ def latency_bench(n: int, seconds: float, staggered: bool, rate: float = 10.0) -
                 sock.send_multipart([routes[i], *encode(st, patches[i][1])])
                 sent[(tick, i)] = time.monotonic()
         take(time.monotonic() + period)
+        span = time.monotonic() - cpu["wall"]
+        standin_cores = (time.process_time() - cpu["standin"]) / span
+        agent_cores = (_cpu_seconds(procs) - cpu["agents"]) / span
         late = sum(1 for t in lat if t > period) + sum(1 for (k, _i) in sent if k > warm)
         lat_ms = np.array(lat) * 1e3
         return {"agents": n, "sensing": "staggered" if staggered else "burst", "ticks": ticks,
@@ -170,7 +193,8 @@ def latency_bench(n: int, seconds: float, staggered: bool, rate: float = 10.0) -
                 "median_ms": float(np.median(lat_ms)),
                 "p99_ms": float(np.percentile(lat_ms, 99)), "late_fraction": late / (ticks * n),
                 "beacons_relayed_per_s": relayed / (ticks * period),
-                "mean_neighbours": float(np.mean([len(v) for v in near]))}  # fmt: skip
+                "mean_neighbours": float(np.mean([len(v) for v in near])),
+                "standin_cores": standin_cores, "agent_cores": agent_cores}  # fmt: skip
     finally:
         for p in procs:
             p.terminate()
@@ -196,15 +220,18 @@ def main() -> None:
         print(f"  {k:24s} {v:10.1f}")
     rows = []
     print(f"\n{'sensing':>9} {'agents':>6} {'median ms':>10} {'p99 ms':>8} {'late':>7} {'relayed/s':>10} "
-          f"{'neighbours':>10}")  # fmt: skip
+          f"{'neighbours':>10} {'standin':>8} {'agents':>8}")  # fmt: skip
     modes = {"burst": (False,), "staggered": (True,), "both": (False, True)}[args.sensing]
     for staggered in modes:
         for n in args.agents:
             r = latency_bench(n, args.seconds, staggered)
             rows.append(r)
             keys = ("sensing", "agents", "median_ms", "p99_ms", "late_fraction", "beacons_relayed_per_s")
-            row = [r[k] for k in keys] + [r["mean_neighbours"]]
-            print("{:>9} {:6d} {:10.2f} {:8.2f} {:7.4f} {:10.0f} {:10.1f}".format(*row), flush=True)
+            row = [r[k] for k in keys] + [r["mean_neighbours"], r["standin_cores"], r["agent_cores"]]
+            print(
+                "{:>9} {:6d} {:10.2f} {:8.2f} {:7.4f} {:10.0f} {:10.1f} {:8.2f} {:8.2f}".format(*row),
+                flush=True,
+            )
     info = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()}
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
