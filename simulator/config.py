@@ -24,6 +24,7 @@ __all__ = [
     "RadioConfig",
     "RandomDropouts",
     "RectZone",
+    "Region",
     "RenderConfig",
     "SimConfig",
     "TargetSpec",
@@ -62,9 +63,11 @@ Region = Annotated[DiskZone | RectZone, Field(discriminator="kind")]
 
 
 class TargetSpec(_Strict):
-    """A Gaussian mixture (``covs`` isotropic variances), or uniform when ``means`` is empty, with
-    no-go ``zones`` (bodies cannot enter them; the target is zero there)."""
+    """A Gaussian mixture (``covs`` isotropic variances), a demand ``map`` (a ``.npy`` array over
+    the bounds, see :class:`swarmcover.Raster`), or uniform when neither is given, with no-go
+    ``zones`` (bodies cannot enter them; the target is zero there)."""
 
+    map: str | None = None
     means: list[list[float]] = Field(default_factory=list, max_length=256)
     covs: list[_Pos] = Field(default_factory=list, max_length=256)
     weights: list[_NonNeg] | None = None
@@ -72,8 +75,18 @@ class TargetSpec(_Strict):
     floor: _Pos = 1e-3
     zones: list[Region] = Field(default_factory=list, max_length=64)
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> TargetSpec:
+        if self.map is not None and self.means:
+            raise ValueError("give either a demand map or mixture means, not both")
+        if len(self.covs) != len(self.means):
+            raise ValueError(f"{len(self.means)} means but {len(self.covs)} covs")
+        return self
+
     def build(self, bounds: list[tuple[float, float]]) -> sc.Target:
         zones = [z.zone() for z in self.zones]
+        if self.map is not None:
+            return sc.Raster.from_npy(self.map, bounds, zones, floor=self.floor)
         if self.means:
             return sc.GaussianMixture(
                 self.means,
@@ -156,6 +169,7 @@ class SimConfig(_Strict):
     ids: list[Annotated[int, Field(ge=0, lt=1 << 31)]] | None = None
     eps: _Pos
     cutoff: _Pos = 4.0
+    target_smoothing: _NonNeg = 0.0
     boundary: Literal["reflect", "free"] = "reflect"
     speed_limit: _Pos
     tick: _Pos = 0.1

@@ -13,11 +13,14 @@ __all__ = ["replay"]
 
 
 def replay(run: str | Path, out: str | Path | None = None, every: float = 1.0, headless: bool = True) -> Path:
-    """Draw the recording in ``run`` into ``out`` (default ``run/replay``); returns the folder."""
+    """Draw the recording in ``run`` (a recording, or a launcher's run folder holding one in
+    ``recording/``) into ``out`` (default ``run/replay``); returns the folder."""
     import pygame
 
     from .live import renderer_for
 
+    if (Path(run) / "recording" / "meta.json").is_file():  # a launcher's run folder
+        run = Path(run) / "recording"
     rec = load_recording(run)
     if not len(rec.t):
         raise ValueError(f"{run}: the recording holds no ticks")

@@ -18,8 +18,10 @@ Clock modes:
 
 Failures: an agent that has sent no command for ``failure_timeout_wall`` is marked failed (its
 body stops, or drifts with the wind); nobody tells the other agents. A hello with a newer epoch
-re-admits it. Injected failures (``events``, ``random_dropouts``, or :meth:`inject` from the
-renderer) cut a robot off, silence its radio, or make its body ignore commands.
+re-admits it (``rejoined``: a restarted process), and so does a repeated hello of the same epoch
+from the same connection (``recovered``: it was only slow, not dead). Injected failures
+(``events``, ``random_dropouts``, or :meth:`inject` from the renderer) cut a robot off, silence
+its radio, or make its body ignore commands.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import zmq
 
 from swarmcover.domain import Box
 from swarmcover.law import BlobLaw
-from swarmcover.metrics import energy_distance
+from swarmcover.metrics import energy_distance, lloyd_cost
 from swarmcover.protocol import (
     MAX_FRAME_BYTES,
     MAX_HEADER_BYTES,
@@ -79,7 +81,14 @@ class Simulator:
         self.rng = np.random.default_rng(cfg.seed)
         self.target = cfg.target.build(cfg.bounds)
         n = len(cfg.positions)
-        self.law = BlobLaw(self.target, cfg.eps, 1.0 / n, boundary=cfg.boundary, cutoff=cfg.cutoff)
+        self.law = BlobLaw(
+            self.target,
+            cfg.eps,
+            1.0 / n,
+            boundary=cfg.boundary,
+            cutoff=cfg.cutoff,
+            target_smoothing=cfg.target_smoothing,
+        )
         self.field = self.law.field
         self.half_width = 0.5 * self.law.radius
         self.box = Box(cfg.bounds)
@@ -124,7 +133,13 @@ class Simulator:
         self.paused = False
         self.speed = 1.0  # real time: multiplies time_scale (renderer keys)
         self.events: list[dict] = []
-        self.metrics: dict[str, list[float]] = {"t": [], "energy_distance": [], "alive": []}
+        self.metrics: dict[str, list[float]] = {
+            "t": [],
+            "energy_distance": [],
+            "lloyd_cost": [],
+            "blob_energy": [],
+            "alive": [],
+        }
         self._next_event = 0
         self._events_sorted = sorted(cfg.events, key=lambda e: e.t)
         self._eps_warned: set[int] = set()
@@ -275,6 +290,15 @@ class Simulator:
             if known is not None and msg.epoch <= known:
                 if msg.epoch < known or self.routes.get(a) != route:
                     self._reject(f"hello from agent {a} with an old epoch or another connection")
+                elif self.detected[k] and not self.injected[k] and msg.seq > self.seqs.get(a, -1):
+                    # detected as failed (silent too long) but it is alive after all: a slow
+                    # start or a stall, not a death; it asks again, from the same connection
+                    self.seqs[a] = msg.seq
+                    self.detected[k] = False
+                    self.last_command_wall[k] = wall
+                    self.cmd_tick[k] = self.beacon_tick[k] = -1
+                    self._sync_failed()
+                    self.event("recovered", a, epoch=msg.epoch)
                 return
             rejoin = known is not None
             self.routes[a], self.epochs[a], self.seqs[a] = route, msg.epoch, msg.seq
@@ -386,20 +410,28 @@ class Simulator:
         if self.world.t + 1e-9 >= self._next_metrics:
             self._next_metrics += self.cfg.metrics_every
             alive = self.world.live_mask()
-            ed = energy_distance(self.world.x[alive], self.target) if alive.sum() > 1 else math.nan
+            x = self.world.x[alive]
+            some = len(x) > 1
             self.metrics["t"].append(self.world.t)
-            self.metrics["energy_distance"].append(float(ed))
+            self.metrics["energy_distance"].append(
+                float(energy_distance(x, self.target)) if some else math.nan
+            )
+            self.metrics["lloyd_cost"].append(float(lloyd_cost(x, self.target, 128)) if some else math.nan)
+            self.metrics["blob_energy"].append(float(self.law.energy(x)) if some else math.nan)
             self.metrics["alive"].append(int(alive.sum()))
         for obs in self.observers:
             obs(snap)
 
-    def wait_for_agents(self, count: int | None = None) -> int:
+    def wait_for_agents(self, count: int | None = None, on_wait: Callable[[int], None] | None = None) -> int:
         """Take hellos until ``count`` (default: the whole roster) agents have joined, or
-        ``wait_for_agents_wall`` passes; returns how many joined."""
+        ``wait_for_agents_wall`` passes, or :meth:`stop`; returns how many joined. ``on_wait``
+        (called with the number joined so far, at least every 50 ms) lets a supervisor watch."""
         want = len(self.world.ids) if count is None else count
         deadline = time.monotonic() + self.cfg.wait_for_agents_wall
         while self.running and int(self.world.connected.sum()) < want and time.monotonic() < deadline:
             self._pump(min(deadline, time.monotonic() + 0.05), once=True)
+            if on_wait is not None:
+                on_wait(int(self.world.connected.sum()))
         return int(self.world.connected.sum())
 
     def _lockstep_tick(self) -> None:
@@ -444,7 +476,9 @@ class Simulator:
         """One real-time tick starting at wall ``tick_start``; returns when the next one starts."""
         period = self.cfg.tick / (self.cfg.time_scale * self.speed)
         wall = time.monotonic()
-        if not self.paused:
+        if self.paused:  # no states go out, so nobody is silent
+            self.last_command_wall[self.world.connected] = wall
+        else:
             self.world.step(self.cfg.tick, wall, self.cfg.command_ttl_wall)
             self.tick += 1
             self._after_step(time.time())
@@ -467,16 +501,20 @@ class Simulator:
     def done(self) -> bool:
         return self.cfg.duration is not None and self.world.t >= self.cfg.duration - 1e-9
 
-    def start(self) -> None:
-        """Wait for the agents (up to ``wait_for_agents_wall``) and record the initial state."""
+    def start(self, on_wait: Callable[[int], None] | None = None) -> None:
+        """Wait for the agents (up to ``wait_for_agents_wall``; see :meth:`wait_for_agents`) and
+        record the initial state."""
         self.running = True
         self.event("start", clock=self.cfg.clock, endpoint=self.endpoint)
-        joined = self.wait_for_agents()
+        joined = self.wait_for_agents(on_wait=on_wait)
         if joined < len(self.world.ids):
             log.warning("%d of %d agents joined within %.0f s; starting anyway", joined, len(self.world.ids),
                         self.cfg.wait_for_agents_wall)  # fmt: skip
         self._after_step(time.time())
         self._next_wall = time.monotonic()
+        # silence counts from the first state: an agent that joined early is not silent for
+        # the time the world waited for the others
+        self.last_command_wall[self.world.connected] = self._next_wall
 
     def advance(self, max_ticks: int | None = None) -> int:
         """Run ticks until the duration, :meth:`stop`, or ``max_ticks``; returns the ticks run."""

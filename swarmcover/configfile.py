@@ -20,9 +20,15 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
-    """``"key.path: problem"`` for the first error of ``exc``."""
-    first = exc.errors()[0]
+    """``"key.path: problem"`` for the first error of ``exc`` (an unknown key first: a typo in a
+    required key's name is better named as the typo than as the missing key)."""
+    errors = exc.errors()
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{key}: unknown key (a typo, or a key that belongs in another section?)"
+    if first["type"] == "missing":
+        return f"{key}: missing (this key is required)"
     return f"{key}: {first['msg']}"
 
 
