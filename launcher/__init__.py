@@ -1,0 +1,1 @@
+"""The launcher: scenario files, agent processes, supervision and the run report."""

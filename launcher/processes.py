@@ -1,0 +1,152 @@
+"""Agent OS processes: started by command, each in its own process group, never left behind.
+
+Each agent runs ``python -m swarmcover_cli.main agent --config FILE --parent-pid PID`` (or the
+scenario's own ``agents.command``), in a new session (so a Ctrl-C at the terminal reaches only the
+launcher, which stops the agents in order) with its output in ``logs/agent_NNNN.log``. Our agents
+also watch the launcher (``--parent-pid``: ``PR_SET_PDEATHSIG`` on Linux and a watchdog thread
+everywhere) so that they exit when the launcher is killed outright.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["AgentProcess", "ProcessPool"]
+
+log = logging.getLogger("swarmcover.launch")
+
+
+@dataclass
+class AgentProcess:
+    """One robot's controller process (the latest one for its id) and its history."""
+
+    agent_id: int
+    popen: subprocess.Popen
+    pids: list[int] = field(default_factory=list)
+    fate: str = "running"
+    exit_code: int | None = None
+    restarts: int = 0
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+
+class ProcessPool:
+    """Start, signal, restart and reap agent processes; :meth:`shutdown` leaves none behind."""
+
+    def __init__(self, run_dir: Path, command: list[str] | None = None) -> None:
+        self.run_dir = run_dir
+        self.command = command
+        (run_dir / "agents").mkdir(parents=True, exist_ok=True)
+        (run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.procs: dict[int, AgentProcess] = {}
+
+    def _argv(self, cfg_path: Path) -> list[str]:
+        if self.command is None:
+            return [
+                sys.executable,
+                "-m",
+                "swarmcover_cli.main",
+                "agent",
+                "--config",
+                str(cfg_path),
+                "--parent-pid",
+                str(os.getpid()),
+            ]
+        return [part.replace("{config}", str(cfg_path)) for part in self.command]
+
+    def start(self, agent_id: int, config: dict, log_level: str = "WARNING") -> AgentProcess:
+        """Write the agent's config into ``agents/`` and start its process."""
+        cfg_path = self.run_dir / "agents" / f"agent_{agent_id:04d}.json"
+        cfg_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+        argv = self._argv(cfg_path)
+        if self.command is None:
+            argv += ["--log-level", log_level]
+        with open(self.run_dir / "logs" / f"agent_{agent_id:04d}.log", "ab") as out:
+            popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+        prev = self.procs.get(agent_id)
+        proc = AgentProcess(agent_id, popen, pids=[*(prev.pids if prev else []), popen.pid])
+        if prev is not None:
+            proc.restarts = prev.restarts + 1
+        self.procs[agent_id] = proc
+        return proc
+
+    def signal(self, agent_id: int, sig: int) -> int | None:
+        """Send ``sig`` to the process group of ``agent_id``'s process; its pid, or None if gone."""
+        p = self.procs.get(agent_id)
+        if p is None or not p.running():
+            return None
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            return None
+        return p.pid
+
+    def running_ids(self) -> list[int]:
+        return [a for a, p in self.procs.items() if p.running()]
+
+    def gone_ids(self) -> list[int]:
+        return [a for a, p in self.procs.items() if not p.running()]
+
+    def reap(self) -> list[AgentProcess]:
+        """Processes that ended since the last call and whose end nobody ordered (fate ``running``)."""
+        ended = []
+        for p in self.procs.values():
+            code = p.popen.poll()
+            if code is not None and p.exit_code is None:
+                p.exit_code = code
+                if p.fate == "running":
+                    p.fate = f"exited ({code})" if code >= 0 else f"died ({signal.Signals(-code).name})"
+                    ended.append(p)
+        return ended
+
+    def shutdown(self, grace: float = 1.5) -> None:
+        """SIGTERM every running agent (they say bye and exit within 50 ms), then SIGKILL whoever is
+        left after ``grace`` seconds, and wait for all of them."""
+        live = [p for p in self.procs.values() if p.running()]
+        for p in live:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for p in live:
+            try:
+                p.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for p in live:
+            if p.running():
+                log.warning("agent %d (pid %d) ignored SIGTERM; killing it", p.agent_id, p.pid)
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for p in self.procs.values():
+            try:
+                p.popen.wait(2.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a process that survives SIGKILL
+                log.error("agent %d (pid %d) did not exit", p.agent_id, p.pid)
+            if p.exit_code is None:
+                p.exit_code = p.popen.returncode
+                if p.fate == "running":
+                    p.fate = "completed"

@@ -1,0 +1,476 @@
+"""Running a scenario: the simulator (in this process), one agent OS process per robot, supervision,
+the failure schedule carried out with real signals, Ctrl-C, and the run folder.
+
+The run folder (``--out``, or ``runs/<name>/<UTC time>``) holds ``scenario.toml`` (the file as
+given), ``scenario.json`` (every ``auto`` decided, the overrides applied), ``agents/`` (each
+agent's config), ``logs/`` (each agent's output), ``recording/`` (see
+:mod:`simulator.recording`), ``summary.json``, ``metrics.png`` and ``final.png``.
+
+Modes (``only``): ``"all"`` (the simulator and every agent here), ``"sim"`` (the simulator only;
+agents connect from elsewhere over TCP) and ``"agents"`` (some agents only, connecting to a
+simulator elsewhere; runs until Ctrl-C, SIGTERM, or all of them exit).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal, TextIO
+
+import numpy as np
+
+from .processes import ProcessPool
+from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
+from .scenario import Failure, ResolvedScenario
+
+__all__ = ["Launch", "LaunchResult", "default_run_dir", "has_display", "parse_ids"]
+
+log = logging.getLogger("swarmcover.launch")
+
+
+def has_display() -> bool:
+    """Whether a window can be opened: SDL is not told to use no display, and on X11/Wayland
+    systems a display is set (macOS and Windows always have one)."""
+    if os.environ.get("SDL_VIDEODRIVER") == "dummy":
+        return False
+    if sys.platform in ("darwin", "win32"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def default_run_dir(name: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / name / stamp
+
+
+def parse_ids(text: str, roster: list[int]) -> list[int]:
+    """``"0-9,12,20-24"`` to a sorted list of ids, each checked against ``roster``."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        lo, sep, hi = part.partition("-")
+        try:
+            ids = range(int(lo), int(hi) + 1) if sep else [int(lo)]
+        except ValueError:
+            raise ValueError(f"--agents {text!r}: {part!r} is not an id or a range like 0-9") from None
+        out.update(ids)
+    bad = sorted(out - set(roster))
+    if bad:
+        raise ValueError(f"--agents {text!r}: ids {bad[:10]} are not on the roster (0..{len(roster) - 1})")
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    """How a launch ended: the run folder, its summary (as written), and whether it was interrupted."""
+
+    run_dir: Path
+    summary: dict
+    interrupted: bool
+
+
+class Launch:
+    """One run of a resolved scenario. :meth:`run` blocks; it installs SIGINT/SIGTERM handlers
+    (the first stops the run in order, a second one stops at once) and restores them after."""
+
+    def __init__(
+        self,
+        rs: ResolvedScenario,
+        run_dir: Path,
+        *,
+        headless: bool = False,
+        only: Literal["all", "sim", "agents"] = "all",
+        agent_ids: list[int] | None = None,
+        connect: str | None = None,
+        overrides: list[str] | None = None,
+        progress_every: float = 5.0,
+        out: TextIO | None = None,
+    ) -> None:
+        if only == "agents" and connect is None:
+            raise ValueError("--only agents needs --connect ENDPOINT (the simulator's address)")
+        self.rs = rs
+        self.run_dir = Path(run_dir)
+        self.headless = headless or not has_display()
+        self.only = only
+        self.agent_ids = list(rs.roster) if agent_ids is None else agent_ids
+        self.connect = connect
+        self.overrides = list(overrides or [])
+        self.progress_every = progress_every
+        self.out = out if out is not None else sys.stdout
+        self.interrupted = False
+        self._signals = 0
+        self._raise_on_signal = True
+        self.sim = None
+        self.view = None
+        self.pool: ProcessPool | None = None
+        self.events: list[dict] = []  # launcher events when no simulator runs here
+        self.rng = np.random.default_rng(rs.scenario.seed + 2)
+        self._failures = sorted(rs.process_failures, key=lambda f: f.t)
+        self._next_failure = 0
+        self._last_progress = 0.0
+        self._started_wall = 0.0
+
+    # ---------------------------------------------------------------- folder
+    def _make_folder(self) -> None:
+        d = self.run_dir
+        if d.exists() and any(d.iterdir()):
+            raise ValueError(f"run folder {d} already exists and is not empty; choose another --out")
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.rs.source, d / "scenario.toml")
+        rs = self.rs
+        resolved = {
+            "source": str(rs.source.resolve()),
+            "overrides": self.overrides,
+            "scenario": rs.scenario.model_dump(mode="json"),
+            "decided": {
+                "eps": rs.eps,
+                "spacing": rs.spacing,
+                "speed_limit": rs.speed_limit,
+                "rate_hz": rs.rate_hz,
+                "r_min": rs.r_min,
+                "target_smoothing": rs.smoothing,
+            },
+            "simulator": rs.sim.model_dump(mode="json"),
+        }
+        write_json_atomic(d / "scenario.json", resolved)
+
+    # ---------------------------------------------------------------- events
+    def event(self, kind: str, agent_id: int | None = None, **details) -> None:
+        if self.sim is not None:
+            self.sim.event(kind, agent_id, **details)
+        else:
+            row = {"t": time.monotonic() - self._started_wall, "kind": kind}
+            if agent_id is not None:
+                row["agent_id"] = agent_id
+            self.events.append({**row, **details})
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    # ---------------------------------------------------------------- signals
+    def _on_signal(self, signum, _frame) -> None:
+        self._signals += 1
+        self.interrupted = True
+        if self.sim is not None:
+            self.sim.stop()
+        if self._signals > 1 and self._raise_on_signal:
+            raise KeyboardInterrupt
+
+    # ---------------------------------------------------------------- supervision
+    def _start_agent(self, a: int, restart: bool = False) -> None:
+        endpoint = self.connect if self.connect is not None else self.sim.endpoint
+        p = self.pool.start(a, self.rs.agent_config(a, endpoint), self.rs.scenario.agents.log_level)
+        self.event("restarted" if restart else "process_started", a, pid=p.pid)
+
+    def _select(self, f: Failure, candidates: list[int]) -> list[int]:
+        if f.ids is not None:
+            return [a for a in f.ids if a in candidates]
+        if f.fraction is not None:
+            k = round(f.fraction * len(candidates))
+            return sorted(int(a) for a in self.rng.choice(candidates, size=k, replace=False)) if k else []
+        snap = self.sim.world
+        inside = f.region.zone().contains(snap.x)
+        return [a for a in candidates if inside[snap.index[a]]]
+
+    def _apply_failures(self, world_t: float) -> None:
+        while (
+            self._next_failure < len(self._failures)
+            and self._failures[self._next_failure].t <= world_t + 1e-9
+        ):
+            f = self._failures[self._next_failure]
+            self._next_failure += 1
+            if self.only == "sim":
+                self.event(
+                    "skipped_process_failure",
+                    None,
+                    failure=f.model_dump(mode="json"),
+                    why="the agents run on other hosts",
+                )
+                continue
+            if f.kind == "restart":
+                for a in self._select(f, self.pool.gone_ids()):
+                    self._start_agent(a, restart=True)
+                continue
+            sig = signal.SIGKILL if f.kind == "kill" else signal.SIGTERM
+            for a in self._select(f, self.pool.running_ids()):
+                pid = self.pool.signal(a, sig)
+                if pid is not None:
+                    self.pool.procs[a].fate = "killed" if f.kind == "kill" else "terminated"
+                    self.event("killed" if f.kind == "kill" else "terminated", a, pid=pid, signal=sig.name)
+
+    def _reap(self) -> None:
+        if self.pool is None:
+            return
+        for p in self.pool.reap():
+            self.event("process_exited", p.agent_id, pid=p.pid, exit_code=p.exit_code)
+            log.warning(
+                "agent %d (pid %d) exited by itself: %s; see %s",
+                p.agent_id,
+                p.pid,
+                p.fate,
+                self.run_dir / "logs" / f"agent_{p.agent_id:04d}.log",
+            )
+
+    def _progress(self, line: Callable[[], str], force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self._last_progress >= self.progress_every:
+            self._last_progress = now
+            self.say(line())
+
+    def _on_wait(self, joined: int) -> None:
+        self._reap()
+        if self.only == "all" and self.pool is not None and not self.pool.running_ids():
+            self.say(
+                "every agent process exited before the run started; see the logs in "
+                + str(self.run_dir / "logs")
+            )
+            self.sim.stop()
+        self._progress(
+            lambda: (
+                f"  waiting for agents: {joined}/{len(self.rs.roster)} joined "
+                f"({time.monotonic() - self._started_wall:.0f} s)"
+            )
+        )
+
+    def _on_snapshot(self, snap) -> None:
+        self._reap()
+        self._apply_failures(snap.t)
+
+        def line() -> str:
+            m = self.sim.metrics
+            ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
+            live = int(np.isin(snap.status, (1, 2, 4, 5)).sum())
+            return (
+                f"  t {snap.t:7.1f}/{self.rs.sim.duration:g}  live {live}/{len(snap.ids)}  "
+                f"energy distance {ed:.4f}  commands {self.sim.counts['commands']}  "
+                f"rejected {self.sim.counts['rejected']}"
+            )
+
+        self._progress(line)
+
+    # ---------------------------------------------------------------- run
+    def run(self) -> LaunchResult:
+        self._make_folder()
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        self._started_wall = time.monotonic()
+        started_at = datetime.now(timezone.utc)
+        try:
+            try:
+                if self.only == "agents":
+                    self._run_agents_only()
+                else:
+                    self._run_with_sim()
+            except KeyboardInterrupt:
+                self.interrupted = True
+                self.say("second interrupt: stopping at once")
+            finally:
+                self._raise_on_signal = False  # from here on, cleanup must run to the end
+                if self.interrupted:
+                    self.event("interrupted", None, signals=self._signals)
+                if self.sim is not None and not self.sim.sock.closed:
+                    self.sim.finish()
+                if self.view is not None:
+                    self.view.close()
+                if self.pool is not None:
+                    self.pool.shutdown(grace=1.0 if self.interrupted else 1.5)
+            if self.sim is not None and not self.sim.done():
+                self.interrupted = True  # the window was closed, or every agent died before the start
+            summary = self._summary(started_at)
+            self._write_report(summary)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+        self.say(text_summary(summary))
+        return LaunchResult(self.run_dir, summary, self.interrupted)
+
+    def _run_with_sim(self) -> None:
+        from simulator.server import Simulator
+
+        rs = self.rs
+        cfg = rs.sim.model_copy(
+            update={"record": str(self.run_dir / "recording") if rs.scenario.simulator.record else None}
+        )
+        prepare_plotting()
+        self.sim = Simulator(type(cfg).model_validate(cfg.model_dump()))
+        self.sim.event(
+            "launch",
+            None,
+            scenario=rs.scenario.name,
+            mode=self.only,
+            pid=os.getpid(),
+            run_folder=str(self.run_dir),
+        )
+        self.say(
+            f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} robots, {rs.sim.duration:g} world s, "
+            f"eps {rs.eps:.4g}, speed limit {rs.speed_limit:.4g}, simulator at {self.sim.endpoint}"
+        )
+        self.say(f"  run folder {self.run_dir}")
+        if self.only == "sim":
+            self.say(
+                "  simulator only: start the agents elsewhere with\n"
+                f"    swarmcover launch {rs.source} --only agents "
+                f"--connect {self._public(self.sim.endpoint)} --agents 0-{len(rs.roster) - 1}"
+            )
+        live = rs.sim.render.enabled and not self.headless
+        frames = rs.scenario.render.frames
+        if live or frames:
+            from simulator.live import LiveView
+
+            if frames:
+                rc = self.sim.cfg.render.model_copy(update={"frames_dir": str(self.run_dir / "frames")})
+                self.sim.cfg = self.sim.cfg.model_copy(update={"render": rc})
+            self.view = LiveView(self.sim, headless=not live)
+            self.sim.observers.append(self.view.on_snapshot)
+        self.sim.observers.append(self._on_snapshot)
+        if self.only == "all":
+            self.pool = ProcessPool(self.run_dir, rs.scenario.agents.command)
+            for a in self.agent_ids:
+                self._start_agent(a)
+            self.say(f"  started {len(self.agent_ids)} agent processes; waiting for them to join")
+        self.sim.start(on_wait=self._on_wait)
+        if self.interrupted or not self.sim.running:
+            return
+        self.say(
+            f"  {int(self.sim.world.connected.sum())}/{len(rs.roster)} agents joined in "
+            f"{time.monotonic() - self._started_wall:.1f} s; running"
+        )
+        self._apply_failures(0.0)
+        self.sim.advance()
+
+    @staticmethod
+    def _public(endpoint: str) -> str:
+        if "0.0.0.0" in endpoint or "*" in endpoint.split("//", 1)[-1].split(":")[0]:
+            import socket
+
+            return endpoint.replace("0.0.0.0", socket.gethostname()).replace(
+                "//*", "//" + socket.gethostname()
+            )
+        return endpoint
+
+    def _run_agents_only(self) -> None:
+        self.pool = ProcessPool(self.run_dir, self.rs.scenario.agents.command)
+        for a in self.agent_ids:
+            self._start_agent(a)
+        self.say(
+            f"swarmcover launch: {len(self.agent_ids)} agents of {self.rs.scenario.name} connecting to "
+            f"{self.connect}; Ctrl-C stops them"
+        )
+        if self._failures:
+            self.say("  (the failure schedule is carried out by the launcher that runs the simulator)")
+        while not self.interrupted and self.pool.running_ids():
+            self._reap()
+            time.sleep(0.05)
+            self._progress(
+                lambda: (
+                    f"  {len(self.pool.running_ids())}/{len(self.agent_ids)} agents running "
+                    f"({time.monotonic() - self._started_wall:.0f} s)"
+                )
+            )
+        self._reap()
+
+    # ---------------------------------------------------------------- report
+    def _summary(self, started_at: datetime) -> dict:
+        sim = self.sim
+        agents = []
+        procs = self.pool.procs if self.pool is not None else {}
+        for a in self.rs.roster if self.only != "agents" else self.agent_ids:
+            p = procs.get(a)
+            row = {
+                "id": a,
+                "pid": p.pid if p else None,
+                "pids": p.pids if p else [],
+                "fate": p.fate if p else "not started here",
+                "exit_code": p.exit_code if p else None,
+                "restarts": p.restarts if p else 0,
+            }
+            if sim is not None:
+                row["joined"] = a in sim.epochs
+            agents.append(row)
+        metrics = {k: [] for k in ("t", "energy_distance", "lloyd_cost", "blob_energy", "alive")}
+        events = self.events
+        messages: dict = {"sent": 0, "delivered": 0, "dropped": 0, "rejected": 0}
+        final: dict = {}
+        if sim is not None:
+            metrics = {k: list(v) for k, v in sim.metrics.items()}
+            events = list(sim.events)
+            rc = sim.radio.counters.as_dict()
+            messages = {
+                **rc,
+                "rejected": sim.counts["rejected"],
+                "simulator_received": sim.counts["messages_in"],
+                "simulator_sent": sim.counts["messages_out"],
+                "commands": sim.counts["commands"],
+                "send_failed": sim.counts["send_failed"],
+            }
+            m = metrics
+            final = {
+                "t": sim.world.t,
+                "ticks": sim.tick,
+                "alive": int(sim.world.live_mask().sum()),
+                **{k: (m[k][-1] if m[k] else None) for k in ("energy_distance", "lloyd_cost", "blob_energy")},
+                "initial_energy_distance": m["energy_distance"][0] if m["energy_distance"] else None,
+                "initial_lloyd_cost": m["lloyd_cost"][0] if m["lloyd_cost"] else None,
+                "positions": sim.world.x.tolist(),
+                "status": sim.world.status().tolist(),
+            }
+        ended = datetime.now(timezone.utc)
+        return {
+            "schema": SUMMARY_SCHEMA,
+            "scenario": {
+                "name": self.rs.scenario.name,
+                "file": str(self.rs.source),
+                "description": self.rs.scenario.description,
+                "overrides": self.overrides,
+            },
+            "mode": self.only,
+            "fleet_size": len(self.rs.roster),
+            "launcher_pid": os.getpid(),
+            "started_at": started_at.isoformat(),
+            "ended_at": ended.isoformat(),
+            "wall_seconds": (ended - started_at).total_seconds(),
+            "agents": agents,
+            "events": events,
+            "metrics": metrics,
+            "messages": messages,
+            "final": final,
+            "interrupted": self.interrupted,
+            "run_folder": str(self.run_dir),
+        }
+
+    def _write_report(self, summary: dict) -> None:
+        d = self.run_dir
+        write_json_atomic(d / "summary.json", summary)
+        sim = self.sim
+        if sim is None:
+            return
+        try:
+            metrics_png(
+                d / "metrics.png",
+                summary["metrics"],
+                summary["events"],
+                f"{self.rs.scenario.name}: {len(self.rs.roster)} robots",
+            )
+        except Exception:  # a plot must never cost the run its summary
+            log.exception("could not draw metrics.png")
+        if sim.cfg.dim == 2:
+            try:
+                snap = sim.world.snapshot()
+                f = summary["final"]
+                hud = [
+                    f"{self.rs.scenario.name}   t = {snap.t:.1f}   alive {f['alive']}/{len(snap.ids)}",
+                    f"energy distance {f['energy_distance'] or float('nan'):.4f}",
+                ]
+                final_png(
+                    d / "final.png", sim.cfg, sim.target, snap, hud, summary["metrics"]["energy_distance"]
+                )
+            except Exception:
+                log.exception("could not draw final.png")

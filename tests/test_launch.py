@@ -1,0 +1,521 @@
+"""`swarmcover launch`: scenario files, the launcher's processes, signals and the run folder.
+
+Every run here is the real thing: the CLI in its own process, the simulator in it, one agent OS
+process per robot on loopback ZeroMQ. Each test kills whatever it started, also when it fails
+(the ``launches`` fixture), and checks the process table for leftovers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+
+from launcher.scenario import Scenario, apply_overrides, load_scenario, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH = ROOT / "launch"
+DOCS = ROOT / "docs" / "scenarios.md"
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains ``text`` (zombies have none)."""
+    found = []
+    needle = text.encode()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if needle in (d / "cmdline").read_bytes():
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(poll)
+
+
+def events_of(run: Path) -> list[dict]:
+    p = run / "recording" / "events.jsonl"
+    if not p.exists():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the line being written
+            break
+    return rows
+
+
+class Launches:
+    """Starts ``swarmcover launch`` processes; :meth:`cleanup` kills them and anything that
+    mentions their run folders."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.folders: list[Path] = []
+
+    def start(self, *args: str, out: Path) -> subprocess.Popen:
+        env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+        cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", *args, "--out", str(out)]
+        p = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+        )
+        self.procs.append(p)
+        self.folders.append(out)
+        return p
+
+    def run(self, *args: str, out: Path, timeout: float = 180.0) -> tuple[int, str, str]:
+        p = self.start(*args, out=out)
+        try:
+            so, se = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            so, se = p.communicate()
+            raise AssertionError(f"launch timed out\n{so.decode()[-3000:]}\n{se.decode()[-3000:]}") from None
+        return p.returncode, so.decode(), se.decode()
+
+    def cleanup(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+            for s in (p.stdout, p.stderr):
+                if s is not None:
+                    s.close()
+        for f in self.folders:
+            for pid in processes_mentioning(str(f)):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+@pytest.fixture
+def launches():
+    ls = Launches()
+    try:
+        yield ls
+    finally:
+        ls.cleanup()
+
+
+def summary_of(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def assert_png(path: Path) -> tuple[int, int]:
+    import pygame
+
+    assert path.is_file(), path
+    img = pygame.image.load(str(path))
+    return img.get_size()
+
+
+# ---------------------------------------------------------------------------------------- files
+SCENARIOS = sorted(LAUNCH.iterdir())
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
+def test_every_file_in_launch_is_a_scenario_that_resolves(path: Path):
+    assert path.suffix == ".toml", f"launch/ holds scenario files only, not {path.name}"
+    scn = load_scenario(path)
+    rs = resolve(scn, path)
+    assert scn.description, "a shipped scenario says what it shows"
+    x = np.asarray(rs.sim.positions)
+    assert x.shape == (scn.fleet.size, len(scn.domain.bounds))
+    assert rs.target.box.contains(x).all()
+    for z in rs.target.zones:
+        assert not z.contains(x).any(), "a robot starts inside a no-go zone"
+    assert rs.eps > 0 and rs.speed_limit > 0
+    if scn.wind is not None:
+        assert np.linalg.norm(scn.wind.velocity) < rs.speed_limit
+    cfg = rs.agent_config(0, "tcp://127.0.0.1:1")
+    from agents.config import AgentConfig
+
+    AgentConfig.model_validate(cfg)  # what each agent process will be given is valid
+
+
+def test_shipped_scenarios_are_the_ones_promised():
+    names = {p.stem for p in SCENARIOS}
+    assert {"quickstart", "balloons", "failure_recovery", "obstacles", "multimodal"} <= names
+    bal = load_scenario(LAUNCH / "balloons.toml")
+    assert bal.target.kind == "map" and bal.wind is not None
+    values = np.load(resolve(bal, LAUNCH / "balloons.toml").sim.target.map)
+    assert values.ndim == 2 and (values == 0).any() and values.max() > 10 * np.median(values)  # a lake, towns
+    fr = load_scenario(LAUNCH / "failure_recovery.toml")
+    assert any(f.kind == "kill" and (f.fraction or 0) >= 0.3 for f in fr.failures)
+    assert load_scenario(LAUNCH / "obstacles.toml").target.zones
+
+
+def _doc_tables() -> dict[str, dict[str, str]]:
+    """``{section: {key: default}}`` from docs/scenarios.md's "Keys and defaults"."""
+    text = DOCS.read_text()
+    part = text.split("## Keys and defaults", 1)[1].split("\n## ", 1)[0]
+    tables: dict[str, dict[str, str]] = {}
+    section = ""
+    for line in part.splitlines():
+        h = re.match(r"### (?:Top level|`\[+(\w+)\]+`)", line)
+        if h:
+            section = h.group(1) or ""
+            tables[section] = {}
+        m = re.match(r"\| `(\w+)` \| ([^|]+) \|", line)
+        if m:
+            tables[section][m.group(1)] = m.group(2).strip()
+    return tables
+
+
+def _doc_default(field) -> str:
+    from pydantic_core import PydanticUndefined
+
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    v = field.default_factory() if field.default_factory is not None else field.default
+    if v is None:
+        return "not set"
+    if isinstance(v, bool):
+        return f"`{str(v).lower()}`"
+    if isinstance(v, str):
+        return f'`"{v}"`'
+    if isinstance(v, list):
+        return "`[]`" if not v else f"`{v}`"
+    if isinstance(v, float):
+        return f"`{v!r}`"
+    return f"`{v}`"
+
+
+def test_docs_list_every_key_with_its_default():
+    tables = _doc_tables()
+    sections = {"": Scenario}
+    for name, field in Scenario.model_fields.items():
+        ann = field.annotation
+        sub = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)]
+        if name == "failures":
+            from launcher.scenario import Failure
+
+            sections[name] = Failure
+        elif sub and hasattr(sub[0], "model_fields"):
+            sections[name] = sub[0]
+    for section, model in sections.items():
+        assert section in tables, f"docs/scenarios.md has no table for [{section}]"
+        for key, field in model.model_fields.items():
+            if section == "" and key in sections:
+                continue
+            assert key in tables[section], f"docs/scenarios.md: [{section}] {key} is not documented"
+            doc = tables[section][key]
+            want = _doc_default(field)
+            if section == "" and key == "name":
+                want = "the file's stem"
+            assert doc == want, (
+                f"docs/scenarios.md: [{section}] {key}: documented {doc}, the code says {want}"
+            )
+        extra = set(tables[section]) - set(model.model_fields)
+        assert not extra, f"docs/scenarios.md documents keys that do not exist: [{section}] {sorted(extra)}"
+
+
+def test_the_readme_example_scenario_is_valid(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    part = readme.split("### Writing a scenario", 1)[1]
+    block = part.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "readme.toml"
+    path.write_text(block)
+    rs = resolve(load_scenario(path), path)
+    assert rs.scenario.fleet.size == 20 and rs.process_failures[0].kind == "kill"
+    assert rs.target.zones and rs.sim.radio.loss == 0.1
+
+
+def test_overrides_set_nested_keys_in_toml_syntax():
+    raw = {"fleet": {"size": 3}, "failures": [{"t": 1.0, "kind": "kill", "ids": [0]}]}
+    out = apply_overrides(
+        raw, ["fleet.size=20", "radio.loss=0.25", "fleet.deploy=random", "failures.0.t=2", 'law.eps="auto"']
+    )
+    assert out["fleet"] == {"size": 20, "deploy": "random"}
+    assert out["radio"] == {"loss": 0.25}
+    assert out["failures"][0]["t"] == 2 and out["law"]["eps"] == "auto"
+    assert raw["fleet"]["size"] == 3  # the input is not changed
+    with pytest.raises(ValueError, match="key=value"):
+        apply_overrides(raw, ["fleet.size"])
+    with pytest.raises(ValueError, match=r"failures\.5\.t"):
+        apply_overrides(raw, ["failures.5.t=1"])
+
+
+# ---------------------------------------------------------------------------------------- bad input
+BAD = {
+    "typo": ("[fleet]\nsise = 10\n", r"bad\.toml: fleet\.sise: unknown key"),
+    "negative_fleet": ("[fleet]\nsize = -5\n", r"bad\.toml: fleet\.size: .*greater than or equal to 2"),
+    "missing_map": (
+        '[fleet]\nsize = 4\n[target]\nkind = "map"\nmap = "nowhere/demand.npy"\n',
+        r"bad\.toml: target\.map: demand map file not found: .*nowhere/demand\.npy",
+    ),
+    "robot_in_zone": (
+        '[fleet]\nsize = 5\ndeploy = "line"\nstart = [1.0, 1.0]\nend = [9.0, 1.0]\n'
+        '[[target.zones]]\nkind = "disk"\ncenter = [5.0, 1.0]\nradius = 0.5\n',
+        r"bad\.toml: fleet: robot \d starts at .* inside a no-go zone",
+    ),
+    "wind_too_strong": (
+        "[fleet]\nsize = 4\n[control]\nspeed_limit = 1.0\n[wind]\nvelocity = [2.0, 0.0]\n",
+        r"bad\.toml: wind\.velocity: wind speed 2 is not below the speed limit 1",
+    ),
+    "not_toml": ("[fleet\nsize = 4\n", r"bad\.toml: cannot parse as TOML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_scenario_fails_before_anything_starts(case, tmp_path, launches):
+    body, pattern = BAD[case]
+    path = tmp_path / "bad.toml"
+    path.write_text("[domain]\nbounds = [[0.0, 10.0], [0.0, 6.0]]\n" + body)
+    out = tmp_path / "run"
+    rc, so, se = launches.run(str(path), "--headless", out=out, timeout=60)
+    assert rc == 2, (so, se)
+    assert re.search(pattern, se), se
+    assert "Traceback" not in se
+    assert not out.exists(), "nothing is created for a scenario that does not load"
+    assert not processes_mentioning(str(out))
+
+
+def test_bad_command_line_is_named(tmp_path, launches):
+    out = tmp_path / "run"
+    rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), "--set", "fleet.size=many", out=out, timeout=60)
+    assert rc == 2 and "fleet.size" in se and "quickstart.toml (with --set fleet.size=many)" in se, se
+    rc, _, se = launches.run(str(tmp_path / "absent.toml"), out=out, timeout=60)
+    assert rc == 2 and "scenario file not found" in se and "absent.toml" in se, se
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), "--headless", out=out, timeout=60)
+    assert rc == 2 and "already exists and is not empty" in se, se
+    assert (out / "keep.txt").read_text() == "precious" and sorted(os.listdir(out)) == ["keep.txt"]
+
+
+# ---------------------------------------------------------------------------------------- runs
+def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
+    out = tmp_path / "run"
+    t0 = time.monotonic()
+    rc, so, se = launches.run(str(LAUNCH / "quickstart.toml"), "--headless", "--progress", "2", out=out)
+    wall = time.monotonic() - t0
+    assert rc == 0, (so[-3000:], se[-3000:])
+    s = summary_of(out)
+    n = load_scenario(LAUNCH / "quickstart.toml").fleet.size
+    print(f"\nquickstart: {wall:.1f} s wall; {so.strip().splitlines()[-6]}")
+    assert s["schema"] == "swarmcover.run-summary/1" and s["fleet_size"] == n and not s["interrupted"]
+    pids = [a["pid"] for a in s["agents"]]
+    assert sorted(a["id"] for a in s["agents"]) == list(range(n))
+    assert len(set(pids)) == n and os.getpid() not in pids and s["launcher_pid"] not in pids
+    assert all(a["fate"] == "completed" and a["joined"] for a in s["agents"]), s["agents"]
+    m = s["metrics"]
+    assert {"t", "energy_distance", "lloyd_cost", "blob_energy", "alive"} <= set(m)
+    assert len({len(v) for v in m.values()}) == 1 and len(m["t"]) >= 10
+    ed = m["energy_distance"]
+    assert ed[-1] < 0.3 * ed[0], ed  # the fleet spread from its depot over the target
+    assert m["lloyd_cost"][-1] < 0.2 * m["lloyd_cost"][0]
+    assert s["final"]["alive"] == n and s["final"]["t"] == pytest.approx(16.0, abs=0.11)
+    assert s["messages"]["delivered"] > 0 and s["messages"]["rejected"] == 0
+    kinds = [e["kind"] for e in s["events"]]
+    assert kinds.count("joined") == n and kinds.count("process_started") == n and "end" in kinds
+    assert all("t" in e and "kind" in e for e in s["events"])
+    assert assert_png(out / "final.png")[0] == 900 and assert_png(out / "metrics.png")[0] > 300
+    from simulator.recording import load_recording
+
+    rec = load_recording(out / "recording")
+    assert rec.positions.shape[1:] == (n, 2) and rec.t[-1] == pytest.approx(s["final"]["t"])
+    np.testing.assert_allclose(rec.positions[-1], s["final"]["positions"])
+    assert (out / "scenario.toml").read_bytes() == (LAUNCH / "quickstart.toml").read_bytes()
+    assert json.loads((out / "scenario.json").read_text())["decided"]["eps"] > 0
+    assert len(list((out / "agents").glob("agent_*.json"))) == n
+    assert "energy distance" in so and "folder:" in so  # the text summary
+    replay = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", "replay", str(out), "--headless",
+                             "--every", "4"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert replay.returncode == 0, replay.stderr
+    assert len(list((out / "recording" / "replay").glob("frame_*.png"))) == 5  # t = 0, 4, 8, 12, 16
+    assert not processes_mentioning(str(out)), "processes left behind"
+    for pid in pids:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or b"swarmcover" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+
+
+def _small(tmp_path: Path, extra: str = "", size: int = 4) -> Path:
+    """A small, quick scenario: quickstart with ``size`` robots and ``extra`` appended."""
+    text = (LAUNCH / "quickstart.toml").read_text().replace("size = 12", f"size = {size}")
+    assert tomllib.loads(text)["fleet"]["size"] == size
+    p = tmp_path / "small.toml"
+    p.write_text(text + extra)
+    return p
+
+
+def _running(out: Path, n: int) -> bool:
+    """All ``n`` agents joined and the world has been recording ticks (a chunk is on disk)."""
+    joined = sum(e["kind"] == "joined" for e in events_of(out)) >= n
+    return joined and any((out / "recording" / "chunks").glob("*.npz"))
+
+
+def test_ctrl_c_stops_everything_within_3_s_and_leaves_a_complete_folder(tmp_path, launches):
+    out = tmp_path / "run"
+    p = launches.start(str(_small(tmp_path)), "--headless", "--duration", "600", out=out)
+    wait_until(lambda: _running(out, 4) or p.poll() is not None, 120, "the fleet to join and run")
+    assert p.poll() is None, p.communicate()
+    agents = [pid for pid in processes_mentioning(str(out)) if pid != p.pid]
+    assert len(agents) == 4, agents
+    t0 = time.monotonic()
+    os.kill(p.pid, signal.SIGINT)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the launcher did not exit within 10 s of SIGINT")
+    wait_until(lambda: not processes_mentioning(str(out)), 3.0, "every process to exit")
+    took = time.monotonic() - t0
+    print(f"\nSIGINT: launcher and 4 agents gone {took:.2f} s after the signal")
+    assert took < 3.0, took
+    assert p.returncode == 130
+    s = summary_of(out)
+    assert s["interrupted"] is True and s["final"]["t"] < 600
+    assert s["events"][-1]["kind"] in ("interrupted", "end") and any(
+        e["kind"] == "interrupted" for e in s["events"]
+    )
+    assert all(a["fate"] == "completed" for a in s["agents"])
+    assert assert_png(out / "final.png") and assert_png(out / "metrics.png")
+    from simulator.recording import load_recording
+
+    rec = load_recording(out / "recording")
+    assert len(rec.t) > 0 and rec.t[-1] <= s["final"]["t"] + 1e-9
+
+
+def test_killing_the_launcher_outright_takes_its_agents_with_it(tmp_path, launches):
+    out = tmp_path / "run"
+    p = launches.start(str(_small(tmp_path)), "--headless", "--duration", "600", out=out)
+    wait_until(lambda: _running(out, 4) or p.poll() is not None, 120, "the fleet to join and run")
+    assert p.poll() is None
+    assert len(processes_mentioning(str(out))) == 5  # the launcher and four agents
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    t0 = time.monotonic()
+    wait_until(lambda: not processes_mentioning(str(out)), 5.0, "the orphaned agents to exit")
+    print(f"\nlauncher SIGKILLed: its agents gone after {time.monotonic() - t0:.2f} s")
+
+
+FAILURES = """
+[[failures]]
+t = 3.0
+kind = "kill"
+ids = [0, 1]
+
+[[failures]]
+t = 4.0
+kind = "terminate"
+ids = [2]
+
+[[failures]]
+t = 7.0
+kind = "restart"
+ids = [0]
+"""
+
+
+def test_failure_schedule_is_carried_out_with_real_signals(tmp_path, launches):
+    out = tmp_path / "run"
+    rc, so, se = launches.run(
+        str(_small(tmp_path, FAILURES, size=6)), "--headless", "--duration", "14", out=out
+    )
+    assert rc == 0, (so[-3000:], se[-3000:])
+    s = summary_of(out)
+    ev = s["events"]
+    by = {a["id"]: a for a in s["agents"]}
+
+    def first(kind, agent):
+        return next(e for e in ev if e["kind"] == kind and e.get("agent_id") == agent)
+
+    for a in (0, 1):
+        k = first("killed", a)
+        assert (
+            k["signal"] == "SIGKILL"
+            and k["pid"] == by[a]["pids"][0]
+            and k["t"] == pytest.approx(3.0, abs=0.11)
+        )
+        assert first("detected_failure", a)["t"] > k["t"]
+    term = first("terminated", 2)
+    assert term["signal"] == "SIGTERM" and first("bye", 2)["t"] >= term["t"]
+    r = first("restarted", 0)
+    assert r["pid"] == by[0]["pid"] != by[0]["pids"][0] and by[0]["restarts"] == 1
+    assert first("rejoined", 0)["t"] >= r["t"]
+    assert by[1]["fate"] == "killed" and by[1]["exit_code"] == -signal.SIGKILL
+    assert by[2]["fate"] == "terminated" and by[2]["exit_code"] == 0
+    assert by[0]["fate"] == "completed" and all(by[a]["fate"] == "completed" for a in (3, 4, 5))
+    alive = dict(zip(s["metrics"]["t"], s["metrics"]["alive"], strict=True))
+    assert alive[0.0] == 6 and min(alive.values()) == 3 and s["final"]["alive"] == 4
+    assert not processes_mentioning(str(out))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_simulator_and_agents_under_separate_launchers_over_tcp(tmp_path, launches):
+    port = _free_port()
+    scn = str(_small(tmp_path))
+    sim = launches.start(
+        scn,
+        "--headless",
+        "--only",
+        "sim",
+        "--bind",
+        f"tcp://127.0.0.1:{port}",
+        "--duration",
+        "6",
+        out=tmp_path / "sim",
+    )
+    groups = [
+        launches.start(
+            scn,
+            "--only",
+            "agents",
+            "--agents",
+            ids,
+            "--connect",
+            f"tcp://127.0.0.1:{port}",
+            out=tmp_path / f"agents{k}",
+        )
+        for k, ids in enumerate(("0-1", "2,3"))
+    ]
+    so, se = sim.communicate(timeout=180)
+    assert sim.returncode == 0, (so.decode()[-3000:], se.decode()[-3000:])
+    s = summary_of(tmp_path / "sim")
+    assert s["mode"] == "sim" and all(a["joined"] and a["fate"] == "not started here" for a in s["agents"])
+    ed = s["metrics"]["energy_distance"]
+    assert ed[-1] < 0.5 * ed[0]
+    for g in groups:
+        assert g.poll() is None  # the agents run until told to stop
+        os.kill(g.pid, signal.SIGTERM)
+        g.wait(timeout=10)
+        assert g.returncode == 130
+    s0, s1 = summary_of(tmp_path / "agents0"), summary_of(tmp_path / "agents1")
+    assert [a["id"] for a in s0["agents"]] == [0, 1] and [a["id"] for a in s1["agents"]] == [2, 3]
+    assert all(a["fate"] == "completed" for a in s0["agents"] + s1["agents"])
+    for d in ("sim", "agents0", "agents1"):
+        assert not processes_mentioning(str(tmp_path / d))
