@@ -40,7 +40,7 @@ from swarmcover.protocol import (
 from swarmcover.targets import GaussianMixture, Uniform
 
 from .config import AgentConfig
-from .links import DirectPeers, SimLink, UdpBody
+from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
 from .neighbors import NeighborTable, Verdict
 
 __all__ = ["Agent"]
@@ -66,7 +66,8 @@ class Agent:
         self._own_ctx = ctx is None
         self.ctx = zmq.Context() if ctx is None else ctx
         if cfg.body.kind == "sim":
-            self.body: SimLink | UdpBody = SimLink(self.ctx, cfg.body.endpoint)
+            curve = None if cfg.curve is None else load_curve_keys(cfg.curve.secret_key, cfg.curve.server_key)
+            self.body: SimLink | UdpBody = SimLink(self.ctx, cfg.body.endpoint, curve)
         else:
             self.body = UdpBody(cfg.body.listen)
         if cfg.peers.kind == "sim":

@@ -8,7 +8,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swarmcover.configfile import load_config_file
 
-__all__ = ["AgentConfig", "DirectPeers", "LocalTarget", "SimBody", "SimPeers", "UdpBody", "load_config"]
+__all__ = [
+    "AgentConfig",
+    "CurveKeys",
+    "DirectPeers",
+    "LocalTarget",
+    "SimBody",
+    "SimPeers",
+    "UdpBody",
+    "load_config",
+]
 
 _Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
@@ -58,6 +67,14 @@ class LocalTarget(_Strict):
     target_smoothing: Annotated[float, Field(ge=0.0)] = 0.0
 
 
+class CurveKeys(_Strict):
+    """CurveZMQ for the link to the simulator: this agent's key pair (a zcert ``.key_secret``
+    file) and the simulator's public certificate (``.key``), as ``swarmcover keys new`` makes them."""
+
+    secret_key: str
+    server_key: str
+
+
 class AgentConfig(_Strict):
     """Everything an agent process needs; see ``docs/protocol.md`` for the meaning of the times."""
 
@@ -81,9 +98,20 @@ class AgentConfig(_Strict):
     body: SimBody | UdpBody = Field(default_factory=SimBody, discriminator="kind")
     peers: SimPeers | DirectPeers = Field(default_factory=SimPeers, discriminator="kind")
     target: LocalTarget | None = None
+    curve: CurveKeys | None = None
+    insecure: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:
+        if (self.curve is None) == (not self.insecure):
+            raise ValueError(
+                "give `curve` (secret_key, server_key: see `swarmcover keys new`) or `insecure = true` "
+                "(plaintext: anyone who reaches the simulator can pose as this robot), not both"
+            )
+        if self.curve is not None and self.peers.kind == "direct":
+            raise ValueError(
+                "CURVE for direct peers is not implemented yet: use insecure = true on a trusted network"
+            )
         for lo, hi in self.bounds:
             if not hi > lo:
                 raise ValueError(f"bounds must have lo < hi, got {(lo, hi)}")

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 import zmq
 
 from swarmcover.protocol import MAX_FRAME_BYTES, MAX_HEADER_BYTES
 
-__all__ = ["DirectPeers", "SimLink", "UdpBody"]
+__all__ = ["DirectPeers", "SimLink", "UdpBody", "load_curve_keys"]
 
 _HWM = 1000
 
@@ -43,12 +44,36 @@ def _drain(sock: zmq.Socket, limit: int = 10_000) -> list[list[bytes]]:
     return out
 
 
-class SimLink:
-    """Body (and optionally radio) link to a simulator ROUTER at ``endpoint``."""
+def load_curve_keys(secret_key: str, server_key: str) -> tuple[bytes, bytes, bytes]:
+    """``(public, secret, server_public)`` z85 keys from zcert files; ``ValueError`` names the file."""
+    import zmq.auth
 
-    def __init__(self, ctx: zmq.Context, endpoint: str) -> None:
+    out = []
+    for path, need_secret in ((secret_key, True), (server_key, False)):
+        p = Path(path)
+        if not p.is_file():
+            raise ValueError(f"CURVE key file not found: {p}")
+        try:
+            public, secret = zmq.auth.load_certificate(p)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"CURVE key file {p}: {exc}") from None
+        if not public or (need_secret and not secret):
+            raise ValueError(f"CURVE key file {p}: no {'secret-key' if need_secret else 'public-key'}")
+        out += [public, secret] if need_secret else [public]
+    return out[0], out[1], out[2]
+
+
+class SimLink:
+    """Body (and optionally radio) link to a simulator ROUTER at ``endpoint``; a CURVE client
+    when ``curve = (public, secret, server_public)`` is given."""
+
+    def __init__(
+        self, ctx: zmq.Context, endpoint: str, curve: tuple[bytes, bytes, bytes] | None = None
+    ) -> None:
         self.sock = ctx.socket(zmq.DEALER)
         _configure(self.sock)
+        if curve is not None:
+            self.sock.curve_publickey, self.sock.curve_secretkey, self.sock.curve_serverkey = curve
         self.sock.setsockopt(zmq.RECONNECT_IVL, 100)
         self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
         self.sock.connect(endpoint)

@@ -28,6 +28,7 @@ from typing import Literal, TextIO
 
 import numpy as np
 
+from .keys import FleetKeys, make_keys, open_keys
 from .processes import ProcessPool
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
 from .scenario import Failure, ResolvedScenario
@@ -52,8 +53,8 @@ def default_run_dir(name: str) -> Path:
     return Path("runs") / name / stamp
 
 
-def parse_ids(text: str, roster: list[int]) -> list[int]:
-    """``"0-9,12,20-24"`` to a sorted list of ids, each checked against ``roster``."""
+def parse_ids(text: str, roster: list[int] | None) -> list[int]:
+    """``"0-9,12,20-24"`` to a sorted list of ids, each checked against ``roster`` (if given)."""
     out: set[int] = set()
     for part in text.split(","):
         part = part.strip()
@@ -62,8 +63,12 @@ def parse_ids(text: str, roster: list[int]) -> list[int]:
             ids = range(int(lo), int(hi) + 1) if sep else [int(lo)]
         except ValueError:
             raise ValueError(f"--agents {text!r}: {part!r} is not an id or a range like 0-9") from None
+        if len(ids) > 100_000 or len(out) > 100_000:
+            raise ValueError(f"--agents {text!r}: more than 100000 ids")
         out.update(ids)
-    bad = sorted(out - set(roster))
+    if len(out) > 100_000 or any(a < 0 or a >= 1 << 31 for a in out):
+        raise ValueError(f"--agents {text!r}: ids must be 0..2^31-1, at most 100000 of them")
+    bad = sorted(out - set(roster)) if roster is not None else []
     if bad:
         raise ValueError(f"--agents {text!r}: ids {bad[:10]} are not on the roster (0..{len(roster) - 1})")
     return sorted(out)
@@ -94,9 +99,18 @@ class Launch:
         overrides: list[str] | None = None,
         progress_every: float = 5.0,
         out: TextIO | None = None,
+        insecure: bool = False,
+        keys: str | Path | None = None,
     ) -> None:
         if only == "agents" and connect is None:
             raise ValueError("--only agents needs --connect ENDPOINT (the simulator's address)")
+        if insecure and keys is not None:
+            raise ValueError("--insecure and --keys contradict each other")
+        if only == "agents" and not insecure and keys is None:
+            raise ValueError(
+                "--only agents needs --keys DIR (the fleet's keys, from `swarmcover keys new` or "
+                "the simulator's run folder) or --insecure"
+            )
         self.rs = rs
         self.run_dir = Path(run_dir)
         self.headless = headless or not has_display()
@@ -106,6 +120,11 @@ class Launch:
         self.overrides = list(overrides or [])
         self.progress_every = progress_every
         self.out = out if out is not None else sys.stdout
+        self.insecure = insecure
+        self.keys_dir = Path(keys) if keys is not None else None
+        self.keys: FleetKeys | None = None
+        if self.keys_dir is not None:  # checked now: a missing key stops the launch before anything starts
+            self.keys = open_keys(self.keys_dir, self.agent_ids, sim=only != "agents", agents=only != "sim")
         self.interrupted = False
         self._signals = 0
         self._raise_on_signal = True
@@ -166,9 +185,23 @@ class Launch:
             raise KeyboardInterrupt
 
     # ---------------------------------------------------------------- supervision
+    def _setup_keys(self) -> None:
+        """The run's keys: given (``--keys``), or new ones in ``keys/`` of the run folder."""
+        if self.insecure:
+            self.say("  INSECURE: plaintext links, no authentication (--insecure)")
+            return
+        if self.keys is None:
+            self.keys = make_keys(self.run_dir / "keys", list(self.rs.roster))
+
+    def _curve_for(self, a: int) -> dict | None:
+        if self.keys is None:
+            return None
+        return {"secret_key": str(self.keys.agent_secret(a)), "server_key": str(self.keys.server_public)}
+
     def _start_agent(self, a: int, restart: bool = False) -> None:
         endpoint = self.connect if self.connect is not None else self.sim.endpoint
-        p = self.pool.start(a, self.rs.agent_config(a, endpoint), self.rs.scenario.agents.log_level)
+        cfg = self.rs.agent_config(a, endpoint, self._curve_for(a))
+        p = self.pool.start(a, cfg, self.rs.scenario.agents.log_level)
         self.event("restarted" if restart else "process_started", a, pid=p.pid)
 
     def _select(self, f: Failure, candidates: list[int]) -> list[int]:
@@ -296,11 +329,14 @@ class Launch:
         from simulator.server import Simulator
 
         rs = self.rs
-        cfg = rs.sim.model_copy(
-            update={"record": str(self.run_dir / "recording") if rs.scenario.simulator.record else None}
-        )
+        self._setup_keys()
+        raw = rs.sim.model_dump()
+        raw["record"] = str(self.run_dir / "recording") if rs.scenario.simulator.record else None
+        if self.keys is not None:
+            raw["insecure"] = False
+            raw["curve"] = {"secret_key": str(self.keys.server_secret), "clients": str(self.keys.clients)}
         prepare_plotting()
-        self.sim = Simulator(type(cfg).model_validate(cfg.model_dump()))
+        self.sim = Simulator(type(rs.sim).model_validate(raw))
         self.sim.event(
             "launch",
             None,
@@ -318,7 +354,13 @@ class Launch:
             self.say(
                 "  simulator only: start the agents elsewhere with\n"
                 f"    swarmcover launch {rs.source} --only agents "
-                f"--connect {self._public(self.sim.endpoint)} --agents 0-{len(rs.roster) - 1}"
+                f"--connect {self._public(self.sim.endpoint)} --agents 0-{len(rs.roster) - 1} "
+                + ("--insecure" if self.keys is None else f"--keys {self.keys.root}")
+                + (
+                    ""
+                    if self.keys is None
+                    else "\n  (copy server.key and each host's agents/agent_NNNN.key_secret there)"
+                )
             )
         live = rs.sim.render.enabled and not self.headless
         frames = rs.scenario.render.frames
@@ -357,6 +399,7 @@ class Launch:
         return endpoint
 
     def _run_agents_only(self) -> None:
+        self._setup_keys()
         self.pool = ProcessPool(self.run_dir, self.rs.scenario.agents.command)
         for a in self.agent_ids:
             self._start_agent(a)

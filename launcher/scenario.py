@@ -327,7 +327,8 @@ class ResolvedScenario:
     source : Path
         The scenario file.
     sim : SimConfig
-        The simulator's config (``record`` unset: the launcher sets it to the run folder).
+        The simulator's config (``record`` unset and ``insecure``: the launcher sets the run folder
+        and, unless told ``--insecure``, the run's CURVE keys).
     target : swarmcover.Target
     eps, spacing, speed_limit, rate_hz, r_min, smoothing : float
         The decided values (``spacing`` is :math:`(|\Omega|/n)^{1/d}`).
@@ -351,10 +352,12 @@ class ResolvedScenario:
     def roster(self) -> list[int]:
         return self.sim.roster
 
-    def agent_config(self, agent_id: int, endpoint: str) -> dict:
-        """The agent config (``swarmcover agent --config``) for robot ``agent_id``."""
+    def agent_config(self, agent_id: int, endpoint: str, curve: dict | None = None) -> dict:
+        """The agent config (``swarmcover agent --config``) for robot ``agent_id``: CURVE with
+        ``curve`` (``secret_key``, ``server_key`` paths), else plaintext (``insecure``)."""
         s = self.scenario
         return {
+            **({"curve": curve} if curve is not None else {"insecure": True}),
             "agent_id": agent_id,
             "name": f"{s.name}-{agent_id}",
             "bounds": [list(b) for b in s.domain.bounds],
@@ -509,6 +512,7 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
             "frame_every": s.render.frame_every,
         },
         "seed": s.seed,
+        "insecure": True,  # the launcher puts the run's CURVE keys in (or keeps this with --insecure)
     }
     try:
         sim = SimConfig.model_validate(sim_raw)

@@ -19,6 +19,7 @@ from swarmcover.configfile import load_config_file
 from swarmcover.domain import Disk, Rectangle, Zone
 
 __all__ = [
+    "CurveServer",
     "DiskZone",
     "DropoutEvent",
     "RadioConfig",
@@ -160,6 +161,15 @@ class RenderConfig(_Strict):
     links: bool = True
 
 
+class CurveServer(_Strict):
+    """CurveZMQ for the simulator's socket: its key pair (a zcert ``.key_secret`` file) and the
+    allow-list, a directory of the agents' public certificates named ``agent_NNNN.key``
+    (``swarmcover keys new`` makes both)."""
+
+    secret_key: str
+    clients: str
+
+
 class SimConfig(_Strict):
     """Everything the simulator needs; the roster is ``range(len(positions))`` unless ``ids``."""
 
@@ -191,9 +201,16 @@ class SimConfig(_Strict):
     metrics_every: _Pos = 1.0  # world seconds
     render: RenderConfig = Field(default_factory=RenderConfig)
     seed: int = 0
+    curve: CurveServer | None = None
+    insecure: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> SimConfig:
+        if (self.curve is None) == (not self.insecure):
+            raise ValueError(
+                "give `curve` (secret_key, clients: see `swarmcover keys new`) or `insecure = true` "
+                "(plaintext: anyone who reaches the port can drive the robots), not both"
+            )
         d = len(self.bounds)
         for lo, hi in self.bounds:
             if not hi > lo:

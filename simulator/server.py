@@ -55,6 +55,7 @@ from swarmcover.protocol import (
 from .config import SimConfig
 from .radio import Radio
 from .recording import Recorder
+from .security import CurveGuard, load_allow_list
 from .world import STATUS_NAMES, Snapshot, World
 
 __all__ = ["Simulator"]
@@ -125,6 +126,7 @@ class Simulator:
             "commands": 0,
             "send_failed": 0,
             "lockstep_timeouts": 0,
+            "impersonation": 0,
         }
         self.epoch = time.time_ns()
         self.seq = 0
@@ -163,6 +165,18 @@ class Simulator:
         self.sock.setsockopt(zmq.SNDHWM, 10_000)
         self.sock.setsockopt(zmq.RCVHWM, 10_000)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES + MAX_HEADER_BYTES)
+        self.guard: CurveGuard | None = None
+        if cfg.curve is not None:  # the authenticator runs before the socket binds
+            self.guard = CurveGuard(
+                self.ctx, self.sock, cfg.curve.secret_key, load_allow_list(cfg.curve.clients)
+            )
+            missing = sorted(set(cfg.roster) - set(self.guard.keys))
+            if missing:
+                log.warning("no CURVE key for agents %s: they cannot join", missing[:20])
+        else:
+            log.warning(
+                "simulator is INSECURE (plaintext): anyone who reaches %s can drive the robots", cfg.endpoint
+            )
         self.sock.bind(cfg.endpoint)
         self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
         log.info("simulator bound at %s, roster of %d", self.endpoint, n)
@@ -273,7 +287,7 @@ class Simulator:
         self.counts["rejected"] += 1
         log.info("rejected: %s", why)
 
-    def _take(self, route: bytes, frames: list[bytes], wall: float) -> None:
+    def _take(self, route: bytes, frames: list[bytes], wall: float, user: str | None = None) -> None:
         self.counts["messages_in"] += 1
         try:
             msg = decode(frames).message
@@ -284,6 +298,13 @@ class Simulator:
         k = self.world.index.get(a)
         if k is None:
             self._reject(f"agent {a} is not on the roster")
+            return
+        if self.guard is not None and self.guard.agent_for(user) != a:
+            self.counts["impersonation"] += 1
+            self._reject(f"{msg.kind} claiming agent {a} from the key of agent {self.guard.agent_for(user)}")
+            log.warning("agent %s's key used to claim agent %d", self.guard.agent_for(user), a)
+            if self.counts["impersonation"] <= 100:
+                self.event("impersonation", a, key_of=self.guard.agent_for(user), kind_claimed=msg.kind)
             return
         if isinstance(msg, Hello):
             known = self.epochs.get(a)
@@ -364,12 +385,22 @@ class Simulator:
 
     def _drain(self, wall: float) -> int:
         took = 0
+        guard = self.guard
+        if guard is not None:
+            for kind, details in guard.take_events():
+                self.event(kind, None, **details)
         for _ in range(100_000):
             try:
-                route, *frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                if guard is None:
+                    route, *frames = self.sock.recv_multipart(zmq.NOBLOCK)
+                    user = None
+                else:  # the authenticated key comes with the frames (ZeroMQ metadata)
+                    parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                    user = parts[1].get("User-Id") if len(parts) > 1 else None
+                    route, *frames = [p.bytes for p in parts]
             except zmq.Again:
                 break
-            self._take(route, frames, wall)
+            self._take(route, frames, wall, user)
             took += 1
         return took
 
@@ -536,7 +567,8 @@ class Simulator:
 
     def finish(self) -> None:
         """Record the end and close the socket and the recording."""
-        self.event("end", ticks=self.tick, counters=dict(self.counts), radio=self.radio.counters.as_dict())
+        counts = {**self.counts, **(self.guard.counts if self.guard is not None else {})}
+        self.event("end", ticks=self.tick, counters=counts, radio=self.radio.counters.as_dict())
         self.close()
 
     def run(self, max_ticks: int | None = None) -> None:
@@ -552,6 +584,8 @@ class Simulator:
             return
         if self.recorder is not None:
             self.recorder.close()
+        if self.guard is not None:
+            self.guard.close()
         self.sock.close(linger=0)
         if self._own_ctx:
             self.ctx.term()

@@ -186,10 +186,25 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--agents", help="with --only agents: which ids, e.g. 0-19,25 (default: all)")
     lp.add_argument("--connect", help="with --only agents: the simulator's endpoint, e.g. tcp://host:5555")
     lp.add_argument("--bind", help="the simulator's endpoint to bind, e.g. tcp://0.0.0.0:5555")
+    lp.add_argument(
+        "--insecure", action="store_true", help="plaintext links, no authentication (trusted networks)"
+    )
+    lp.add_argument(
+        "--keys", help="the fleet's CURVE keys folder (`swarmcover keys new`); default: new keys per run"
+    )
     lp.add_argument("--progress", type=float, default=5.0, help="wall seconds between progress lines")
     lp.add_argument("--no-fast-exit", dest="fast_exit", action="store_false", help=argparse.SUPPRESS)
     lp.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     lp.set_defaults(func=_launch)
+    k = sub.add_parser("keys", help="CurveZMQ keys for a fleet (the simulator's and one pair per agent)")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    kn = ksub.add_parser(
+        "new", help="create a keys folder: server.key(_secret), agents/agent_NNNN.key(_secret)"
+    )
+    kn.add_argument("folder")
+    kn.add_argument("--fleet", type=int, help="agents 0..N-1")
+    kn.add_argument("--agents", help="these agent ids, e.g. 0-35,40")
+    kn.set_defaults(func=_keys_new)
     r = sub.add_parser("replay", help="render a recorded run (a live window, or PNG frames when headless)")
     r.add_argument("run", help="the run folder")
     r.add_argument("--out", help="folder for PNG frames (default: RUN/replay)")
@@ -285,7 +300,8 @@ def _launch(args: argparse.Namespace) -> int:
     ids = parse_ids(args.agents, rs.roster) if args.agents is not None else None
     out = Path(args.out) if args.out else Path(scn.out) if scn.out else default_run_dir(scn.name)
     launch = Launch(rs, out, headless=args.headless, only=args.only, agent_ids=ids, connect=args.connect,
-                    overrides=args.overrides, progress_every=args.progress)  # fmt: skip
+                    overrides=args.overrides, progress_every=args.progress, insecure=args.insecure,
+                    keys=args.keys)  # fmt: skip
     result = launch.run()
     code = 130 if result.interrupted else 0
     if args.fast_exit:
@@ -293,6 +309,22 @@ def _launch(args: argparse.Namespace) -> int:
         # matplotlib and ZeroMQ modules would only add seconds to a Ctrl-C
         _exit_now(code)
     return code
+
+
+def _keys_new(args: argparse.Namespace) -> int:
+    from launcher.keys import make_keys
+    from launcher.run import parse_ids
+
+    if (args.fleet is None) == (args.agents is None):
+        raise ValueError("give --fleet N or --agents IDS")
+    if args.fleet is not None and not 1 <= args.fleet <= 100_000:
+        raise ValueError(f"--fleet must be 1..100000, got {args.fleet}")
+    ids = list(range(args.fleet)) if args.fleet is not None else parse_ids(args.agents, None)
+    keys = make_keys(args.folder, ids)
+    print(f"{len(ids)} agent key pairs and the simulator's in {keys.root}: give {keys.server_public.name} to "
+          f"every host, each agents/agent_NNNN.key_secret only to the host that runs that agent, and keep "
+          f"{keys.server_secret.name} on the simulator's host")  # fmt: skip
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:

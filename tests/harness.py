@@ -34,6 +34,7 @@ def agent_config(agent_id: int, endpoint: str, law: BlobLaw, **over) -> dict:
         "forget_after": 1.0,
         "state_timeout": 2.0,
         "body": {"kind": "sim", "endpoint": endpoint},
+        "insecure": True,  # the stand-in is a plaintext ROUTER
     }
     cfg.update(over)
     return cfg

@@ -14,7 +14,7 @@ BOUNDS = [(0.0, 1.0), (0.0, 1.0)]
 TARGET = {"means": [[0.3, 0.4], [0.7, 0.6]], "covs": [0.01, 0.02]}
 
 
-def agent_cfg(i: int, sim: Simulator, **over) -> dict:
+def agent_cfg(i: int, sim: Simulator, keys=None, **over) -> dict:
     cfg = {
         "agent_id": i,
         "bounds": [list(b) for b in sim.cfg.bounds],
@@ -27,6 +27,10 @@ def agent_cfg(i: int, sim: Simulator, **over) -> dict:
         "forget_after": 4.0,
         "body": {"kind": "sim", "endpoint": sim.endpoint},
     }
+    if keys is not None:
+        cfg["curve"] = {"secret_key": str(keys.agent_secret(i)), "server_key": str(keys.server_public)}
+    elif sim.guard is None:
+        cfg["insecure"] = True
     cfg.update(over)
     return cfg
 
@@ -34,13 +38,17 @@ def agent_cfg(i: int, sim: Simulator, **over) -> dict:
 class Fleet:
     """A simulator and its agent processes; ``close()`` kills every process and stops the simulator."""
 
-    def __init__(self, cfg: dict, **agent_over) -> None:
-        self.sim = Simulator(SimConfig.model_validate({"endpoint": "tcp://127.0.0.1:*", **cfg}))
+    def __init__(self, cfg: dict, keys=None, **agent_over) -> None:
+        """``keys`` (a :class:`launcher.keys.FleetKeys`): CURVE for the simulator and every agent."""
+        if keys is not None:
+            cfg = {**cfg, "curve": {"secret_key": str(keys.server_secret), "clients": str(keys.clients)}}
+        base = {"endpoint": "tcp://127.0.0.1:*", **({} if "curve" in cfg else {"insecure": True})}
+        self.sim = Simulator(SimConfig.model_validate({**base, **cfg}))
         self.procs = {}
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         for a in self.sim.world.roster:
-            self.procs[a] = start_agent(agent_cfg(a, self.sim, **agent_over))
+            self.procs[a] = start_agent(agent_cfg(a, self.sim, keys, **agent_over))
 
     def run(self, max_ticks: int | None = None) -> None:
         """Run the simulator in this thread (until its duration or ``max_ticks``)."""

@@ -184,6 +184,7 @@ def test_direct_mode_fleet_converges_without_a_simulator(rng):
                 "r_min": 0.05, "rate_hz": 200.0, "state_timeout": 5.0,
                 "body": {"kind": "udp", "listen": f"127.0.0.1:{udp_ports[i]}"},
                 "peers": {"kind": "direct", "bind": pub[i], "roster": pub}, "target": mixture,
+                "insecure": True,  # direct peers have no CURVE yet
             }  # fmt: skip
             procs.append(start_agent(cfg))
         x = 0.05 + 0.1 * rng.random((n, 2))

@@ -346,6 +346,13 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
     assert (out / "scenario.toml").read_bytes() == (LAUNCH / "quickstart.toml").read_bytes()
     assert json.loads((out / "scenario.json").read_text())["decided"]["eps"] > 0
     assert len(list((out / "agents").glob("agent_*.json"))) == n
+    cfg0 = json.loads((out / "agents" / "agent_0000.json").read_text())
+    assert "insecure" not in cfg0 and cfg0["curve"]["secret_key"].endswith(
+        "agent_0000.key_secret"
+    )  # CURVE by default
+    assert (Path(cfg0["curve"]["secret_key"]).stat().st_mode & 0o077) == 0
+    end = next(e for e in s["events"] if e["kind"] == "end")
+    assert end["counters"]["auth_denied"] == 0 and end["counters"]["impersonation"] == 0
     assert "energy distance" in so and "folder:" in so  # the text summary
     replay = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", "replay", str(out), "--headless",
                              "--every", "4"], capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -374,7 +381,8 @@ def _running(out: Path, n: int) -> bool:
     return joined and any((out / "recording" / "chunks").glob("*.npz"))
 
 
-def test_ctrl_c_stops_everything_within_3_s_and_leaves_a_complete_folder(tmp_path, launches):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_stops_everything_within_3_s_and_leaves_a_complete_folder(sig, tmp_path, launches):
     out = tmp_path / "run"
     p = launches.start(str(_small(tmp_path)), "--headless", "--duration", "600", out=out)
     wait_until(lambda: _running(out, 4) or p.poll() is not None, 120, "the fleet to join and run")
@@ -382,14 +390,14 @@ def test_ctrl_c_stops_everything_within_3_s_and_leaves_a_complete_folder(tmp_pat
     agents = [pid for pid in processes_mentioning(str(out)) if pid != p.pid]
     assert len(agents) == 4, agents
     t0 = time.monotonic()
-    os.kill(p.pid, signal.SIGINT)
+    os.kill(p.pid, sig)
     try:
         p.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        pytest.fail("the launcher did not exit within 10 s of SIGINT")
+        pytest.fail(f"the launcher did not exit within 10 s of {sig.name}")
     wait_until(lambda: not processes_mentioning(str(out)), 3.0, "every process to exit")
     took = time.monotonic() - t0
-    print(f"\nSIGINT: launcher and 4 agents gone {took:.2f} s after the signal")
+    print(f"\n{sig.name}: launcher and 4 agents gone {took:.2f} s after the signal")
     assert took < 3.0, took
     assert p.returncode == 130
     s = summary_of(out)
@@ -479,8 +487,14 @@ def _free_port() -> int:
 def test_simulator_and_agents_under_separate_launchers_over_tcp(tmp_path, launches):
     port = _free_port()
     scn = str(_small(tmp_path))
+    keys = tmp_path / "keys"  # made once for the fleet, as an operator would (CURVE across "hosts")
+    cmd = [sys.executable, "-m", "swarmcover_cli.main", "keys", "new", str(keys), "--fleet", "4"]
+    made = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0 and (keys / "agents" / "agent_0003.key_secret").is_file(), made.stderr
     sim = launches.start(
         scn,
+        "--keys",
+        str(keys),
         "--headless",
         "--only",
         "sim",
@@ -499,6 +513,8 @@ def test_simulator_and_agents_under_separate_launchers_over_tcp(tmp_path, launch
             ids,
             "--connect",
             f"tcp://127.0.0.1:{port}",
+            "--keys",
+            str(keys),
             out=tmp_path / f"agents{k}",
         )
         for k, ids in enumerate(("0-1", "2,3"))

@@ -145,6 +145,9 @@ def test_recording_cut_by_sigkill_is_readable(tmp_path, rng):
 
     from harness import start_agent, stop_all
 
+    from launcher.keys import make_keys
+
+    keys = make_keys(tmp_path / "keys", [0, 1, 2])
     run = tmp_path / "run"
     port_sock = __import__("socket").socket()
     port_sock.bind(("127.0.0.1", 0))
@@ -162,6 +165,7 @@ def test_recording_cut_by_sigkill_is_readable(tmp_path, rng):
         endpoint=endpoint,
         record=str(run),
         flush_every_wall=0.2,
+        curve={"secret_key": str(keys.server_secret), "clients": str(keys.clients)},  # the real, secure path
     )
     sim = subprocess.Popen(
         [
@@ -189,6 +193,10 @@ def test_recording_cut_by_sigkill_is_readable(tmp_path, rng):
                         "mass": 1 / 3,
                         "speed_limit": 0.2,
                         "body": {"kind": "sim", "endpoint": endpoint},
+                        "curve": {
+                            "secret_key": str(keys.agent_secret(a)),
+                            "server_key": str(keys.server_public),
+                        },
                     }
                 )
             )
@@ -221,7 +229,9 @@ def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
     from simulator.world import Snapshot
 
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
-    cfg = dict(bounds=BOUNDS, target=TARGET, positions=positions(rng, 3), eps=0.2, speed_limit=0.2)
+    cfg = dict(
+        bounds=BOUNDS, target=TARGET, positions=positions(rng, 3), eps=0.2, speed_limit=0.2, insecure=True
+    )
     from simulator.config import SimConfig
 
     meta = {

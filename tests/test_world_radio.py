@@ -59,7 +59,10 @@ def test_radio_range_loss_latency_and_blackout(rng):
 
 
 def test_sim_config_errors_name_the_key(tmp_path):
-    base = '{"bounds": [[0, 1], [0, 1]], "positions": [[0.5, 0.5]], "eps": 0.1, "speed_limit": 1%s}'
+    base = (
+        '{"bounds": [[0, 1], [0, 1]], "positions": [[0.5, 0.5]], "eps": 0.1, "speed_limit": 1, '
+        '"insecure": true%s}'
+    )
     with pytest.raises(ValueError, match="tickk"):
         load_sim_config(text=base % ', "tickk": 1')
     with pytest.raises(ValueError, match=r"radio\.loss"):
@@ -73,5 +76,6 @@ def test_sim_config_errors_name_the_key(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text(
         'bounds = [[0, 1]]\npositions = [[0.5], [0.2]]\neps = 0.1\nspeed_limit = 1\nclock = "lockstep"\n'
+        "insecure = true\n"
     )
     assert load_sim_config(f).roster == [0, 1]
