@@ -23,7 +23,7 @@ import zmq
 from swarmcover.control import Separation, gain_for, saturate
 from swarmcover.domain import Box
 from swarmcover.field import patch_covers
-from swarmcover.law import BlobLaw, local_velocity
+from swarmcover.law import BlobLaw, local_velocity, warm_local_velocity
 from swarmcover.protocol import (
     Beacon,
     Bye,
@@ -226,13 +226,7 @@ class Agent:
     def _warm_up(self) -> None:
         """Load the compiled kernels (from numba's cache, or compile them) before saying hello, so
         that the first state is answered in milliseconds, not in the hundreds it takes to load."""
-        d = self.cfg.dim
-        lo, size = self.box.lo, self.box.size
-        x = lo + 0.5 * size
-        coef = np.zeros((4,) * d + (d + 1,))
-        local_velocity(x, x[None] + 0.01 * size, self.cfg.mass, np.array([self.cfg.mass]), eps=self.cfg.eps,
-                       cutoff=self.cfg.cutoff, coef=coef, origin=lo, spacing=size / 3.0,
-                       box=self.box)  # fmt: skip
+        warm_local_velocity(self.box, self.cfg.boundary)
 
     def _hello(self, now: float) -> None:
         hello = Hello(**self._envelope(), name=self.cfg.name, rate_hz=self.cfg.rate_hz)

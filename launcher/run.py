@@ -374,6 +374,7 @@ class Launch:
             self.sim.observers.append(self.view.on_snapshot)
         self.sim.observers.append(self._on_snapshot)
         if self.only == "all":
+            self._warm_agents_cache()
             self.pool = ProcessPool(self.run_dir, rs.scenario.agents.command)
             for a in self.agent_ids:
                 self._start_agent(a)
@@ -398,8 +399,22 @@ class Launch:
             )
         return endpoint
 
+    def _warm_agents_cache(self) -> None:
+        """Compile the agents' kernels here, once, into numba's cache: on a fresh install the
+        agents then load them instead of each compiling them at once (seconds of CPU apiece)."""
+        if self.rs.scenario.agents.command is not None:
+            return  # another agent program
+        from swarmcover.domain import Box
+        from swarmcover.law import warm_local_velocity
+
+        t0 = time.monotonic()
+        warm_local_velocity(Box(self.rs.sim.bounds), self.rs.scenario.domain.boundary)
+        if time.monotonic() - t0 > 1.0:
+            self.say(f"  compiled the agents' kernels in {time.monotonic() - t0:.1f} s (once per install)")
+
     def _run_agents_only(self) -> None:
         self._setup_keys()
+        self._warm_agents_cache()
         self.pool = ProcessPool(self.run_dir, self.rs.scenario.agents.command)
         for a in self.agent_ids:
             self._start_agent(a)

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from swarmcover.protocol import (
@@ -97,7 +97,6 @@ def test_patch_buffer_checked():
         decode([encode(Beacon(**ENV, position=[1.0], mass=0.1))[0], b"x"])
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.binary(max_size=2048), min_size=0, max_size=3))
 def test_random_bytes_only_raise_protocol_error(frames):
     try:
@@ -113,7 +112,6 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(_json, st.sampled_from(["hello", "bye", "beacon", "state", "command", "stats_request", "stats"]))
 def test_random_json_only_raises_protocol_error(body, kind):
     raw = {"v": 1, "kind": kind, **ENV, "extra": body} if isinstance(body, dict) else body
