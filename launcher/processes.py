@@ -119,6 +119,15 @@ class ProcessPool:
                     ended.append(p)
         return ended
 
+    def terminate(self) -> None:
+        """SIGTERM every running agent (each says bye and exits); see :meth:`shutdown` to wait."""
+        for p in self.procs.values():
+            if p.running():
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
     def shutdown(self, grace: float = 1.5) -> None:
         """SIGTERM every running agent (they say bye and exit within 50 ms), then SIGKILL whoever is
         left after ``grace`` seconds, and wait for all of them."""

@@ -13,6 +13,7 @@ simulator elsewhere; runs until Ctrl-C, SIGTERM, or all of them exit).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -128,6 +129,7 @@ class Launch:
         self.interrupted = False
         self._signals = 0
         self._raise_on_signal = True
+        self._end: tuple[int, list[int]] = (0, [])
         self.sim = None
         self.view = None
         self.pool: ProcessPool | None = None
@@ -310,6 +312,12 @@ class Launch:
                 if self.interrupted:
                     self.event("interrupted", None, signals=self._signals)
                 if self.sim is not None and not self.sim.sock.closed:
+                    w = self.sim.world  # the world as it ended, before the agents say bye
+                    self._end = (int(w.live_mask().sum()), w.status().tolist())
+                    if self.pool is not None:  # agents say bye (with their counters) to a listening world
+                        self.pool.terminate()
+                        self.sim.collect(0.5, until=lambda: not self.pool.running_ids())
+                        self.sim.collect(0.05)  # a bye sent just before its process exited
                     self.sim.finish()
                 if self.view is not None:
                     self.view.close()
@@ -452,6 +460,8 @@ class Launch:
             }
             if sim is not None:
                 row["joined"] = a in sim.epochs
+                last = [e for e in sim.events if e.get("agent_id") == a and e["kind"] in ("bye", "stats")]
+                row["counters"] = last[-1]["counters"] if last else None
             agents.append(row)
         metrics = {k: [] for k in ("t", "energy_distance", "lloyd_cost", "blob_energy", "alive")}
         events = self.events
@@ -473,12 +483,12 @@ class Launch:
             final = {
                 "t": sim.world.t,
                 "ticks": sim.tick,
-                "alive": int(sim.world.live_mask().sum()),
+                "alive": self._end[0],
                 **{k: (m[k][-1] if m[k] else None) for k in ("energy_distance", "lloyd_cost", "blob_energy")},
                 "initial_energy_distance": m["energy_distance"][0] if m["energy_distance"] else None,
                 "initial_lloyd_cost": m["lloyd_cost"][0] if m["lloyd_cost"] else None,
                 "positions": sim.world.x.tolist(),
-                "status": sim.world.status().tolist(),
+                "status": self._end[1],
             }
         ended = datetime.now(timezone.utc)
         return {
@@ -522,6 +532,8 @@ class Launch:
         if sim.cfg.dim == 2:
             try:
                 snap = sim.world.snapshot()
+                if self._end[1]:  # the statuses as the world ended, not after the byes
+                    snap = dataclasses.replace(snap, status=np.asarray(self._end[1], dtype=np.uint8))
                 f = summary["final"]
                 hud = [
                     f"{self.rs.scenario.name}   t = {snap.t:.1f}   alive {f['alive']}/{len(snap.ids)}",

@@ -48,6 +48,7 @@ from swarmcover.protocol import (
     ProtocolError,
     State,
     Stats,
+    StatsRequest,
     decode,
     encode,
 )
@@ -119,6 +120,7 @@ class Simulator:
         self.last_command_wall = np.full(n, -math.inf)
         self.cmd_tick = np.full(n, -1, dtype=np.int64)
         self.beacon_tick = np.full(n, -1, dtype=np.int64)
+        self.beacons_this_tick = np.zeros(n, dtype=np.int64)
         self.counts = {
             "messages_in": 0,
             "messages_out": 0,
@@ -127,6 +129,7 @@ class Simulator:
             "send_failed": 0,
             "lockstep_timeouts": 0,
             "impersonation": 0,
+            "beacons_over_rate": 0,
         }
         self.epoch = time.time_ns()
         self.seq = 0
@@ -348,6 +351,16 @@ class Simulator:
             self.cmd_tick[k] = msg.tick
             self.counts["commands"] += 1
         elif isinstance(msg, Beacon):
+            # the protocol allows one beacon per tick (two, for one that arrives late): more is a
+            # flood, and each beacon is copied to every robot in range, so it is dropped here
+            if self.beacon_tick[k] == self.tick:
+                self.beacons_this_tick[k] += 1
+                if self.beacons_this_tick[k] > 2:
+                    self.counts["beacons_over_rate"] += 1
+                    self._reject(f"agent {a} sent more than 2 beacons in tick {self.tick}")
+                    return
+            else:
+                self.beacons_this_tick[k] = 1
             self.beacon_tick[k] = self.tick
             if len(msg.position) != self.cfg.dim:
                 self._reject("beacon of the wrong dimension")
@@ -524,6 +537,21 @@ class Simulator:
         nxt = tick_start + period
         self._pump(nxt)
         return nxt
+
+    def request_stats(self) -> None:
+        """Ask every connected agent for its counters; the answers are recorded as ``stats``
+        events as they arrive (while the simulator runs or :meth:`collect` pumps)."""
+        for k in np.flatnonzero(self.world.connected):
+            a = int(self.world.ids[k])
+            self.seq += 1
+            self._send(a, encode(StatsRequest(agent_id=a, epoch=self.epoch, seq=self.seq, t=time.time())))
+
+    def collect(self, seconds: float, until: Callable[[], bool] | None = None) -> None:
+        """Take messages (byes, stats) for up to ``seconds`` wall seconds without advancing the
+        world, or until ``until()`` is true."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (until is not None and until()):
+            self._pump(min(deadline, time.monotonic() + 0.02), once=True)
 
     # ------------------------------------------------------------------ loop
     def stop(self, *_args) -> None:

@@ -326,6 +326,8 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
     assert sorted(a["id"] for a in s["agents"]) == list(range(n))
     assert len(set(pids)) == n and os.getpid() not in pids and s["launcher_pid"] not in pids
     assert all(a["fate"] == "completed" and a["joined"] for a in s["agents"]), s["agents"]
+    # each agent said bye with its own counters before the world closed
+    assert all(a["counters"] and a["counters"]["commands"] > 50 for a in s["agents"]), s["agents"]
     m = s["metrics"]
     assert {"t", "energy_distance", "lloyd_cost", "blob_energy", "alive"} <= set(m)
     assert len({len(v) for v in m.values()}) == 1 and len(m["t"]) >= 10
