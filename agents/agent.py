@@ -67,13 +67,19 @@ class Agent:
         self.ctx = zmq.Context() if ctx is None else ctx
         if cfg.body.kind == "sim":
             curve = None if cfg.curve is None else load_curve_keys(cfg.curve.secret_key, cfg.curve.server_key)
-            self.body: SimLink | UdpBody = SimLink(self.ctx, cfg.body.endpoint, curve)
+            self.body: SimLink | UdpBody = SimLink(self.ctx, cfg.body.endpoint, curve)  # type: ignore[arg-type]
         else:
             self.body = UdpBody(cfg.body.listen)
         if cfg.peers.kind == "sim":
             self.peers: SimLink | UdpBody | DirectPeers = self.body
         else:
-            self.peers = DirectPeers(self.ctx, cfg.peers.bind, cfg.peers.roster)
+            roster = [(None, p) if isinstance(p, str) else (p.agent_id, p.endpoint) for p in cfg.peers.roster]
+            own, peer_keys = None, None
+            if cfg.curve is not None:
+                with_keys = [p for p in cfg.peers.roster if not isinstance(p, str)]
+                keys = load_curve_keys(cfg.curve.secret_key, *(p.public_key for p in with_keys))
+                own, peer_keys = keys[:2], {p.agent_id: k for p, k in zip(with_keys, keys[2:], strict=True)}
+            self.peers = DirectPeers(self.ctx, cfg.peers.bind, roster, own, peer_keys)
         self.running = False
         self.state: State | None = None
         self.patch: np.ndarray | None = None
@@ -105,6 +111,8 @@ class Agent:
     def _send(self, link, msg, patch=None) -> None:
         if link.send(encode(msg, patch)):
             self.counts["messages_out"] += 1
+        else:
+            self.counts["dropped"] += 1
 
     def counters(self) -> Counters:
         return Counters(**self.counts)
@@ -114,7 +122,9 @@ class Agent:
         skew = self.cfg.max_clock_skew
         return skew is None or abs(time.time() - t_sent) <= self.cfg.beacon_ttl + skew
 
-    def _handle(self, frames: list[bytes], from_body: bool, now: float) -> None:
+    def _handle(self, frames: list[bytes], from_body: bool, now: float, peer: int | None = None) -> None:
+        """Take one message; ``peer``: the id its authenticated connection belongs to (CURVE direct
+        mode), which the message must claim."""
         self.counts["messages_in"] += 1
         try:
             dec = decode(frames)
@@ -123,6 +133,12 @@ class Agent:
             self.log.warning("rejected a message: %s", exc)
             return
         msg = dec.message
+        if peer is not None and msg.agent_id != peer:
+            self.counts["rejected"] += 1
+            self.log.warning(
+                "a message claiming agent %d came from agent %d's connection", msg.agent_id, peer
+            )
+            return
         if isinstance(msg, Beacon):
             if (self.cfg.peers.kind == "sim") != from_body or msg.agent_id == self.cfg.agent_id:
                 self.counts["rejected"] += 1
@@ -268,8 +284,10 @@ class Agent:
                 for item, from_body in sources:
                     if item in events:
                         link = self.body if from_body else self.peers
-                        for frames in link.receive():
-                            self._handle(frames, from_body, now)
+                        got = link.receive()
+                        expected = getattr(link, "expected", None) or [None] * len(got)
+                        for frames, peer in zip(got, expected, strict=True):
+                            self._handle(frames, from_body, now, peer)
                 pending = self.state is not None and self.state.tick != self.answered_tick
                 silent = now - self.last_state_at > self.cfg.state_timeout
                 if now >= next_slot and (pending or silent):

@@ -13,6 +13,7 @@ __all__ = [
     "CurveKeys",
     "DirectPeers",
     "LocalTarget",
+    "Peer",
     "SimBody",
     "SimPeers",
     "UdpBody",
@@ -47,12 +48,23 @@ class SimPeers(_Strict):
     kind: Literal["sim"] = "sim"
 
 
+class Peer(_Strict):
+    """A peer in direct mode: its id, where it publishes, and (CURVE) its public certificate."""
+
+    agent_id: Annotated[int, Field(ge=0, lt=1 << 31)]
+    endpoint: str
+    public_key: str | None = None
+
+
 class DirectPeers(_Strict):
-    """Agents publish beacons on ``bind`` and subscribe to every endpoint in ``roster`` (no simulator)."""
+    """Agents publish beacons on ``bind`` and subscribe to every endpoint in ``roster`` (no
+    simulator). With CURVE every roster entry is a :class:`Peer` with its ``public_key``: the
+    agent's PUB admits only those keys, and a beacon is accepted only from the peer whose key the
+    connection it came on was authenticated with."""
 
     kind: Literal["direct"] = "direct"
     bind: str
-    roster: list[str] = Field(default_factory=list, max_length=4096)
+    roster: list[str | Peer] = Field(default_factory=list, max_length=4096)
 
 
 class LocalTarget(_Strict):
@@ -72,7 +84,7 @@ class CurveKeys(_Strict):
     file) and the simulator's public certificate (``.key``), as ``swarmcover keys new`` makes them."""
 
     secret_key: str
-    server_key: str
+    server_key: str | None = None
 
 
 class AgentConfig(_Strict):
@@ -103,15 +115,6 @@ class AgentConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:
-        if (self.curve is None) == (not self.insecure):
-            raise ValueError(
-                "give `curve` (secret_key, server_key: see `swarmcover keys new`) or `insecure = true` "
-                "(plaintext: anyone who reaches the simulator can pose as this robot), not both"
-            )
-        if self.curve is not None and self.peers.kind == "direct":
-            raise ValueError(
-                "CURVE for direct peers is not implemented yet: use insecure = true on a trusted network"
-            )
         for lo, hi in self.bounds:
             if not hi > lo:
                 raise ValueError(f"bounds must have lo < hi, got {(lo, hi)}")
@@ -121,6 +124,21 @@ class AgentConfig(_Strict):
             raise ValueError("a udp body sends no field patches: give the agent a local `target`")
         if self.peers.kind == "sim" and self.body.kind != "sim":
             raise ValueError("peers via the simulator need a sim body; use direct peers")
+        if (self.curve is None) == (not self.insecure):
+            raise ValueError(
+                "give `curve` (secret_key, server_key: see `swarmcover keys new`) or `insecure = true` "
+                "(plaintext: anyone who reaches the simulator can pose as this robot), not both"
+            )
+        if self.curve is not None and self.body.kind == "sim" and self.curve.server_key is None:
+            raise ValueError(
+                "curve.server_key (the simulator's public certificate) is needed with a sim body"
+            )
+        if self.curve is not None and self.peers.kind == "direct":
+            bad = [p for p in self.peers.roster if not isinstance(p, Peer) or p.public_key is None]
+            if bad:
+                raise ValueError(
+                    "with curve, every peers.roster entry needs agent_id, endpoint and public_key"
+                )
         return self
 
     @property

@@ -44,12 +44,13 @@ def _drain(sock: zmq.Socket, limit: int = 10_000) -> list[list[bytes]]:
     return out
 
 
-def load_curve_keys(secret_key: str, server_key: str) -> tuple[bytes, bytes, bytes]:
-    """``(public, secret, server_public)`` z85 keys from zcert files; ``ValueError`` names the file."""
+def load_curve_keys(secret_key: str, *public_keys: str) -> tuple[bytes, ...]:
+    """``(public, secret, *others_public)`` z85 keys from zcert files (this agent's key pair, then
+    public certificates); ``ValueError`` names the file."""
     import zmq.auth
 
     out = []
-    for path, need_secret in ((secret_key, True), (server_key, False)):
+    for path, need_secret in ((secret_key, True), *((k, False) for k in public_keys)):
         p = Path(path)
         if not p.is_file():
             raise ValueError(f"CURVE key file not found: {p}")
@@ -60,7 +61,7 @@ def load_curve_keys(secret_key: str, server_key: str) -> tuple[bytes, bytes, byt
         if not public or (need_secret and not secret):
             raise ValueError(f"CURVE key file {p}: no {'secret-key' if need_secret else 'public-key'}")
         out += [public, secret] if need_secret else [public]
-    return out[0], out[1], out[2]
+    return tuple(out)
 
 
 class SimLink:
@@ -140,25 +141,69 @@ class UdpBody:
 
 
 class DirectPeers:
-    """Beacons over PUB/SUB without a simulator."""
+    """Beacons over PUB/SUB without a simulator.
 
-    def __init__(self, ctx: zmq.Context, bind: str, roster: list[str]) -> None:
+    Plaintext: one SUB connected to every roster endpoint. CURVE (``curve = (public, secret)``
+    and ``peer_keys = {agent_id: public}``): the PUB is a CURVE server that admits only the
+    roster's keys (a ZAP handler in this process), and there is one SUB per peer, connected with
+    that peer's key as the server key, so each message is known to come from that peer
+    (:attr:`expected` names it, message by message, after :meth:`receive`).
+    """
+
+    def __init__(
+        self,
+        ctx: zmq.Context,
+        bind: str,
+        roster: list[tuple[int | None, str]],
+        curve: tuple[bytes, bytes] | None = None,
+        peer_keys: dict[int, bytes] | None = None,
+    ) -> None:
+        self.auth = None
         self.pub = ctx.socket(zmq.PUB)
         _configure(self.pub)
+        if curve is not None:
+            from zmq.auth.thread import ThreadAuthenticator
+
+            allowed = {k.decode("ascii") for k in (peer_keys or {}).values()}
+            self.auth = ThreadAuthenticator(ctx)
+            self.auth.start()
+            self.auth.configure_curve_callback("swarmcover", credentials_provider=_AllowList(allowed))
+            self.pub.curve_publickey, self.pub.curve_secretkey = curve
+            self.pub.curve_server = True
+            self.pub.zap_domain = b"swarmcover"
         self.pub.bind(bind)
-        self.sub = ctx.socket(zmq.SUB)
-        _configure(self.sub)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         own = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
-        for ep in roster:
-            if ep not in (bind, own):
-                self.sub.connect(ep)
+        others = [(a, ep) for a, ep in roster if ep not in (bind, own)]
+        self.subs: list[tuple[zmq.Socket, int | None]] = []
+        if curve is None:
+            sub = ctx.socket(zmq.SUB)
+            _configure(sub)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            for _, ep in others:
+                sub.connect(ep)
+            self.subs.append((sub, None))
+        else:
+            for a, ep in others:
+                sub = ctx.socket(zmq.SUB)
+                _configure(sub)
+                sub.setsockopt(zmq.SUBSCRIBE, b"")
+                sub.curve_publickey, sub.curve_secretkey = curve
+                sub.curve_serverkey = (peer_keys or {})[a]
+                sub.connect(ep)
+                self.subs.append((sub, a))
+        self.expected: list[int | None] = []
 
     def poll_items(self) -> list:
-        return [self.sub]
+        return [s for s, _ in self.subs]
 
     def receive(self) -> list[list[bytes]]:
-        return _drain(self.sub)
+        out: list[list[bytes]] = []
+        self.expected = []
+        for sock, peer in self.subs:
+            got = _drain(sock)
+            out += got
+            self.expected += [peer] * len(got)
+        return out
 
     def send(self, frames: list[bytes]) -> bool:
         try:
@@ -169,4 +214,17 @@ class DirectPeers:
 
     def close(self) -> None:
         self.pub.close(linger=0)
-        self.sub.close(linger=0)
+        for s, _ in self.subs:
+            s.close(linger=0)
+        if self.auth is not None:
+            self.auth.stop()
+
+
+class _AllowList:
+    """ZAP credentials provider: admits exactly these z85 public keys."""
+
+    def __init__(self, keys: set[str]) -> None:
+        self.keys = keys
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return key.decode("ascii", "replace") in self.keys

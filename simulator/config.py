@@ -206,11 +206,6 @@ class SimConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SimConfig:
-        if (self.curve is None) == (not self.insecure):
-            raise ValueError(
-                "give `curve` (secret_key, clients: see `swarmcover keys new`) or `insecure = true` "
-                "(plaintext: anyone who reaches the port can drive the robots), not both"
-            )
         d = len(self.bounds)
         for lo, hi in self.bounds:
             if not hi > lo:
@@ -230,6 +225,11 @@ class SimConfig(_Strict):
                 raise ValueError(
                     f"events[{k}].ids names robots not in the roster: {sorted(set(ev.ids) - roster)}"
                 )
+        if (self.curve is None) == (not self.insecure):
+            raise ValueError(
+                "give `curve` (secret_key, clients: see `swarmcover keys new`) or `insecure = true` "
+                "(plaintext: anyone who reaches the port can drive the robots), not both"
+            )
         return self
 
     @property

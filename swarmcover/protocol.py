@@ -88,6 +88,7 @@ class Counters(_Model):
     rejected: _U63 = 0
     commands: _U63 = 0
     failsafe: _U63 = 0
+    dropped: _U63 = 0  # messages this agent could not queue (a full send queue: the high-water mark)
 
 
 class Hello(_Envelope):

@@ -166,8 +166,10 @@ def _free_port(kind=socket.SOCK_DGRAM) -> int:
         return s.getsockname()[1]
 
 
-def test_direct_mode_fleet_converges_without_a_simulator(rng):
-    """5 agents, UDP bodies that are simple integrators run here, beacons PUB/SUB between agents."""
+@pytest.mark.parametrize("security", ["insecure", "curve"])
+def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path):
+    """5 agents, UDP bodies that are simple integrators run here, beacons PUB/SUB between agents
+    (plaintext, or CURVE: each agent's PUB admits only the roster's keys, one SUB per peer)."""
     n, dt, speed = 5, 0.02, 0.5
     mixture = {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2}
     target = sc.GaussianMixture([[0.6, 0.6]], [0.02], bounds=[(0, 1), (0, 1)])
@@ -177,14 +179,25 @@ def test_direct_mode_fleet_converges_without_a_simulator(rng):
     body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     body.bind(("127.0.0.1", 0))
     body.settimeout(0.2)
+    security_cfg: dict = {"insecure": True}
+    roster: list = pub
+    if security == "curve":
+        from launcher.keys import make_keys
+
+        keys = make_keys(tmp_path / "keys", list(range(n)))
+        roster = [
+            {"agent_id": a, "endpoint": pub[a], "public_key": str(keys.agent_public(a))} for a in range(n)
+        ]
     try:
         for i in range(n):
+            if security == "curve":
+                security_cfg = {"curve": {"secret_key": str(keys.agent_secret(i))}}
             cfg = {
                 "agent_id": i, "bounds": [[0, 1], [0, 1]], "eps": 0.2, "mass": 1 / n, "speed_limit": speed,
                 "r_min": 0.05, "rate_hz": 200.0, "state_timeout": 5.0,
                 "body": {"kind": "udp", "listen": f"127.0.0.1:{udp_ports[i]}"},
-                "peers": {"kind": "direct", "bind": pub[i], "roster": pub}, "target": mixture,
-                "insecure": True,  # direct peers have no CURVE yet
+                "peers": {"kind": "direct", "bind": pub[i], "roster": roster}, "target": mixture,
+                **security_cfg,
             }  # fmt: skip
             procs.append(start_agent(cfg))
         x = 0.05 + 0.1 * rng.random((n, 2))

@@ -130,3 +130,47 @@ def test_plaintext_only_when_asked_for():
         AgentConfig.model_validate(
             {**agent, "insecure": True, "curve": {"secret_key": "a", "server_key": "b"}}
         )
+
+
+def test_direct_peers_over_curve_admit_only_the_roster_and_name_each_sender(tmp_path):
+    """Two agents' direct links (CURVE) and a stranger: the stranger's subscription gets nothing,
+    and each received message is attributed to the peer whose key authenticated its connection."""
+    from agents.links import DirectPeers
+
+    keys = make_keys(tmp_path / "keys", [0, 1])
+    pair = {a: zmq.auth.load_certificate(keys.agent_secret(a)) for a in (0, 1)}
+    public = {a: pair[a][0] for a in (0, 1)}
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    eps = [f"tcp://127.0.0.1:{p}" for p in ports]
+    roster = [(0, eps[0]), (1, eps[1])]
+    ctxs = {a: zmq.Context() for a in (0, 1, "stranger")}  # one per agent process (one ZAP handler each)
+    links = {a: DirectPeers(ctxs[a], eps[a], roster, pair[a], public) for a in (0, 1)}
+    ctx = ctxs["stranger"]
+    stranger = ctx.socket(zmq.SUB)
+    stranger.setsockopt(zmq.LINGER, 0)
+    stranger.setsockopt(zmq.SUBSCRIBE, b"")
+    stranger.curve_publickey, stranger.curve_secretkey = zmq.curve_keypair()
+    stranger.curve_serverkey = public[0]
+    stranger.connect(eps[0])
+    try:
+        got: list = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not got:  # PUB/SUB joins late: send until one arrives
+            links[0].send([b"from-0"])
+            if links[1].subs[0][0].poll(50):
+                got = links[1].receive()
+        assert got == [[b"from-0"]] or got[0] == [b"from-0"]
+        assert set(links[1].expected) == {0}, links[1].expected
+        for _ in range(20):
+            links[0].send([b"from-0"])
+        assert not stranger.poll(500), "a subscriber with an unknown key received a beacon"
+    finally:
+        stranger.close(linger=0)
+        for link in links.values():
+            link.close()
+        for c in ctxs.values():
+            c.term()
