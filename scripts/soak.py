@@ -116,17 +116,27 @@ def main() -> int:
     kinds: dict[str, int] = {}
     for e in summary.get("events", []):
         kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
-    warm = [s for s in samples if s["t"] >= 60] or samples
+    # steady state: after a minute of warm-up, while agents run (not the report at the end)
+    warm = [s for s in samples if s["t"] >= 60 and s["agents"] > 0] or samples
     flat = None
     if len(warm) >= 2:
-        a, b = warm[0], warm[-1]
-        flat = b["sim_rss_kb"] <= 1.1 * a["sim_rss_kb"] and b["sim_fds"] <= a["sim_fds"] + 5
+        a = warm[0]
+        flat = all(
+            s["sim_rss_kb"] <= 1.1 * a["sim_rss_kb"] and s["sim_fds"] <= a["sim_fds"] + 5 for s in warm
+        )
     result = {
         "args": vars(args),
         "samples": samples,
         "events": kinds,
         "launcher_exit": launcher.returncode,
         "sim_flat_after_warmup": flat,
+        "sim_rss_mb_range": [
+            min(s["sim_rss_kb"] for s in warm) / 1024,
+            max(s["sim_rss_kb"] for s in warm) / 1024,
+        ]
+        if warm
+        else None,
+        "sim_fds_range": [min(s["sim_fds"] for s in warm), max(s["sim_fds"] for s in warm)] if warm else None,
         "leftover_processes": pids_mentioning(str(run), os.getpid()),
     }
     (out / "soak.json").write_text(json.dumps(result, indent=1))

@@ -63,6 +63,8 @@ __all__ = ["Simulator"]
 
 log = logging.getLogger("swarmcover.sim")
 
+BEACON_BURST = 4  # beacons an agent may send in one tick after being quiet (see _take)
+
 
 def _wind_field(cfg: SimConfig) -> Callable[[np.ndarray], np.ndarray] | None:
     if cfg.wind is None:
@@ -120,7 +122,8 @@ class Simulator:
         self.last_command_wall = np.full(n, -math.inf)
         self.cmd_tick = np.full(n, -1, dtype=np.int64)
         self.beacon_tick = np.full(n, -1, dtype=np.int64)
-        self.beacons_this_tick = np.zeros(n, dtype=np.int64)
+        self.beacon_tokens = np.full(n, float(BEACON_BURST))
+        self.beacon_token_tick = np.zeros(n, dtype=np.int64)
         self.counts = {
             "messages_in": 0,
             "messages_out": 0,
@@ -351,16 +354,17 @@ class Simulator:
             self.cmd_tick[k] = msg.tick
             self.counts["commands"] += 1
         elif isinstance(msg, Beacon):
-            # the protocol allows one beacon per tick (two, for one that arrives late): more is a
-            # flood, and each beacon is copied to every robot in range, so it is dropped here
-            if self.beacon_tick[k] == self.tick:
-                self.beacons_this_tick[k] += 1
-                if self.beacons_this_tick[k] > 2:
-                    self.counts["beacons_over_rate"] += 1
-                    self._reject(f"agent {a} sent more than 2 beacons in tick {self.tick}")
-                    return
-            else:
-                self.beacons_this_tick[k] = 1
+            # the protocol sends one beacon per tick; each is copied to every robot in range, so a
+            # flood would be multiplied. A token bucket per agent (one token a tick, at most
+            # BEACON_BURST saved: replies that queued behind a stall still pass) drops the excess.
+            tokens = min(BEACON_BURST, self.beacon_tokens[k] + (self.tick - self.beacon_token_tick[k]))
+            self.beacon_token_tick[k] = self.tick
+            if tokens < 1.0:
+                self.beacon_tokens[k] = tokens
+                self.counts["beacons_over_rate"] += 1
+                self._reject(f"agent {a} beacons faster than one a tick")
+                return
+            self.beacon_tokens[k] = tokens - 1.0
             self.beacon_tick[k] = self.tick
             if len(msg.position) != self.cfg.dim:
                 self._reject("beacon of the wrong dimension")
