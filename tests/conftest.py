@@ -21,3 +21,16 @@ def _hypothesis_profiles() -> None:
 
 
 _hypothesis_profiles()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _warm_agent_kernels() -> None:
+    """Compile the agents' numba kernels into the cache once, before any test starts agent
+    processes (as ``swarmcover launch`` does): on a fresh checkout ten agents compiling at once
+    take longer than the tests wait for them to say hello."""
+    from swarmcover.domain import Box
+    from swarmcover.law import warm_local_velocity
+
+    for bounds in ([(0.0, 1.0), (0.0, 1.0)], [(0.0, 1.0)]):
+        for boundary in ("reflect", "free"):
+            warm_local_velocity(Box(bounds), boundary)
