@@ -20,7 +20,7 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import swarmcover as sc
-from simulator.config import DropoutEvent, RadioConfig, Region, SimConfig, WindConfig
+from simulator.config import DropoutEvent, RadioConfig, RandomDropouts, Region, SimConfig, WindConfig
 from swarmcover.configfile import describe_validation_error
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
 
 _Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 _NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-_Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 _Auto = Literal["auto"]
 
 PROCESS_KINDS = ("kill", "terminate", "restart")
@@ -142,7 +141,7 @@ class Control(_Strict):
     time_scale: _Pos = 1.0
 
 
-class Failure(_Strict):
+class Failure(DropoutEvent):
     """A scheduled failure at world time ``t`` for ``ids``, a random ``fraction``, or a ``region``.
 
     ``kill`` (SIGKILL) and ``terminate`` (SIGTERM) act on agent processes, ``restart`` starts new
@@ -150,24 +149,11 @@ class Failure(_Strict):
     ``body_fail`` and ``revive`` are injected by the simulator into the world.
     """
 
-    t: _NonNeg
-    kind: Literal["kill", "terminate", "restart", "fail", "radio_fail", "body_fail", "revive"]
-    ids: list[Annotated[int, Field(ge=0)]] | None = None
-    fraction: _Prob | None = None
-    region: Region | None = None
-
-    @model_validator(mode="after")
-    def _one_selector(self) -> Failure:
-        if sum(s is not None for s in (self.ids, self.fraction, self.region)) != 1:
-            raise ValueError("give exactly one of ids, fraction, region")
-        return self
+    kind: Literal["kill", "terminate", "restart", "fail", "radio_fail", "body_fail", "revive"]  # type: ignore[assignment]
 
 
-class RandomFailures(_Strict):
+class RandomFailures(RandomDropouts):
     """Each live robot fails (``kind``) at ``rate`` per world second (injected by the simulator)."""
-
-    rate: _NonNeg = 0.0
-    kind: Literal["fail", "radio_fail", "body_fail"] = "fail"
 
 
 class Render(_Strict):
