@@ -344,7 +344,12 @@ class Launch:
             raw["insecure"] = False
             raw["curve"] = {"secret_key": str(self.keys.server_secret), "clients": str(self.keys.clients)}
         prepare_plotting()
-        self.sim = Simulator(type(rs.sim).model_validate(raw))
+        import zmq
+
+        try:
+            self.sim = Simulator(type(rs.sim).model_validate(raw))
+        except zmq.ZMQError as exc:
+            raise ValueError(f"the simulator cannot listen at {raw['endpoint']}: {exc}") from None
         self.sim.event(
             "launch",
             None,

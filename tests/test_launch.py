@@ -304,6 +304,14 @@ def test_bad_command_line_is_named(tmp_path, launches):
     assert rc == 2 and "fleet.size" in se and "quickstart.toml (with --set fleet.size=many)" in se, se
     rc, _, se = launches.run(str(tmp_path / "absent.toml"), out=out, timeout=60)
     assert rc == 2 and "scenario file not found" in se and "absent.toml" in se, se
+    with socket.socket() as taken:  # a port someone else holds
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), "--headless", "--bind", f"tcp://127.0.0.1:{port}",
+                                 out=tmp_path / "busy", timeout=60)  # fmt: skip
+    assert rc == 2 and "cannot listen at" in se and "Traceback" not in se, se
+    assert not processes_mentioning(str(tmp_path / "busy"))
     out.mkdir()
     (out / "keep.txt").write_text("precious")
     rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), "--headless", out=out, timeout=60)
