@@ -132,6 +132,15 @@ def _fmt(v) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4g}"
 
 
+def _timing_line(t: dict | None) -> str:
+    if not t or not t.get("states_sent"):
+        return "  commands: none timed"
+    on = t.get("on_time_fraction")
+    return (f"  commands: {t['answered']} of {t['states_sent']} states answered, "
+            f"{'n/a' if on is None else f'{100 * on:.1f} %'} within a tick, latency median "
+            f"{_fmt(t.get('latency_ms_median'))} ms, p99 {_fmt(t.get('latency_ms_p99'))} ms")  # fmt: skip
+
+
 def text_summary(summary: dict) -> str:
     """A few lines for the terminal at the end of a run."""
     f = summary.get("final") or {}
@@ -152,6 +161,7 @@ def text_summary(summary: dict) -> str:
         f"   alive {f.get('alive', 'n/a')}/{summary['fleet_size']}",
         "  agents: " + (", ".join(f"{v} {k}" for k, v in sorted(fates.items())) or "none started here"),
         "  events: " + (", ".join(f"{v} {k}" for k, v in sorted(notable.items())) or "none"),
+        _timing_line(summary.get("timing")),
         f"  radio: {m.get('sent', 0)} beacons sent, {m.get('delivered', 0)} copies delivered, "
         f"{m.get('dropped', 0)} dropped; {m.get('rejected', 0)} messages rejected",
         f"  folder: {summary['run_folder']} (summary.json, metrics.png, final.png, recording/)",

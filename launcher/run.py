@@ -514,6 +514,7 @@ class Launch:
             "events": events,
             "metrics": metrics,
             "messages": messages,
+            "timing": sim.timing() if sim is not None else None,
             "final": final,
             "interrupted": self.interrupted,
             "run_folder": str(self.run_dir),

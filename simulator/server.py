@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -122,6 +123,9 @@ class Simulator:
         self.last_command_wall = np.full(n, -math.inf)
         self.cmd_tick = np.full(n, -1, dtype=np.int64)
         self.beacon_tick = np.full(n, -1, dtype=np.int64)
+        self.state_sent_wall = np.full(n, math.nan)  # when the latest command-state went out
+        self.state_sent_tick = np.full(n, -1, dtype=np.int64)
+        self.latencies: deque[float] = deque(maxlen=1_000_000)  # sense-to-command, wall seconds
         self.beacon_tokens = np.full(n, float(BEACON_BURST))
         self.beacon_token_tick = np.zeros(n, dtype=np.int64)
         self.counts = {
@@ -133,6 +137,9 @@ class Simulator:
             "lockstep_timeouts": 0,
             "impersonation": 0,
             "beacons_over_rate": 0,
+            "states_sent": 0,
+            "commands_answering": 0,
+            "commands_on_time": 0,
         }
         self.epoch = time.time_ns()
         self.seq = 0
@@ -349,6 +356,14 @@ class Simulator:
             if abs(msg.eps - self.cfg.eps) > 1e-12 * self.cfg.eps and a not in self._eps_warned:
                 self._eps_warned.add(a)
                 log.warning("agent %d asks for eps %g; the world senses for eps %g", a, msg.eps, self.cfg.eps)
+            if msg.tick == self.state_sent_tick[k] and self.cmd_tick[k] != msg.tick:
+                # the first answer to the latest state: its sense-to-command latency (on time: back
+                # before the world's next step, one tick period after the state went out)
+                lat = time.monotonic() - self.state_sent_wall[k]
+                self.latencies.append(lat)
+                self.counts["commands_answering"] += 1
+                if lat <= self.cfg.tick / (self.cfg.time_scale * self.speed):
+                    self.counts["commands_on_time"] += 1
             self.world.set_command(a, np.array(msg.velocity), wall)
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = msg.tick
@@ -436,6 +451,8 @@ class Simulator:
         if reply == "beacon":
             st = State(**env, position=x.tolist(), world_time=self.world.t, tick=self.tick, reply="beacon")
             return encode(st)
+        self.state_sent_wall[k], self.state_sent_tick[k] = time.monotonic(), self.tick
+        self.counts["states_sent"] += 1
         origin, coef = self.field.patch(x, self.half_width)
         patch = Patch(
             eps=self.cfg.eps,
@@ -541,6 +558,19 @@ class Simulator:
         nxt = tick_start + period
         self._pump(nxt)
         return nxt
+
+    def timing(self) -> dict:
+        """Sense-to-command timing so far: states sent, commands answering them, the fraction on
+        time (back within one tick period; meaningful in real time), latency median and p99 (ms)."""
+        lat = np.asarray(self.latencies, dtype=np.float64) * 1e3
+        sent = self.counts["states_sent"]
+        return {
+            "states_sent": sent,
+            "answered": self.counts["commands_answering"],
+            "on_time_fraction": self.counts["commands_on_time"] / sent if sent else None,
+            "latency_ms_median": float(np.median(lat)) if len(lat) else None,
+            "latency_ms_p99": float(np.percentile(lat, 99)) if len(lat) else None,
+        }
 
     def request_stats(self) -> None:
         """Ask every connected agent for its counters; the answers are recorded as ``stats``

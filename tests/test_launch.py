@@ -344,6 +344,8 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
     assert m["lloyd_cost"][-1] < 0.2 * m["lloyd_cost"][0]
     assert s["final"]["alive"] == n and s["final"]["t"] == pytest.approx(16.0, abs=0.11)
     assert s["messages"]["delivered"] > 0 and s["messages"]["rejected"] == 0
+    tm = s["timing"]  # measured, not judged here (speed is the benchmarks' business)
+    assert 0 < tm["answered"] <= tm["states_sent"] and 0 < tm["latency_ms_median"] <= tm["latency_ms_p99"]
     kinds = [e["kind"] for e in s["events"]]
     assert kinds.count("joined") == n and kinds.count("process_started") == n and "end" in kinds
     assert all("t" in e and "kind" in e for e in s["events"])
