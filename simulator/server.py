@@ -64,7 +64,7 @@ __all__ = ["Simulator"]
 
 log = logging.getLogger("swarmcover.sim")
 
-BEACON_BURST = 4  # beacons an agent may send in one tick after being quiet (see _take)
+BEACON_BURST = 8  # beacons an agent may send at once after being quiet (see _take)
 
 
 def _wind_field(cfg: SimConfig) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -128,6 +128,7 @@ class Simulator:
         self.latencies: deque[float] = deque(maxlen=1_000_000)  # sense-to-command, wall seconds
         self.beacon_tokens = np.full(n, float(BEACON_BURST))
         self.beacon_token_tick = np.zeros(n, dtype=np.int64)
+        self.beacon_token_wall = np.zeros(n)
         self.counts = {
             "messages_in": 0,
             "messages_out": 0,
@@ -370,10 +371,16 @@ class Simulator:
             self.counts["commands"] += 1
         elif isinstance(msg, Beacon):
             # the protocol sends one beacon per tick; each is copied to every robot in range, so a
-            # flood would be multiplied. A token bucket per agent (one token a tick, at most
-            # BEACON_BURST saved: replies that queued behind a stall still pass) drops the excess.
-            tokens = min(BEACON_BURST, self.beacon_tokens[k] + (self.tick - self.beacon_token_tick[k]))
-            self.beacon_token_tick[k] = self.tick
+            # flood would be multiplied. A token bucket per agent drops the excess: one token per
+            # tick of the world or, in real time, per tick period of wall time (so beacons that
+            # queued while this process stalled still pass), at most BEACON_BURST saved.
+            elapsed, burst = float(self.tick - self.beacon_token_tick[k]), float(BEACON_BURST)
+            if self.cfg.clock == "realtime":  # and up to a second's worth after a stall
+                period = self.cfg.tick / (self.cfg.time_scale * self.speed)
+                elapsed = max(elapsed, (wall - self.beacon_token_wall[k]) / period)
+                burst = max(burst, 1.0 / period)
+            tokens = min(burst, self.beacon_tokens[k] + elapsed)
+            self.beacon_token_tick[k], self.beacon_token_wall[k] = self.tick, wall
             if tokens < 1.0:
                 self.beacon_tokens[k] = tokens
                 self.counts["beacons_over_rate"] += 1
