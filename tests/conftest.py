@@ -34,3 +34,16 @@ def _warm_agent_kernels() -> None:
     for bounds in ([(0.0, 1.0), (0.0, 1.0)], [(0.0, 1.0)]):
         for boundary in ("reflect", "free"):
             warm_local_velocity(Box(bounds), boundary)
+
+
+@pytest.fixture
+def fleets():
+    """Make :class:`simfleet.Fleet` s (a simulator and its agent processes); all closed at the end."""
+    from simfleet import Fleet
+
+    made = []
+    try:
+        yield lambda cfg, **over: made.append(Fleet(cfg, **over)) or made[-1]
+    finally:
+        for f in made:
+            f.close()

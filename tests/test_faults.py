@@ -21,22 +21,12 @@ import numpy as np
 import pytest
 import zmq
 from harness import start_agent, stop_all
-from simfleet import BOUNDS, TARGET, Fleet, agent_cfg, lockstep, positions
+from simfleet import BOUNDS, TARGET, agent_cfg, lockstep, positions
 
 from simulator.config import SimConfig
 from simulator.server import Simulator
 from swarmcover.metrics import energy_distance
 from swarmcover.protocol import Beacon, Command, Hello, decode, encode
-
-
-@pytest.fixture
-def fleets():
-    made = []
-    try:
-        yield lambda cfg, **over: made.append(Fleet(cfg, **over)) or made[-1]
-    finally:
-        for f in made:
-            f.close()
 
 
 @pytest.fixture

@@ -17,23 +17,13 @@ import numpy as np
 import pytest
 import zmq
 import zmq.auth
-from simfleet import Fleet, lockstep, positions
+from simfleet import lockstep, positions
 
 from agents.config import AgentConfig
 from launcher.keys import make_keys, open_keys
 from simulator.config import SimConfig
 from simulator.security import load_allow_list
 from swarmcover.protocol import Hello, encode
-
-
-@pytest.fixture
-def fleets():
-    made = []
-    try:
-        yield lambda cfg, **over: made.append(Fleet(cfg, **over)) or made[-1]
-    finally:
-        for f in made:
-            f.close()
 
 
 def _client(ctx: zmq.Context, endpoint: str, keys: tuple[bytes, bytes, bytes] | None) -> zmq.Socket:

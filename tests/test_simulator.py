@@ -1,22 +1,11 @@
 """The simulator with real agent processes over real ZeroMQ on loopback."""
 
 import numpy as np
-import pytest
-from simfleet import BOUNDS, TARGET, Fleet, lockstep, positions
+from simfleet import BOUNDS, TARGET, lockstep, positions
 
 import swarmcover as sc
 from simulator.recording import load_recording
 from swarmcover.metrics import energy_distance
-
-
-@pytest.fixture
-def fleets():
-    made = []
-    try:
-        yield lambda cfg, **over: made.append(Fleet(cfg, **over)) or made[-1]
-    finally:
-        for f in made:
-            f.close()
 
 
 def test_lockstep_matches_flow(fleets, rng):
