@@ -5,8 +5,10 @@ from the body, beacons from peers, stats requests), validating each; at the slot
 has come, compute the command from the state, the live neighbour table and the sensed field, send
 it to the body and a beacon to the peers. With no state for ``state_timeout`` it commands zero
 velocity every period (fail-safe) and re-sends its hello so a restarted body re-admits it.
-SIGTERM/SIGINT end the loop within one poll (at most 50 ms): a bye with the counters goes out and
-every socket closes with LINGER 0.
+Between states the process sleeps in the poll: it wakes for a message, for the next fail-safe
+check, or for a signal (:meth:`Agent.install_signal_handlers` routes signals to a socket the poll
+watches; without it, e.g. in a thread, the poll wakes every 50 ms to look). SIGTERM/SIGINT end the
+loop at once: a bye with the counters goes out and every socket closes with LINGER 0.
 """
 
 from __future__ import annotations
@@ -14,18 +16,19 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import socket
 import time
 from collections.abc import Callable
 
 import numpy as np
 import zmq
 
-from swarmcover.control import Separation, gain_for, saturate
+from swarmcover.control import Separation, gain_for
 from swarmcover.domain import Box
-from swarmcover.field import patch_covers
-from swarmcover.law import BlobLaw, local_velocity, warm_local_velocity
+from swarmcover.local import local_velocity, patch_covers
 from swarmcover.protocol import (
     Beacon,
+    BeaconPart,
     Bye,
     Command,
     Counters,
@@ -37,7 +40,6 @@ from swarmcover.protocol import (
     decode,
     encode,
 )
-from swarmcover.targets import GaussianMixture, Uniform
 
 from .config import AgentConfig
 from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
@@ -45,7 +47,16 @@ from .neighbors import NeighborTable, Verdict
 
 __all__ = ["Agent"]
 
-_POLL_MAX = 0.05  # seconds: the longest the loop sleeps, so a signal is seen within this
+_POLL_MAX = 0.05  # seconds: the longest the loop sleeps when signals cannot wake it
+_IDLE_MAX = 1.0  # seconds: the longest it sleeps when they can
+_RATE_BURST = 2.0  # commands an agent may send at once after a late one (at most rate_hz on average)
+
+
+def _clip(v: np.ndarray, speed_limit: float) -> np.ndarray:
+    """``v (d,)`` scaled down to ``speed_limit`` if longer (:func:`swarmcover.control.saturate`
+    for one vector, without its array overhead)."""
+    speed = math.sqrt(float(v @ v))
+    return v * (speed_limit / speed) if speed > speed_limit else v
 
 
 class Agent:
@@ -89,12 +100,16 @@ class Agent:
         self.last_state_at = -math.inf
         self.last_hello_at = -math.inf
         self.clock: Callable[[], float] = time.monotonic
+        self._wake: socket.socket | None = None  # signals write a byte here (set_wakeup_fd)
 
     # ------------------------------------------------------------------ setup
     def _local_field(self):
         t = self.cfg.target
         if t is None:
             return None
+        from swarmcover.law import BlobLaw  # only an agent with a target of its own needs these
+        from swarmcover.targets import GaussianMixture, Uniform
+
         if t.means:
             target = GaussianMixture(t.means, t.covs, t.weights, bounds=self.cfg.bounds, floor=t.floor,
                                      truncate=t.truncate)  # fmt: skip
@@ -161,6 +176,8 @@ class Agent:
                 return
             if msg.epoch != self.body_epoch:  # a new body (a restarted simulator): ticks start over
                 self.answered_tick = self.beacon_tick = -1
+            if dec.neighbors is not None:
+                self._relayed(dec.neighbors, now)
             if msg.reply == "beacon":  # sensing round: say where this tick's position is, nothing else
                 self.body_epoch, self.body_seq = msg.epoch, msg.seq
                 self.last_state_at = now
@@ -183,6 +200,26 @@ class Agent:
                                         neighbors=len(self.table.live(now)[0])))  # fmt: skip
         else:
             self.counts["rejected"] += 1
+
+    def _relayed(self, rows: np.ndarray, now: float) -> None:
+        """Beacons the body's radio relayed with a state: rows ``[id, t, position, mass]``."""
+        if self.cfg.peers.kind != "sim":  # peers are heard directly: a body has none to relay
+            self.counts["rejected"] += len(rows)
+            return
+        d = self.cfg.dim
+        ids = rows[:, 0].astype(np.int64)
+        t = rows[:, 1]
+        ok = ids != self.cfg.agent_id
+        self.counts["rejected"] += int(len(ok) - ok.sum())
+        skew = self.cfg.max_clock_skew
+        if skew is not None:
+            fresh = np.abs(time.time() - t) <= self.cfg.beacon_ttl + skew
+            self.counts["stale"] += int((ok & ~fresh).sum())
+            ok &= fresh
+        got = self.table.offer_rows(ids[ok], t[ok], rows[ok, 2 : 2 + d], rows[ok, 2 + d], now)
+        self.counts["rejected"] += got["older"] + got["full"]
+        if got["full"]:
+            self.log.info("%d relayed beacons refused: neighbour table full", got["full"])
 
     def _patch_ok(self, msg: State, coef: np.ndarray | None) -> bool:
         p = msg.patch
@@ -208,19 +245,23 @@ class Agent:
             coef, origin, spacing = f.coef, f.origin, f.spacing
         v = local_velocity(
             x, pos, self.cfg.mass, mass, eps=self.cfg.eps, cutoff=self.cfg.cutoff, coef=coef, origin=origin,
-            spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None,
+            spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.cfg.kernel,
         )  # fmt: skip
-        v = saturate(self.gain * v[None], self.cfg.speed_limit)[0]
+        v = _clip(self.gain * v, self.cfg.speed_limit)
         if self.sep is not None:
-            push = self.sep.velocity(x, pos, self.cfg.agent_id, ids)
-            v = saturate((v + push)[None], self.cfg.speed_limit)[0]
+            v = _clip(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
         return v
 
     def _control(self, now: float) -> None:
         st = self.state
         if st is not None and st.tick != self.answered_tick:
             v = self.command(now)
-            cmd = Command(**self._envelope(), velocity=v.tolist(), tick=st.tick, eps=self.cfg.eps)
+            beacon = None
+            if self.beacon_tick != st.tick and self.peers is self.body:  # the body's radio relays it
+                beacon = BeaconPart(position=list(st.position), mass=self.cfg.mass)
+                self.beacon_tick = st.tick
+            env = self._envelope()
+            cmd = Command(**env, velocity=v.tolist(), tick=st.tick, eps=self.cfg.eps, beacon=beacon)
             self._send(self.body, cmd)
             if self.beacon_tick != st.tick:
                 self._beacon(list(st.position), st.tick)
@@ -240,9 +281,13 @@ class Agent:
         self.beacon_tick = tick
 
     def _warm_up(self) -> None:
-        """Load the compiled kernels (from numba's cache, or compile them) before saying hello, so
-        that the first state is answered in milliseconds, not in the hundreds it takes to load."""
-        warm_local_velocity(self.box, self.cfg.boundary)
+        """With ``kernel = "numba"``: load the compiled kernels (from numba's cache, or compile
+        them) before saying hello, so that the first state is answered in milliseconds, not in the
+        hundreds it takes to load."""
+        if self.cfg.kernel == "numba":
+            from swarmcover.law import warm_local_velocity
+
+            warm_local_velocity(self.box, self.cfg.boundary)
 
     def _hello(self, now: float) -> None:
         hello = Hello(**self._envelope(), name=self.cfg.name, rate_hz=self.cfg.rate_hz)
@@ -256,8 +301,26 @@ class Agent:
         self.running = False
 
     def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop the loop; a signal also wakes the poll at once (main thread)."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
+        r, w = socket.socketpair()
+        r.setblocking(False)
+        w.setblocking(False)
+        signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        self._wake, self._wake_w = r, w
+
+    def _sleep_for(self, now: float, next_slot: float) -> float:
+        """How long the poll may sleep: until the rate limit allows a command, when a state is
+        pending or the fail-safe is firing; else until the state timeout would fire; bounded by how
+        soon a signal must be seen."""
+        pending = self.state is not None and self.state.tick != self.answered_tick
+        silent = now - self.last_state_at > self.cfg.state_timeout
+        if pending or silent:
+            wait = next_slot - now
+        else:
+            wait = self.last_state_at + self.cfg.state_timeout - now + 1e-3
+        return min(max(0.0, wait), _IDLE_MAX if self._wake is not None else _POLL_MAX)
 
     def run(self) -> Counters:
         period = 1.0 / self.cfg.rate_hz
@@ -267,20 +330,28 @@ class Agent:
             sources += [(item, False) for item in self.peers.poll_items()]
         for item, _ in sources:
             poller.register(item, zmq.POLLIN)
+        if self._wake is not None:
+            poller.register(self._wake, zmq.POLLIN)
         self.running = True
         self._warm_up()
         now = self.clock()
         self._hello(now)
         self.last_state_at = now
-        next_slot = now
+        # commands are rate-limited by a token bucket (rate_hz, a burst of _RATE_BURST), not by a
+        # fixed slot after the last command: a slot would carry any delay into every later tick
+        tokens, token_at = 1.0, now
         self.log.info("agent %d up (epoch %d)", self.cfg.agent_id, self.epoch)
         try:
             while self.running:
+                ready_at = token_at + max(0.0, 1.0 - tokens) * period
+                # zmq polls in whole milliseconds: round up, or the last fraction would spin
+                events = dict(poller.poll(math.ceil(self._sleep_for(self.clock(), ready_at) * 1000.0)))
                 now = self.clock()
-                pending = self.state is not None and self.state.tick != self.answered_tick
-                wait = max(0.0, next_slot - now) if pending else _POLL_MAX
-                events = dict(poller.poll(min(wait, _POLL_MAX) * 1000.0))
-                now = self.clock()
+                if self._wake is not None and self._wake in events:
+                    try:
+                        self._wake.recv(4096)
+                    except BlockingIOError:
+                        pass
                 for item, from_body in sources:
                     if item in events:
                         link = self.body if from_body else self.peers
@@ -290,10 +361,12 @@ class Agent:
                             self._handle(frames, from_body, now, peer)
                 pending = self.state is not None and self.state.tick != self.answered_tick
                 silent = now - self.last_state_at > self.cfg.state_timeout
-                if now >= next_slot and (pending or silent):
-                    self.table.expire(now)
-                    self._control(now)
-                    next_slot = now + period
+                if pending or silent:
+                    tokens, token_at = min(_RATE_BURST, tokens + (now - token_at) / period), now
+                    if tokens >= 1.0:
+                        tokens -= 1.0
+                        self.table.expire(now)
+                        self._control(now)
         finally:
             self._shutdown()
         return self.counters()
@@ -309,3 +382,8 @@ class Agent:
             self.peers.close()
         if self._own_ctx:
             self.ctx.term()
+        if self._wake is not None:
+            signal.set_wakeup_fd(-1)
+            self._wake.close()
+            self._wake_w.close()
+            self._wake = None

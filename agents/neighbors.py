@@ -1,8 +1,10 @@
-"""The neighbour table: the latest beacon of every peer heard, with epochs, sequence checks and TTLs."""
+"""The neighbour table: the latest beacon of every peer heard, with epochs, sequence checks and TTLs.
+
+Held in arrays (one slot per peer, at most ``capacity``) so that taking a hundred relayed beacons
+and listing the live ones each tick costs a few numpy operations, not a Python object per peer.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -11,21 +13,13 @@ from swarmcover.protocol import Beacon
 __all__ = ["NeighborTable", "Verdict"]
 
 
-@dataclass
-class _Entry:
-    epoch: int
-    seq: int
-    position: np.ndarray
-    mass: float
-    heard: float  # local monotonic time of receipt
-
-
 class Verdict:
     """Why a beacon was or was not taken."""
 
     ACCEPTED = "accepted"
     OLD_EPOCH = "old epoch"
     REPLAY = "replayed or out of order"
+    OLDER = "older than the one held"
     WRONG_DIM = "wrong dimension"
     FULL = "table full"
 
@@ -35,52 +29,124 @@ class NeighborTable:
 
     A beacon from a newer epoch replaces the peer's entry (the peer restarted); one from an older
     epoch, or with a sequence number not above the last one taken for that epoch, is rejected.
-    Peers unheard for ``forget_after`` seconds are dropped; :meth:`live` returns only those heard
-    within ``ttl``. At most ``capacity`` peers are held: a new id when full evicts the stalest entry
-    only if that one is already stale, so a flood of fake ids cannot push out live neighbours.
+    Relayed beacons (:meth:`offer_rows`: a body's radio already checked epochs and sequences)
+    replace an entry unless they were sent before the one held. Peers unheard for
+    ``forget_after`` seconds are dropped; :meth:`live` returns only those heard within ``ttl``.
+    At most ``capacity`` peers are held: a new id when full evicts the stalest entry only if that
+    one is already stale, so a flood of fake ids cannot push out live neighbours.
     """
 
     def __init__(self, own_id: int, dim: int, ttl: float, forget_after: float, capacity: int) -> None:
         self.own_id, self.dim = own_id, dim
         self.ttl, self.forget_after, self.capacity = ttl, forget_after, capacity
-        self._peers: dict[int, _Entry] = {}
+        self._slot: dict[int, int] = {}
+        self._free = list(range(capacity - 1, -1, -1))
+        self._ids = np.full(capacity, -1, dtype=np.int64)
+        self._epoch = np.zeros(capacity, dtype=np.int64)
+        self._seq = np.zeros(capacity, dtype=np.int64)
+        self._t = np.zeros(capacity)  # the beacon's own send time
+        self._pos = np.zeros((capacity, dim))
+        self._mass = np.zeros(capacity)
+        self._heard = np.full(capacity, -np.inf)  # local monotonic time of receipt
+        self._dirty = True
+        self._sorted_ids = self._sorted_slots = np.empty(0, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self._peers)
+        return len(self._slot)
+
+    def _new_slot(self, now: float, protect: np.ndarray | None = None) -> int | None:
+        if not self._free:
+            self.expire(now)
+        if not self._free:
+            heard = np.where(self._ids >= 0, self._heard, np.inf)
+            if protect is not None:
+                heard[protect] = np.inf
+            oldest = int(np.argmin(heard))
+            if not now - heard[oldest] > self.ttl:
+                return None
+            self._drop(oldest)
+        self._dirty = True
+        return self._free.pop()
+
+    def _drop(self, slot: int) -> None:
+        del self._slot[int(self._ids[slot])]
+        self._ids[slot] = -1
+        self._heard[slot] = -np.inf
+        self._free.append(slot)
+        self._dirty = True
+
+    def _lookup(self, ids: np.ndarray) -> np.ndarray:
+        """Slots of ``ids``, -1 where not held (vectorised: a sorted index, rebuilt on change)."""
+        if self._dirty:
+            used = np.flatnonzero(self._ids >= 0)
+            order = np.argsort(self._ids[used])
+            self._sorted_ids, self._sorted_slots = self._ids[used][order], used[order]
+            self._dirty = False
+        if not len(self._sorted_ids):
+            return np.full(len(ids), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted_ids, ids), len(self._sorted_ids) - 1)
+        return np.where(self._sorted_ids[at] == ids, self._sorted_slots[at], -1)
 
     def offer(self, b: Beacon, now: float) -> str:
+        """Take one beacon heard directly from a peer."""
         if len(b.position) != self.dim:
             return Verdict.WRONG_DIM
-        e = self._peers.get(b.agent_id)
-        if e is not None:
-            if b.epoch < e.epoch:
+        k = self._slot.get(b.agent_id)
+        if k is not None:
+            if b.epoch < self._epoch[k]:
                 return Verdict.OLD_EPOCH
-            if b.epoch == e.epoch and b.seq <= e.seq:
+            if b.epoch == self._epoch[k] and b.seq <= self._seq[k]:
                 return Verdict.REPLAY
-        elif len(self._peers) >= self.capacity:
-            self.expire(now)
-            if len(self._peers) >= self.capacity:
-                oldest = min(self._peers, key=lambda k: self._peers[k].heard)
-                if now - self._peers[oldest].heard <= self.ttl:
-                    return Verdict.FULL
-                del self._peers[oldest]
-        pos = np.asarray(b.position, dtype=np.float64)
-        self._peers[b.agent_id] = _Entry(b.epoch, b.seq, pos, b.mass, now)
+        else:
+            k = self._new_slot(now)
+            if k is None:
+                return Verdict.FULL
+            self._slot[b.agent_id] = k
+            self._ids[k] = b.agent_id
+        self._epoch[k], self._seq[k], self._t[k] = b.epoch, b.seq, b.t
+        self._pos[k] = b.position
+        self._mass[k] = b.mass
+        self._heard[k] = now
         return Verdict.ACCEPTED
+
+    def offer_rows(
+        self, ids: np.ndarray, t: np.ndarray, pos: np.ndarray, mass: np.ndarray, now: float
+    ) -> dict[str, int]:
+        """Take beacons relayed by a body: ``ids (k,)``, their send times ``t (k,)``, positions
+        ``(k, d)`` and masses ``(k,)`` (distinct ids; not this agent's). Returns how many were
+        ``accepted``, ``older`` than the entry held, or refused because the table was ``full``."""
+        slots = self._lookup(ids)
+        new = np.flatnonzero(slots < 0)
+        full = 0
+        if len(new):
+            held = slots[slots >= 0]
+            for i in new.tolist():
+                k = self._new_slot(now, held)
+                if k is None:
+                    full += 1
+                    continue
+                a = int(ids[i])
+                self._slot[a] = k
+                self._ids[k] = a
+                self._t[k] = -np.inf
+                self._epoch[k] = self._seq[k] = 0
+                slots[i] = k
+        take = slots >= 0
+        take[take] = t[take] >= self._t[slots[take]]
+        older = len(ids) - full - int(take.sum())
+        k = slots[take]
+        self._t[k], self._pos[k], self._mass[k], self._heard[k] = t[take], pos[take], mass[take], now
+        return {"accepted": len(k), "older": older, "full": full}
 
     def expire(self, now: float) -> list[int]:
         """Forget peers silent for longer than ``forget_after``; returns their ids."""
-        gone = [k for k, e in self._peers.items() if now - e.heard > self.forget_after]
+        gone = np.flatnonzero((self._ids >= 0) & (now - self._heard > self.forget_after))
+        ids = [int(self._ids[k]) for k in gone]
         for k in gone:
-            del self._peers[k]
-        return gone
+            self._drop(int(k))
+        return ids
 
     def live(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ids ``(k,)``, positions ``(k, d)`` and masses ``(k,)`` of peers heard within ``ttl``."""
-        items = [(k, e) for k, e in self._peers.items() if now - e.heard <= self.ttl and k != self.own_id]
-        if not items:
-            return np.empty(0, dtype=np.int64), np.empty((0, self.dim)), np.empty(0)
-        ids = np.array([k for k, _ in items], dtype=np.int64)
-        pos = np.array([e.position for _, e in items])
-        mass = np.array([e.mass for _, e in items])
-        return ids, pos, mass
+        k = np.flatnonzero((self._ids >= 0) & (now - self._heard <= self.ttl) & (self._ids != self.own_id))
+        return self._ids[k], self._pos[k], self._mass[k]

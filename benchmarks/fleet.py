@@ -1,15 +1,18 @@
 """Fleet benchmark: N agent processes and the simulator in real time, as ``swarmcover launch`` runs them.
 
-For each N: a uniform target on a square sized so that every robot has about the same number of
+For each case ``N@HZ``: a uniform target on a square sized so that every robot has about the same number of
 neighbours at any N, robots placed at random, the real-time clock at ``--hz`` states per second,
 CURVE on (the default), for ``--seconds`` of wall time after every agent has joined. It reports:
 the achieved control rate per agent (commands per second: median and 1st percentile), the
 sense-to-command latency measured by the simulator (median, p99), the fraction of states whose
-command came back within one tick, radio messages per second, agent start-up time, and CPU and
-resident memory of the simulator's process and of the agents (sampled from ``/proc`` every
-second while the world runs). Prints a table, writes JSON, and plots latency against N.
+command came back within one tick (and so the fraction late), radio messages per second (beacons
+handed to the radio and copies delivered; each state carries its agent's copies), agent start-up
+time, and CPU and memory of the simulator's process and of the agents (sampled from ``/proc``
+every second while the world runs: resident and proportional set sizes). A case whose agents
+would not fit in the free memory (``--agent-mb`` each) is skipped and reported as such. Prints a
+table, writes JSON, and plots latency against N.
 
-    python benchmarks/fleet.py [--agents 25 50 100] [--hz 10] [--seconds 20]
+    python benchmarks/fleet.py [--cases 25@10 50@10 100@10 200@10 400@10 100@20] [--seconds 20]
                                [--json benchmarks/results/fleet.json] [--plot benchmarks/results/fleet.png]
 
 Linux only (``/proc``). Run it with nothing else on the machine.
@@ -22,6 +25,7 @@ import json
 import math
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -32,6 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK = os.sysconf("SC_CLK_TCK")
+DEFAULT_CASES = "25@10 50@10 100@10 200@10 400@10 100@20"
 
 
 def scenario(n: int, hz: float, seconds: float) -> str:
@@ -61,18 +66,35 @@ def scenario(n: int, hz: float, seconds: float) -> str:
     )
 
 
-def cpu_rss(pid: int) -> tuple[float, int] | None:
-    """(CPU seconds used so far, resident kB) of ``pid``."""
+def cpu_rss(pid: int) -> tuple[float, int, int] | None:
+    """(CPU seconds used so far, resident kB, proportional kB) of ``pid``."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        rss = next(
-            int(x.split()[1])
-            for x in Path(f"/proc/{pid}/status").read_text().splitlines()
-            if x.startswith("VmRSS:")
-        )
-    except (OSError, StopIteration, IndexError):
+        roll = {
+            x.split()[0]: int(x.split()[1])
+            for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+            if len(x.split()) >= 2 and x.split()[1].isdigit()
+        }
+    except (OSError, IndexError, ValueError):
         return None
-    return (int(fields[11]) + int(fields[12])) / CLK, rss
+    return (int(fields[11]) + int(fields[12])) / CLK, roll.get("Rss:", 0), roll.get("Pss:", 0)
+
+
+def mem_available_mb() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024
+    return math.inf
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def agent_pids(run: Path) -> list[int]:
@@ -88,7 +110,7 @@ def agent_pids(run: Path) -> list[int]:
     return out
 
 
-def one(n: int, hz: float, seconds: float, work: Path) -> dict:
+def one(n: int, hz: float, seconds: float, work: Path, limit_s: float) -> dict:
     scn = work / f"fleet_{n}.toml"
     scn.write_text(scenario(n, hz, seconds))
     run = work / f"run_{n}"
@@ -114,6 +136,13 @@ def one(n: int, hz: float, seconds: float, work: Path) -> dict:
     samples = []
     while p.poll() is None:
         time.sleep(1.0)  # the sampling clock
+        if time.monotonic() - t0 > limit_s:
+            os.killpg(p.pid, signal.SIGTERM)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+            raise RuntimeError(f"{n} agents at {hz:g} Hz: not done after {limit_s:.0f} s")
         if joined_at is None and events.exists():
             text = events.read_text()
             if text.count('"kind": "start"') and text.count('"kind": "joined"') >= n:
@@ -121,7 +150,7 @@ def one(n: int, hz: float, seconds: float, work: Path) -> dict:
         if joined_at is None:
             continue
         sim = cpu_rss(p.pid)
-        agents = [s for a in agent_pids(run) if (s := cpu_rss(a))]
+        agents = {a: s for a in agent_pids(run) if (s := cpu_rss(a))}
         if sim and agents:
             samples.append((time.monotonic(), sim, agents))
     err = p.stderr.read().decode()[-2000:] if p.stderr else ""
@@ -135,13 +164,16 @@ def one(n: int, hz: float, seconds: float, work: Path) -> dict:
     )
     cpu = {}
     if len(samples) >= 3:
-        (ta, sa, aa), (tb, sb, ab) = samples[1], samples[-1]
+        (ta, sa, aa), (tb, sb, ab) = samples[1], samples[-2]  # both while the world ran
         dt = tb - ta
+        both = [a for a in ab if a in aa]  # the same processes at both ends
         cpu = {
             "sim_cores": (sb[0] - sa[0]) / dt,
-            "agents_cores": (sum(x[0] for x in ab) - sum(x[0] for x in aa)) / dt,
+            "agents_cores": sum(ab[a][0] - aa[a][0] for a in both) / dt,
             "sim_rss_mb": sb[1] / 1024,
-            "agent_rss_mb_median": float(np.median([x[1] for x in ab])) / 1024,
+            "agent_rss_mb_median": float(np.median([x[1] for x in ab.values()])) / 1024,
+            "agent_pss_mb_median": float(np.median([x[2] for x in ab.values()])) / 1024,
+            "agents_pss_mb_total": sum(x[2] for x in ab.values()) / 1024,
         }
     t = s["timing"]
     return {
@@ -154,26 +186,53 @@ def one(n: int, hz: float, seconds: float, work: Path) -> dict:
         "latency_ms_median": t["latency_ms_median"],
         "latency_ms_p99": t["latency_ms_p99"],
         "on_time_fraction": t["on_time_fraction"],
+        "late_fraction": 1.0 - t["on_time_fraction"],
+        "states_sent": t["states_sent"],
+        "answered": t["answered"],
         "radio_messages_per_s": (s["messages"]["sent"] + s["messages"]["delivered"]) / wall_run,
         **cpu,
     }
 
 
+def parse_case(text: str) -> tuple[int, float]:
+    n, _, hz = text.partition("@")
+    try:
+        out = int(n), float(hz or 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a case is N@HZ (e.g. 200@10), got {text!r}") from None
+    if out[0] < 2 or out[1] <= 0:
+        raise argparse.ArgumentTypeError(f"a case needs N >= 2 and HZ > 0, got {text!r}")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--agents", type=int, nargs="+", default=[25, 50, 100])
-    ap.add_argument("--hz", type=float, default=10.0)
+    ap.add_argument(
+        "--cases", type=parse_case, nargs="+", default=[parse_case(c) for c in DEFAULT_CASES.split()]
+    )
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--agent-mb", type=float, default=55.0, help="memory to plan per agent process")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "fleet.json"))
     ap.add_argument("--plot", default=str(ROOT / "benchmarks" / "results" / "fleet.png"))
     args = ap.parse_args()
-    rows = []
+    rows, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for n in args.agents:
-            rows.append(one(n, args.hz, args.seconds, Path(tmp)))
+        for n, hz in args.cases:
+            need, free = n * args.agent_mb + 1024, mem_available_mb()
+            if need > 0.9 * free:
+                why = f"needs about {need / 1024:.1f} GB, {free / 1024:.1f} GB available"
+                skipped.append({"agents": n, "hz": hz, "why": why})
+                print(f"{n:>5} agents at {hz:g} Hz: skipped ({why})", flush=True)
+                continue
+            try:
+                rows.append(one(n, hz, args.seconds, Path(tmp), limit_s=120 + 1.5 * n + 3 * args.seconds))
+            except RuntimeError as exc:
+                skipped.append({"agents": n, "hz": hz, "why": str(exc)})
+                print(f"{n:>5} agents at {hz:g} Hz: failed ({exc})", flush=True)
+                continue
             r = rows[-1]
             print(
-                f"{n:>5} agents: joined {r['joined_after_s']:.1f} s, "
+                f"{n:>5} agents at {hz:g} Hz: joined {r['joined_after_s']:.1f} s, "
                 f"rate {r['control_rate_hz_median']:.2f} Hz "
                 f"(p1 {r['control_rate_hz_p1']:.2f}), latency {r['latency_ms_median']:.2f} / "
                 f"{r['latency_ms_p99']:.2f} ms, on time {100 * r['on_time_fraction']:.2f} %",
@@ -182,7 +241,7 @@ def main() -> int:
     hdr = (
         f"{'agents':>6} {'Hz':>4} {'join s':>7} {'rate med':>8} {'rate p1':>8} {'lat med ms':>10} "
         f"{'lat p99 ms':>10} {'on time':>8} {'radio/s':>9} {'sim cores':>9} {'agent cores':>11} "
-        f"{'sim MB':>7} {'agent MB':>8}"
+        f"{'sim MB':>7} {'agent MB':>8} {'agent PSS':>9}"
     )
     print(hdr)
     for r in rows:
@@ -192,16 +251,21 @@ def main() -> int:
             f"{100 * r['on_time_fraction']:7.2f}% {r['radio_messages_per_s']:9.0f} "
             f"{r.get('sim_cores', math.nan):9.2f} "
             f"{r.get('agents_cores', math.nan):11.2f} {r.get('sim_rss_mb', math.nan):7.0f} "
-            f"{r.get('agent_rss_mb_median', math.nan):8.0f}"
+            f"{r.get('agent_rss_mb_median', math.nan):8.0f} {r.get('agent_pss_mb_median', math.nan):9.0f}"
         )
+    for sk in skipped:
+        print(f"{sk['agents']:6d} {sk['hz']:4g}  not run: {sk['why']}")
     out = {
         "machine": {
             "cpus": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "args": vars(args),
+        "args": {**vars(args), "cases": [f"{n}@{hz:g}" for n, hz in args.cases]},
         "rows": rows,
+        "skipped": skipped,
     }
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))
@@ -211,15 +275,20 @@ def main() -> int:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    ns = [r["agents"] for r in rows]
-    ax.plot(ns, [r["latency_ms_median"] for r in rows], "o-", label="median")
-    ax.plot(ns, [r["latency_ms_p99"] for r in rows], "s-", label="p99")
-    ax.axhline(1000 / args.hz, color="grey", ls=":", label="one tick")
+    for hz in sorted({r["hz"] for r in rows}):
+        sel = [r for r in rows if r["hz"] == hz]
+        ns = [r["agents"] for r in sel]
+        (line,) = ax.plot(ns, [r["latency_ms_median"] for r in sel], "o-", label=f"median, {hz:g} Hz")
+        ax.plot(
+            ns, [r["latency_ms_p99"] for r in sel], "s--", color=line.get_color(), label=f"p99, {hz:g} Hz"
+        )
+        ax.axhline(1000 / hz, color=line.get_color(), ls=":", lw=1)
+    ax.axhline(20, color="grey", ls="-.", lw=1, label="20 ms goal")
     ax.set_xlabel("agents")
     ax.set_ylabel("sense-to-command latency (ms)")
     ax.set_yscale("log")
-    ax.set_title(f"{args.hz:g} Hz, {os.cpu_count()} cores")
-    ax.legend()
+    ax.set_title(f"{os.cpu_count()} cores; dotted: one tick")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(args.plot, dpi=90)
     print(f"wrote {args.json} and {args.plot}")

@@ -415,8 +415,8 @@ class Launch:
     def _warm_agents_cache(self) -> None:
         """Compile the agents' kernels here, once, into numba's cache: on a fresh install the
         agents then load them instead of each compiling them at once (seconds of CPU apiece)."""
-        if self.rs.scenario.agents.command is not None:
-            return  # another agent program
+        if self.rs.scenario.agents.command is not None or self.rs.scenario.agents.kernel != "numba":
+            return  # another agent program, or agents that compile nothing
         from swarmcover.domain import Box
         from swarmcover.law import warm_local_velocity
 

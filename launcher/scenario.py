@@ -176,6 +176,7 @@ class AgentsSection(_Strict):
     forget_after: _Pos = 2.0
     state_timeout: _Pos = 1.0
     max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
+    kernel: Literal["numpy", "numba"] = "numpy"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     @model_validator(mode="after")
@@ -360,6 +361,7 @@ class ResolvedScenario:
             "forget_after": s.agents.forget_after,
             "state_timeout": s.agents.state_timeout,
             "max_neighbors": s.agents.max_neighbors,
+            "kernel": s.agents.kernel,
             "body": {"kind": "sim", "endpoint": endpoint},
         }
 

@@ -1,32 +1,50 @@
 """The radio model: who hears a beacon, when, and what is lost.
 
 A beacon sent by robot ``s`` at time ``t`` reaches every other robot ``r`` of the given candidate
-set within ``range`` of ``s`` (a k-d tree query), unless ``s`` or ``r`` is inside a blackout region,
-or the copy is lost (independently, probability ``loss``). A delivered copy arrives at
+set within ``range`` of ``s`` (one k-d tree query per beacon), unless ``s`` or ``r`` is inside a
+blackout region, or the copy is lost (independently, probability ``loss``). A copy arrives at
 ``t + latency + U(0, jitter)``. The clock is the caller's (world time in lockstep, wall time in
-real time). Counters: sent (beacons handed to the radio), delivered and dropped (copies, with the
-reason), and the last time each (sender, receiver) pair had a copy delivered, so a run can tell
-when each survivor last heard a robot that died.
+real time).
+
+Delivery is batched: each receiver's radio keeps, per sender, the newest beacon that has arrived
+(an older one arriving after a newer one, by jitter, is discarded; so is an arrived copy that a
+newer one replaces before the receiver collects it: ``superseded``), and :meth:`Radio.collect`
+hands a receiver every beacon that arrived since its last collection, as the rows a
+:class:`swarmcover.protocol.Neighbors` buffer carries. The simulator collects just before it sends
+the receiver its state, so one message per tick carries what used to take one message per beacon
+(about a hundred at the fleet benchmark's density). Copies in flight wait in a heap of per-beacon
+chunks ordered by their earliest arrival.
+
+Memory: the per-(receiver, sender) store is dense, ``(d + 5) * 8`` bytes a pair (7 MB for 400
+robots in 2-D, 180 MB for 2 000).
+
+Counters: sent (beacons handed to the radio), delivered (copies collected by receivers), dropped
+(copies, with the reason) and superseded; :meth:`Radio.last_heard` tells when each survivor last
+collected a copy from a robot, so a run can say when each one last heard a robot that died.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from swarmcover.domain import Zone
 
-__all__ = ["Delivery", "Radio", "RadioCounters"]
+__all__ = ["Radio", "RadioCounters"]
+
+log = logging.getLogger("swarmcover.sim.radio")
 
 
 @dataclass
 class RadioCounters:
     sent: int = 0
     delivered: int = 0
+    superseded: int = 0
     dropped_loss: int = 0
     dropped_blackout: int = 0
     dropped_sender_down: int = 0
@@ -39,6 +57,7 @@ class RadioCounters:
         return {
             "sent": self.sent,
             "delivered": self.delivered,
+            "superseded": self.superseded,
             "dropped": self.dropped,
             "dropped_loss": self.dropped_loss,
             "dropped_blackout": self.dropped_blackout,
@@ -46,20 +65,26 @@ class RadioCounters:
         }
 
 
-@dataclass(order=True)
-class Delivery:
-    at: float
-    order: int
-    sender: int = field(compare=False)
-    receiver: int = field(compare=False)
-    frames: list[bytes] = field(compare=False)
+@dataclass
+class _Chunk:
+    """The copies of one beacon still in flight: receivers (roster indices) and arrival times."""
+
+    sender: int  # roster index
+    receivers: np.ndarray
+    arrivals: np.ndarray
+    t: float
+    position: np.ndarray
+    mass: float
 
 
 class Radio:
-    """Beacon delivery with range, loss, latency, jitter and blackouts (seeded ``rng``)."""
+    """Beacon delivery with range, loss, latency, jitter and blackouts (seeded ``rng``) among the
+    robots of ``roster`` (ids) in ``dim`` dimensions."""
 
     def __init__(
         self,
+        roster: Sequence[int],
+        dim: int,
         range_: float,
         loss: float = 0.0,
         latency: float = 0.0,
@@ -73,21 +98,28 @@ class Radio:
             raise ValueError(f"radio loss must be in [0, 1], got {loss!r}")
         if latency < 0 or jitter < 0:
             raise ValueError("radio latency and jitter must be >= 0")
-        self.range, self.loss, self.latency, self.jitter = (
-            float(range_),
-            float(loss),
-            float(latency),
-            float(jitter),
-        )
+        self.range, self.loss = float(range_), float(loss)
+        self.latency, self.jitter = float(latency), float(jitter)
         self.blackouts = list(blackouts)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.counters = RadioCounters()
-        self.last_delivery: dict[tuple[int, int], float] = {}
-        self._queue: list[Delivery] = []
+        self.ids = np.asarray(roster, dtype=np.int64)
+        self.index = {int(a): k for k, a in enumerate(self.ids)}
+        n, self.dim = len(self.ids), int(dim)
+        if n > 2000:
+            log.warning("radio store for %d robots takes %.0f MB", n, n * n * (self.dim + 5) * 8 / 1e6)
+        # per (receiver, sender): the newest arrived beacon, and whether the receiver has it yet
+        self._t = np.full((n, n), -np.inf)
+        self._pos = np.zeros((n, n, self.dim))
+        self._mass = np.zeros((n, n))
+        self._arrived = np.full((n, n), -np.inf)
+        self._fresh = np.zeros((n, n), dtype=bool)
+        self._heard = np.full((n, n), -np.inf)  # arrival of the newest copy each receiver collected
+        self._flight: list[tuple[float, int, _Chunk]] = []  # (earliest arrival, order, chunk)
         self._order = 0
         self._tree: cKDTree | None = None
-        self._tree_ids = np.empty(0, dtype=np.int64)
-        self._tree_pos = np.empty((0, 1))
+        self._tree_idx = np.empty(0, dtype=np.int64)
+        self._dark = np.zeros(0, dtype=bool)
 
     def in_blackout(self, points: np.ndarray) -> np.ndarray:
         m = np.zeros(len(points), dtype=bool)
@@ -97,55 +129,111 @@ class Radio:
 
     def update(self, ids: np.ndarray, positions: np.ndarray) -> None:
         """Set who can receive (robots with a working radio) and where they are; call once per tick."""
-        self._tree_ids = np.asarray(ids, dtype=np.int64)
-        self._tree_pos = np.asarray(positions, dtype=np.float64)
-        self._dark = self.in_blackout(self._tree_pos) if self.blackouts else np.zeros(len(ids), dtype=bool)
-        self._tree = cKDTree(self._tree_pos) if len(ids) else None
+        self._tree_idx = np.array([self.index[int(a)] for a in ids], dtype=np.int64)
+        pos = np.asarray(positions, dtype=np.float64)
+        self._dark = self.in_blackout(pos) if self.blackouts else np.zeros(len(pos), dtype=bool)
+        self._tree = cKDTree(pos) if len(pos) else None
 
     def send(
-        self, sender: int, position: np.ndarray, frames: list[bytes], now: float, can_send: bool = True
+        self,
+        sender: int,
+        position: np.ndarray,
+        t: float,
+        mass: float,
+        now: float,
+        can_send: bool = True,
     ) -> None:
-        """Hand a beacon to the radio at ``now`` from ``sender`` at ``position``."""
+        """Hand the radio, at ``now``, a beacon from ``sender`` at ``position`` (the beacon's own
+        ``t`` and ``mass`` travel with it)."""
         self.counters.sent += 1
         if not can_send:
             self.counters.dropped_sender_down += 1
             return
         if self._tree is None:
             return
-        if self.blackouts and self.in_blackout(np.asarray(position, dtype=np.float64)[None])[0]:
+        position = np.asarray(position, dtype=np.float64)
+        if self.blackouts and self.in_blackout(position[None])[0]:
             self.counters.dropped_blackout += 1
             return
-        near = self._tree.query_ball_point(np.asarray(position, dtype=np.float64), self.range)
-        for k in near:
-            receiver = int(self._tree_ids[k])
-            if receiver == sender:
-                continue
-            if self._dark[k]:
-                self.counters.dropped_blackout += 1
-                continue
-            if self.loss > 0 and self.rng.random() < self.loss:
-                self.counters.dropped_loss += 1
-                continue
-            delay = self.latency + (self.rng.random() * self.jitter if self.jitter > 0 else 0.0)
-            self._order += 1
-            heapq.heappush(self._queue, Delivery(now + delay, self._order, sender, receiver, frames))
+        s = self.index[int(sender)]
+        near = np.asarray(self._tree.query_ball_point(position, self.range), dtype=np.int64)
+        near = near[self._tree_idx[near] != s]
+        dark = self._dark[near]
+        self.counters.dropped_blackout += int(dark.sum())
+        near = near[~dark]
+        if self.loss > 0 and len(near):
+            kept = self.rng.random(len(near)) >= self.loss
+            self.counters.dropped_loss += int(len(near) - kept.sum())
+            near = near[kept]
+        if not len(near):
+            return
+        arrivals = np.full(len(near), now + self.latency)
+        if self.jitter > 0:
+            arrivals += self.rng.random(len(near)) * self.jitter
+        chunk = _Chunk(s, self._tree_idx[near], arrivals, float(t), position.copy(), float(mass))
+        self._order += 1
+        heapq.heappush(self._flight, (float(arrivals.min()), self._order, chunk))
 
-    def due(self, now: float) -> list[Delivery]:
-        """Pop every delivery due by ``now``, in order."""
-        out = []
-        while self._queue and self._queue[0].at <= now:
-            d = heapq.heappop(self._queue)
-            self.counters.delivered += 1
-            self.last_delivery[(d.sender, d.receiver)] = d.at
-            out.append(d)
-        return out
+    def _land(self, now: float) -> None:
+        """Move every copy that has arrived by ``now`` into its receiver's store."""
+        while self._flight and self._flight[0][0] <= now:
+            _, order, c = heapq.heappop(self._flight)
+            due = c.arrivals <= now
+            r, arr = c.receivers[due], c.arrivals[due]
+            if not due.all():
+                rest = _Chunk(c.sender, c.receivers[~due], c.arrivals[~due], c.t, c.position, c.mass)
+                heapq.heappush(self._flight, (float(rest.arrivals.min()), order, rest))
+            s = c.sender
+            newer = c.t > self._t[r, s]
+            self.counters.superseded += int(len(r) - newer.sum() + self._fresh[r[newer], s].sum())
+            r, arr = r[newer], arr[newer]
+            self._t[r, s] = c.t
+            self._pos[r, s] = c.position
+            self._mass[r, s] = c.mass
+            self._arrived[r, s] = arr
+            self._fresh[r, s] = True
+
+    def collect(self, receiver: int, now: float) -> np.ndarray:
+        """Every beacon that has arrived at ``receiver`` by ``now`` since its last collection,
+        the newest per sender: rows ``(k, d + 3)`` of ``[sender id, t, position, mass]``."""
+        self._land(now)
+        r = self.index[int(receiver)]
+        s = np.flatnonzero(self._fresh[r])
+        if not len(s):
+            return np.empty((0, self.dim + 3))
+        self._fresh[r, s] = False
+        self._heard[r, s] = self._arrived[r, s]
+        self.counters.delivered += len(s)
+        rows = np.empty((len(s), self.dim + 3))
+        rows[:, 0] = self.ids[s]
+        rows[:, 1] = self._t[r, s]
+        rows[:, 2 : 2 + self.dim] = self._pos[r, s]
+        rows[:, 2 + self.dim] = self._mass[r, s]
+        return rows
 
     def next_due(self) -> float | None:
-        return self._queue[0].at if self._queue else None
+        """The earliest arrival still in flight."""
+        return self._flight[0][0] if self._flight else None
 
     def forget(self, receiver: int) -> None:
-        """Drop queued copies for ``receiver`` (it failed or left)."""
-        kept = [d for d in self._queue if d.receiver != receiver]
-        if len(kept) != len(self._queue):
-            self._queue = kept
-            heapq.heapify(self._queue)
+        """Drop copies in flight to, or arrived and not collected by, ``receiver`` (it failed or
+        left)."""
+        r = self.index[int(receiver)]
+        self._fresh[r] = False
+        kept = []
+        for first, order, c in self._flight:
+            keep = c.receivers != r
+            if keep.all():
+                kept.append((first, order, c))
+            elif keep.any():
+                c2 = _Chunk(c.sender, c.receivers[keep], c.arrivals[keep], c.t, c.position, c.mass)
+                kept.append((float(c2.arrivals.min()), order, c2))
+        self._flight = kept
+        heapq.heapify(self._flight)
+
+    def last_heard(self, sender: int) -> dict[int, float]:
+        """Receiver id -> arrival time of the newest copy from ``sender`` it collected."""
+        s = self.index[int(sender)]
+        col = self._heard[:, s]
+        got = np.flatnonzero(np.isfinite(col))
+        return {int(self.ids[r]): float(col[r]) for r in got}

@@ -45,6 +45,7 @@ from swarmcover.protocol import (
     Bye,
     Command,
     Hello,
+    Neighbors,
     Patch,
     ProtocolError,
     State,
@@ -108,6 +109,8 @@ class Simulator:
         )
         rc = cfg.radio
         self.radio = Radio(
+            cfg.roster,
+            cfg.dim,
             rc.range if rc.range is not None else self.law.radius,
             rc.loss,
             rc.latency,
@@ -271,11 +274,7 @@ class Simulator:
         for k in np.flatnonzero(silent):
             a = int(self.world.ids[k])
             self.detected[k] = True
-            last = {
-                r: t
-                for (s, r), t in self.radio.last_delivery.items()
-                if s == a and listening[self.world.index[r]]
-            }
+            last = {r: t for r, t in self.radio.last_heard(a).items() if listening[self.world.index[r]]}
             self.event(
                 "detected_failure",
                 a,
@@ -369,30 +368,10 @@ class Simulator:
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = msg.tick
             self.counts["commands"] += 1
+            if msg.beacon is not None:  # this tick's beacon, riding on the command
+                self._beacon(k, a, msg.beacon.position, msg.beacon.mass, msg.t, wall)
         elif isinstance(msg, Beacon):
-            # the protocol sends one beacon per tick; each is copied to every robot in range, so a
-            # flood would be multiplied. A token bucket per agent drops the excess: one token per
-            # tick of the world or, in real time, per tick period of wall time (so beacons that
-            # queued while this process stalled still pass), at most BEACON_BURST saved.
-            elapsed, burst = float(self.tick - self.beacon_token_tick[k]), float(BEACON_BURST)
-            if self.cfg.clock == "realtime":  # and up to a second's worth after a stall
-                period = self.cfg.tick / (self.cfg.time_scale * self.speed)
-                elapsed = max(elapsed, (wall - self.beacon_token_wall[k]) / period)
-                burst = max(burst, 1.0 / period)
-            tokens = min(burst, self.beacon_tokens[k] + elapsed)
-            self.beacon_token_tick[k], self.beacon_token_wall[k] = self.tick, wall
-            if tokens < 1.0:
-                self.beacon_tokens[k] = tokens
-                self.counts["beacons_over_rate"] += 1
-                self._reject(f"agent {a} beacons faster than one a tick")
-                return
-            self.beacon_tokens[k] = tokens - 1.0
-            self.beacon_tick[k] = self.tick
-            if len(msg.position) != self.cfg.dim:
-                self._reject("beacon of the wrong dimension")
-                return
-            ok = not self.world.failed[k] and not self.world.radio_failed[k]
-            self.radio.send(a, self.world.x[k], frames, self._radio_now(wall), can_send=ok)
+            self._beacon(k, a, msg.position, msg.mass, msg.t, wall)
         elif isinstance(msg, Bye):
             self.world.connected[k] = False
             self.routes.pop(a, None)
@@ -403,23 +382,44 @@ class Simulator:
         else:
             self._reject(f"{msg.kind} is not for the simulator")
 
+    def _beacon(self, k: int, a: int, position: list[float], mass: float, t: float, wall: float) -> None:
+        """Hand agent ``a``'s beacon (a message, or riding on its command) to the radio."""
+        # the protocol sends one beacon per tick; each is copied to every robot in range, so a
+        # flood would be multiplied. A token bucket per agent drops the excess: one token per
+        # tick of the world or, in real time, per tick period of wall time (so beacons that
+        # queued while this process stalled still pass), at most BEACON_BURST saved.
+        elapsed, burst = float(self.tick - self.beacon_token_tick[k]), float(BEACON_BURST)
+        if self.cfg.clock == "realtime":  # and up to a second's worth after a stall
+            period = self.cfg.tick / (self.cfg.time_scale * self.speed)
+            elapsed = max(elapsed, (wall - self.beacon_token_wall[k]) / period)
+            burst = max(burst, 1.0 / period)
+        tokens = min(burst, self.beacon_tokens[k] + elapsed)
+        self.beacon_token_tick[k], self.beacon_token_wall[k] = self.tick, wall
+        if tokens < 1.0:
+            self.beacon_tokens[k] = tokens
+            self.counts["beacons_over_rate"] += 1
+            self._reject(f"agent {a} beacons faster than one a tick")
+            return
+        self.beacon_tokens[k] = tokens - 1.0
+        self.beacon_tick[k] = self.tick
+        if len(position) != self.cfg.dim:
+            self._reject("beacon of the wrong dimension")
+            return
+        ok = not self.world.failed[k] and not self.world.radio_failed[k]
+        self.radio.send(a, self.world.x[k], t, mass, self._radio_now(wall), can_send=ok)
+
     def _radio_now(self, wall: float) -> float:
         return self.world.t if self.cfg.clock == "lockstep" else wall
 
     def _pump(self, until: float, once: bool = False) -> None:
-        """Take messages and deliver due radio copies until wall time ``until`` (monotonic), or
-        (``once``) until the first batch of messages has been taken."""
+        """Take messages until wall time ``until`` (monotonic), or (``once``) until the first
+        batch of messages has been taken."""
         while True:
-            wall = time.monotonic()
-            self._deliver(self._radio_now(wall))
-            nxt = self.radio.next_due() if self.cfg.clock == "realtime" else None
-            limit = until if nxt is None else min(until, nxt)
-            left = limit - wall
+            left = until - time.monotonic()
             if left > 0:
-                self.sock.poll(left * 1000.0)
+                self.sock.poll(math.ceil(left * 1000.0))  # whole ms, rounded up: 0 would spin
             took = self._drain(time.monotonic())
             if time.monotonic() >= until or (once and took):
-                self._deliver(self._radio_now(time.monotonic()))
                 return
 
     def _drain(self, wall: float) -> int:
@@ -443,13 +443,6 @@ class Simulator:
             took += 1
         return took
 
-    def _deliver(self, now: float) -> None:
-        for d in self.radio.due(now):
-            k = self.world.index[d.receiver]
-            if self.world.failed[k] or self.world.radio_failed[k] or not self.world.connected[k]:
-                continue
-            self._send(d.receiver, d.frames)
-
     def _state(self, k: int, reply: str = "command") -> list[bytes]:
         a = int(self.world.ids[k])
         x = self.world.x[k]
@@ -467,8 +460,15 @@ class Simulator:
             spacing=self.field.spacing.tolist(),
             shape=list(coef.shape[:-1]),
         )
-        st = State(**env, position=x.tolist(), world_time=self.world.t, tick=self.tick, patch=patch)
-        return encode(st, coef)
+        # the beacons its radio received since its last state ride along (one message, not one each)
+        rows = self.radio.collect(a, self._radio_now(time.monotonic()))
+        if self.world.radio_failed[k] or not len(rows):
+            rows, nb = None, None
+        else:
+            nb = Neighbors(count=len(rows))
+        t_world = self.world.t
+        st = State(**env, position=x.tolist(), world_time=t_world, tick=self.tick, patch=patch, neighbors=nb)
+        return encode(st, coef, rows)
 
     # ------------------------------------------------------------------ per tick
     def _radio_update(self) -> None:
@@ -518,7 +518,6 @@ class Simulator:
         for k in live:  # sensing round: every agent beacons this tick's position
             self._send(int(self.world.ids[k]), self._state(k, "beacon"))
         self._await(live, lambda k: self.beacon_tick[k] >= self.tick)
-        self._deliver(self.world.t)  # copies queued by the last beacons go out before the states
         for k in live:  # command round: each computes with its neighbours' positions of this tick
             self._send(int(self.world.ids[k]), self._state(k))
         self._await(live, lambda k: self.cmd_tick[k] >= self.tick)

@@ -7,17 +7,45 @@ The pure core (no I/O): targets, the control law, integration, metrics and the s
 >>> points = sc.sample(target, 50).points
 >>> points.shape
 (50, 2)
+
+The names below are loaded on first use (PEP 562), so that a process that needs one small module
+(an agent needs :mod:`swarmcover.local` and :mod:`swarmcover.protocol`) does not load scipy and
+numba with the package.
 """
 
-from . import maps, metrics
-from .control import Controller, Separation, gain_for, saturate
-from .domain import Box, Disk, Polygon, Rectangle, Zone
-from .integrate import FlowResult, flow
-from .law import BlobLaw, Evaluation
-from .lloyd import LloydResult, lloyd
-from .potentials import ZoneRepulsion
-from .sampling import SampleResult, anneal_schedule, default_eps, sample
-from .targets import GaussianMixture, Raster, Target, Uniform
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+_WHERE = {
+    "maps": None,
+    "metrics": None,
+    "Controller": "control",
+    "Separation": "control",
+    "gain_for": "control",
+    "saturate": "control",
+    "Box": "domain",
+    "Disk": "domain",
+    "Polygon": "domain",
+    "Rectangle": "domain",
+    "Zone": "domain",
+    "FlowResult": "integrate",
+    "flow": "integrate",
+    "BlobLaw": "law",
+    "Evaluation": "law",
+    "LloydResult": "lloyd",
+    "lloyd": "lloyd",
+    "ZoneRepulsion": "potentials",
+    "SampleResult": "sampling",
+    "anneal_schedule": "sampling",
+    "default_eps": "sampling",
+    "sample": "sampling",
+    "GaussianMixture": "targets",
+    "Raster": "targets",
+    "Target": "targets",
+    "Uniform": "targets",
+}
 
 __all__ = [
     "BlobLaw",
@@ -49,3 +77,28 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'swarmcover' has no attribute {name!r}")
+    module = importlib.import_module(f".{_WHERE[name] or name}", __name__)
+    value = module if _WHERE[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from . import maps, metrics
+    from .control import Controller, Separation, gain_for, saturate
+    from .domain import Box, Disk, Polygon, Rectangle, Zone
+    from .integrate import FlowResult, flow
+    from .law import BlobLaw, Evaluation
+    from .lloyd import LloydResult, lloyd
+    from .potentials import ZoneRepulsion
+    from .sampling import SampleResult, anneal_schedule, default_eps, sample
+    from .targets import GaussianMixture, Raster, Target, Uniform

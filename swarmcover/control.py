@@ -41,13 +41,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.spatial import cKDTree
 
 from ._checks import as_points, as_positive
-from .law import BlobLaw
+
+if TYPE_CHECKING:
+    from .law import BlobLaw
 
 __all__ = ["Controller", "Separation", "gain_for", "saturate"]
 
@@ -152,6 +154,8 @@ class Separation:
         if n < 2:
             return out
         ident = np.arange(n) if ids is None else np.asarray(ids, dtype=np.int64)
+        from scipy.spatial import cKDTree
+
         pairs = cKDTree(x).query_pairs(self.radius, output_type="ndarray")
         if len(pairs) == 0:
             return out
@@ -170,7 +174,11 @@ class Separation:
         if nb.shape[0] == 0:
             return np.zeros_like(xi)
         nid = np.arange(1, nb.shape[0] + 1) + own_id if neighbor_ids is None else np.asarray(neighbor_ids)
-        push = self._pair_push(xi - nb, np.full(nb.shape[0], own_id), nid.astype(np.int64))
+        diff = xi - nb
+        near = np.einsum("ij,ij->i", diff, diff) < self.radius * self.radius  # usually none or few
+        if not near.any():
+            return np.zeros_like(xi)
+        push = self._pair_push(diff[near], np.full(int(near.sum()), own_id), nid[near].astype(np.int64))
         return push.sum(axis=0)
 
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._checks import as_points, as_positive
-from ._kernels import sample_field
+from .local import patch_covers
 
 if TYPE_CHECKING:  # pragma: no cover
     from .targets import Target
@@ -201,18 +201,7 @@ class SmoothedReciprocal:
         if np.any(p < self._lo_valid) or np.any(p > self._hi_valid):
             raise ValueError("points lie outside the region where W was computed (box + margin)")
         out = np.empty((p.shape[0], self.dim + 1))
+        from ._kernels import sample_field  # numba loads on first use
+
         sample_field(p, self.coef, self.origin, 1.0 / self.spacing, out)
         return out[:, 0], out[:, 1:]
-
-
-def patch_covers(
-    origin: np.ndarray, spacing: np.ndarray, shape: tuple[int, ...], center: np.ndarray, half_width: float
-) -> bool:
-    """Whether a spline patch (``shape`` nodes from ``origin``) can be sampled exactly everywhere
-    within ``half_width`` of ``center``: cubic B-spline sampling at ``x`` uses nodes
-    ``floor(u) - 1 .. floor(u) + 2`` with ``u = (x - origin) / spacing``."""
-    o, h = np.asarray(origin, dtype=np.float64), np.asarray(spacing, dtype=np.float64)
-    c = np.asarray(center, dtype=np.float64)
-    u_lo = np.floor((c - half_width - o) / h)
-    u_hi = np.floor((c + half_width - o) / h)
-    return bool(np.all(u_lo >= 1) and np.all(u_hi <= np.asarray(shape) - 3))

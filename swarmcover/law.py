@@ -43,7 +43,6 @@ J. A. Carrillo, K. Craig, F. S. Patacchini, *A blob method for diffusion*, Calc.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,9 +52,9 @@ from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from ._checks import as_masses, as_points, as_positive
-from ._kernels import accumulate_pairs
 from .domain import Box
 from .field import BOUNDARIES, SmoothedReciprocal
+from .local import local_velocity
 from .targets import Target
 
 __all__ = ["METHODS", "BlobLaw", "Evaluation", "local_velocity", "warm_local_velocity"]
@@ -88,95 +87,6 @@ def warm_local_velocity(box: Box, boundary: str = "reflect") -> None:
     ):
         local_velocity(x, neighbors, 0.5, np.array([0.5]), eps=eps, cutoff=4.0, coef=c, origin=o, spacing=s,
                        box=walls)  # fmt: skip
-
-
-def local_velocity(
-    x: np.ndarray,
-    neighbors: np.ndarray,
-    mass: float,
-    neighbor_mass: np.ndarray,
-    *,
-    eps: float,
-    cutoff: float,
-    coef: np.ndarray,
-    origin: np.ndarray,
-    spacing: np.ndarray,
-    box: Box | None,
-) -> np.ndarray:
-    r"""One agent's blob velocity from its neighbours and a field of :math:`W` (pure, unchecked).
-
-    This is the whole law as an agent runs it: the closed form of :class:`BlobLaw` summed over
-    itself, its neighbours within the radius :math:`c\sqrt2\,\varepsilon`, and (``box`` given) the
-    mirror images across walls of both; :math:`W`, :math:`\nabla W` at pair midpoints come from
-    cubic B-spline coefficients ``coef`` on the grid ``origin + k * spacing`` (the whole field of
-    :class:`~swarmcover.field.SmoothedReciprocal`, or a patch of it received from a body).
-    Inputs are trusted: callers validate (``BlobLaw.velocity``, the agent's message decoder).
-
-    Parameters
-    ----------
-    x : ndarray, shape (d,)
-    neighbors : ndarray, shape (k, d)
-    mass : float
-    neighbor_mass : ndarray, shape (k,)
-    eps, cutoff : float
-    coef : ndarray, shape (n_1, ..., n_d, d + 1)
-    origin, spacing : ndarray, shape (d,)
-    box : Box or None
-        Reflecting walls (method of images), or ``None`` for the free law.
-
-    Returns
-    -------
-    ndarray, shape (d,)
-    """
-    d = x.shape[0]
-    xi = x.reshape(1, d)
-    radius = cutoff * math.sqrt(2.0) * eps
-    r2 = radius * radius
-    diff = neighbors - xi
-    near = np.einsum("ij,ij->i", diff, diff) < r2
-    nb, mn = neighbors[near], neighbor_mass[near]
-    if box is not None and (np.any(x - box.lo < radius) or np.any(box.hi - x < radius)):
-        pts = np.concatenate([nb, xi])
-        mpts = np.concatenate([mn, [mass]])
-        if 2.0 * radius < float(np.min(box.size)):
-            g, owner = _near_images(pts, x, radius, box.lo, box.hi)
-        else:  # images of images can come within range: the general construction
-            g, owner = box.images(pts, radius)
-            diff = g - xi
-            close = np.einsum("ij,ij->i", diff, diff) < r2
-            g, owner = g[close], owner[close]
-        src = np.concatenate([nb, g])
-        msrc = np.concatenate([mn, mpts[owner]])
-    else:  # farther than the radius from every wall: no image is in range
-        src, msrc = nb, mn
-    src, msrc = np.ascontiguousarray(src), np.ascontiguousarray(msrc, dtype=np.float64)
-    vel = np.zeros((1, d))
-    mi = np.array([mass])
-    zero = np.zeros(1, dtype=np.int64)
-    norm = (4.0 * math.pi * eps**2) ** (-d / 2.0)
-    consts = (norm, 1.0 / (4.0 * eps**2), 1.0 / (2.0 * eps**2))
-    inv_h = 1.0 / np.asarray(spacing, dtype=np.float64)
-    accumulate_pairs(xi, mi, xi, mi, zero, zero, False, *consts, coef, origin, inv_h, vel)
-    if len(src):
-        pj = np.arange(len(src), dtype=np.int64)
-        accumulate_pairs(xi, mi, src, msrc, np.zeros(len(src), dtype=np.int64), pj, False, *consts, coef,
-                         origin, inv_h, vel)  # fmt: skip
-    return vel[0]
-
-
-def _near_images(
-    pts: np.ndarray, x: np.ndarray, radius: float, lo: np.ndarray, hi: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Single mirror images (per axis: none, across ``lo``, across ``hi``) of ``pts (k, d)`` within
-    ``radius`` of ``x``; enough when the radius is below half the box's shortest side."""
-    d = pts.shape[1]
-    opts = np.stack([pts, 2.0 * lo - pts, 2.0 * hi - pts])  # (3, k, d)
-    combos = np.array(list(itertools.product(range(3), repeat=d))[1:])  # all but "no reflection"
-    imgs = np.stack([opts[combos[:, a], :, a] for a in range(d)], axis=-1)  # (c, k, d)
-    diff = imgs - x
-    close = np.einsum("ckd,ckd->ck", diff, diff) < radius * radius
-    owner = np.broadcast_to(np.arange(pts.shape[0]), close.shape)[close]
-    return imgs[close], owner
 
 
 @dataclass(frozen=True)
@@ -326,6 +236,8 @@ class BlobLaw:
         return self.target.box.images(X, self.radius)
 
     def _accumulate(self, xt, mt, xs, ms, pi, pj, symmetric, vel) -> float:
+        from ._kernels import accumulate_pairs  # numba loads on first use, not on import
+
         f = self.field
         return float(
             accumulate_pairs(

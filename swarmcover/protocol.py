@@ -7,8 +7,9 @@ A message is a ZeroMQ multipart message (or one UDP datagram holding only the he
 
 - frame 0: a UTF-8 JSON object, the *header*, validated strictly (unknown fields, NaN/inf, wrong
   types, out-of-range numbers and oversized strings or lists are rejected);
-- frames 1..k: raw little-endian buffers referenced from the header by index (only
-  :class:`State` uses one: the sensed field patch), checked against their declared dtype and shape.
+- frames 1..k: raw little-endian buffers referenced from the header by index (only :class:`State`
+  uses them: the sensed field patch, and the beacons its radio delivered since the last state),
+  checked against their declared dtype and shape.
 
 Every header carries the envelope ``v`` (protocol version), ``kind``, ``agent_id``, ``epoch`` (random
 per process start), ``seq`` (per sender and epoch, strictly increasing) and ``t`` (sender's wall
@@ -29,15 +30,18 @@ from .configfile import describe_validation_error
 __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_HEADER_BYTES",
+    "MAX_NEIGHBOR_ROWS",
     "MAX_PATCH_NODES",
     "VERSION",
     "Beacon",
+    "BeaconPart",
     "Bye",
     "Command",
     "Counters",
     "Decoded",
     "Hello",
     "Message",
+    "Neighbors",
     "Patch",
     "ProtocolError",
     "State",
@@ -54,6 +58,8 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_FRAME_BYTES = 1 << 20
 #: largest patch, nodes per axis
 MAX_PATCH_NODES = 256
+#: most beacons one state may carry
+MAX_NEIGHBOR_ROWS = 8192
 
 _U31 = Annotated[int, Field(ge=0, lt=1 << 31)]
 _U63 = Annotated[int, Field(ge=0, lt=1 << 63)]
@@ -129,6 +135,18 @@ class Patch(_Model):
     dtype: Literal["<f8"] = "<f8"
 
 
+class Neighbors(_Model):
+    r"""Beacons a body's radio delivered to the agent since its previous state, the newest per
+    sender, relayed in the state instead of one message each. They travel as raw buffer
+    ``buffer`` (little-endian float64, C order, shape ``(count, d + 3)``), one row per beacon:
+    ``[agent_id, t, position_1 .. position_d, mass]`` (the beacon's sender, its ``t``, its
+    ``position`` and ``mass``; the relay checked the sender's epoch and sequence)."""
+
+    count: Annotated[int, Field(ge=0, le=MAX_NEIGHBOR_ROWS)]
+    buffer: Annotated[int, Field(ge=0, le=7)] = 1
+    dtype: Literal["<f8"] = "<f8"
+
+
 class State(_Envelope):
     """A body's state and sensing, to its agent (``agent_id`` is the agent it is for).
 
@@ -142,17 +160,28 @@ class State(_Envelope):
     world_time: _Time
     tick: _U63
     patch: Patch | None = None
+    neighbors: Neighbors | None = None
     reply: Literal["command", "beacon"] = "command"
+
+
+class BeaconPart(_Model):
+    """A beacon riding on a command (to a body that carries the radio): what a :class:`Beacon`
+    would say, one message fewer per tick."""
+
+    position: _Vec
+    mass: Annotated[float, Field(gt=0.0, le=1.0)]
 
 
 class Command(_Envelope):
     """An agent's velocity command to its body, answering state ``tick``; ``eps`` is the mollifier
-    it wants its next patch sensed for."""
+    it wants its next patch sensed for; ``beacon`` (optional) is this tick's beacon, for a body
+    whose radio relays it to the peers (the envelope's ``t`` is the beacon's)."""
 
     kind: Literal["command"] = "command"
     velocity: _Vec
     tick: _U63
     eps: Annotated[float, Field(gt=0.0, le=1e12)]
+    beacon: BeaconPart | None = None
 
 
 class StatsRequest(_Envelope):
@@ -177,66 +206,135 @@ _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
 @dataclass(frozen=True)
 class Decoded:
-    """A decoded message and its buffers (``patch`` for a :class:`State` with a patch)."""
+    """A decoded message and its buffers (``patch`` and ``neighbors`` for a :class:`State` that
+    declares them; ``neighbors`` has shape ``(count, d + 3)``)."""
 
     message: Hello | Bye | Beacon | State | Command | StatsRequest | Stats
     patch: np.ndarray | None = None
+    neighbors: np.ndarray | None = None
 
 
-def encode(message: _Envelope, patch: np.ndarray | None = None) -> list[bytes]:
-    """Encode a message as frames: ``[header]`` or ``[header, patch buffer]``."""
+def _buffers(message: _Envelope) -> dict[str, int]:
+    """The buffers a header declares: name -> frame index (0 for frame 1)."""
+    if not isinstance(message, State):
+        return {}
+    out = {}
+    if message.patch is not None:
+        out["patch"] = message.patch.buffer
+    if message.neighbors is not None:
+        out["neighbors"] = message.neighbors.buffer
+    return out
+
+
+def encode(
+    message: _Envelope, patch: np.ndarray | None = None, neighbors: np.ndarray | None = None
+) -> list[bytes]:
+    """Encode a message as frames: the header, then the buffers it declares (a state's ``patch``
+    and ``neighbors``), each at the index its header gives."""
     header = message.model_dump_json().encode()
     if len(header) > MAX_HEADER_BYTES:
         raise ProtocolError(f"header of {len(header)} bytes exceeds {MAX_HEADER_BYTES}")
-    if patch is None:
-        if isinstance(message, State) and message.patch is not None:
-            raise ProtocolError("state declares a patch but no buffer was given")
-        return [header]
-    if not isinstance(message, State) or message.patch is None:
-        raise ProtocolError("only a state with a declared patch carries a buffer")
-    arr = np.ascontiguousarray(patch, dtype="<f8")
-    want = (*message.patch.shape, len(message.patch.shape) + 1)
-    if arr.shape != want:
-        raise ProtocolError(f"patch buffer has shape {arr.shape}, header declares {want}")
-    return [header, arr.tobytes()]
+    declared = _buffers(message)
+    given = {k: v for k, v in (("patch", patch), ("neighbors", neighbors)) if v is not None}
+    if set(declared) != set(given):
+        raise ProtocolError(f"the header declares buffers {sorted(declared)}, given {sorted(given)}")
+    if sorted(declared.values()) != list(range(len(declared))):
+        raise ProtocolError(f"buffer indices {sorted(declared.values())} must be 0..{len(declared) - 1}")
+    frames = [header] + [b""] * len(declared)
+    d = len(message.position) if isinstance(message, State) else 0
+    for name, arr in given.items():
+        arr = np.ascontiguousarray(arr, dtype="<f8")
+        if name == "patch":
+            want = (*message.patch.shape, len(message.patch.shape) + 1)
+        else:
+            want = (message.neighbors.count, d + 3)
+        if arr.shape != want:
+            raise ProtocolError(f"{name} buffer has shape {arr.shape}, header declares {want}")
+        frames[1 + declared[name]] = arr.tobytes()
+    return frames
+
+
+def _check_rows(rows: np.ndarray, d: int) -> None:
+    """Neighbour rows: integer ids in [0, 2^31), times and coordinates in the envelope's ranges,
+    masses in (0, 1]."""
+    if not len(rows):
+        return
+    ids, t, pos, mass = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d]
+    ok = (
+        (ids == np.floor(ids))
+        & (ids >= 0)
+        & (ids < 1 << 31)
+        & (t >= 0)
+        & (t <= 1e11)
+        & (mass > 0)
+        & (mass <= 1)
+    )
+    if ok.all() and (np.abs(pos) <= 1e12).all():
+        return  # the usual case, in a few array operations; else find what is wrong
+    if np.any(ids != np.floor(ids)) or np.any(ids < 0) or np.any(ids >= 1 << 31):
+        raise ProtocolError("neighbors: agent ids must be integers in [0, 2^31)")
+    if np.any(t < 0) or np.any(t > 1e11):
+        raise ProtocolError("neighbors: beacon times must lie in [0, 1e11]")
+    if np.any(np.abs(pos) > 1e12):
+        raise ProtocolError("neighbors: positions must lie within 1e12")
+    if np.any(mass <= 0) or np.any(mass > 1):
+        raise ProtocolError("neighbors: masses must lie in (0, 1]")
+
+
+def _why_invalid(header: bytes, exc: ValidationError) -> ProtocolError:
+    try:
+        raw = json.loads(header)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        return ProtocolError(f"header is not JSON: {err}")
+    if not isinstance(raw, dict):
+        return ProtocolError("header must be a JSON object")
+    if raw.get("v") != VERSION:
+        return ProtocolError(f"unsupported protocol version {raw.get('v')!r} (this side speaks {VERSION})")
+    return ProtocolError(f"invalid {raw.get('kind', 'message')!s:.40}: {describe_validation_error(exc)}")
 
 
 def decode(frames: list[bytes]) -> Decoded:
     """Validate and decode frames; raise :class:`ProtocolError` naming the problem."""
-    if not frames or len(frames) > 2:
-        raise ProtocolError(f"expected 1 or 2 frames, got {len(frames)}")
+    if not frames or len(frames) > 3:
+        raise ProtocolError(f"expected 1 to 3 frames, got {len(frames)}")
     header = frames[0]
     if len(header) > MAX_HEADER_BYTES:
         raise ProtocolError(f"header of {len(header)} bytes exceeds {MAX_HEADER_BYTES}")
-    try:
-        raw = json.loads(header)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError(f"header is not JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ProtocolError("header must be a JSON object")
-    if raw.get("v") != VERSION:
-        raise ProtocolError(f"unsupported protocol version {raw.get('v')!r} (this side speaks {VERSION})")
-    try:
+    try:  # one strict parse; only a message that fails it is parsed again, to say why
         msg = _ADAPTER.validate_json(header)
     except ValidationError as exc:
-        raise ProtocolError(
-            f"invalid {raw.get('kind', 'message')!s:.40}: {describe_validation_error(exc)}"
-        ) from None
-    patch = None
+        raise _why_invalid(header, exc) from None
+    declared = _buffers(msg)
+    if len(frames) != 1 + len(declared):
+        what = f"a {msg.kind} declaring {len(declared)} buffer(s)"
+        raise ProtocolError(f"{what} needs {1 + len(declared)} frame(s), got {len(frames)}")
+    if sorted(declared.values()) != list(range(len(declared))):
+        raise ProtocolError(f"buffer indices {sorted(declared.values())} must be 0..{len(declared) - 1}")
+    patch = neighbors = None
     if isinstance(msg, State) and msg.patch is not None:
         p = msg.patch
         d = len(p.origin)
         if len(p.spacing) != d or len(p.shape) != d or len(msg.position) != d:
             raise ProtocolError("patch origin, spacing, shape and position must have the same dimension")
-        if len(frames) != 2 or p.buffer != 0:
-            raise ProtocolError("a state with a patch needs exactly one buffer frame, index 0")
+        frame = frames[1 + p.buffer]
         shape = (*p.shape, d + 1)
         size = int(np.prod(shape)) * 8
-        if size > MAX_FRAME_BYTES or len(frames[1]) != size:
-            raise ProtocolError(f"patch buffer is {len(frames[1])} bytes, shape {list(shape)} needs {size}")
-        patch = np.frombuffer(frames[1], dtype="<f8").reshape(shape)
+        if size > MAX_FRAME_BYTES or len(frame) != size:
+            raise ProtocolError(f"patch buffer is {len(frame)} bytes, shape {list(shape)} needs {size}")
+        patch = np.frombuffer(frame, dtype="<f8").reshape(shape)
         if not np.all(np.isfinite(patch)):
             raise ProtocolError("patch buffer holds NaN or infinite values")
-    elif len(frames) != 1:
-        raise ProtocolError(f"a {msg.kind} message carries no buffers")
-    return Decoded(msg, patch)
+    if isinstance(msg, State) and msg.neighbors is not None:
+        nb = msg.neighbors
+        d = len(msg.position)
+        frame = frames[1 + nb.buffer]
+        size = nb.count * (d + 3) * 8
+        if len(frame) != size:
+            raise ProtocolError(
+                f"neighbors buffer is {len(frame)} bytes, {nb.count} rows of {d + 3} need {size}"
+            )
+        neighbors = np.frombuffer(frame, dtype="<f8").reshape(nb.count, d + 3)
+        if not np.all(np.isfinite(neighbors)):
+            raise ProtocolError("neighbors buffer holds NaN or infinite values")
+        _check_rows(neighbors, d)
+    return Decoded(msg, patch, neighbors)

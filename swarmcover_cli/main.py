@@ -14,8 +14,6 @@ from pathlib import Path
 import numpy as np
 
 import swarmcover as sc
-from swarmcover.coverage import CoverageSchedule
-from swarmcover.metrics import energy_distance, lloyd_cost
 
 __all__ = ["main"]
 
@@ -44,6 +42,9 @@ def _demo(args: argparse.Namespace) -> int:
     n = args.agents
     if n < 2:
         raise ValueError(f"--agents must be >= 2, got {n}")
+    from swarmcover.coverage import CoverageSchedule
+    from swarmcover.metrics import energy_distance, lloyd_cost
+
     schedule = CoverageSchedule.annealed(target, n, args.speed_limit)
     spacing = sc.default_eps(target, n)
     sep = sc.Separation(0.2 * spacing, args.speed_limit)
@@ -115,6 +116,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sample(args: argparse.Namespace) -> int:
     target = _demo_target()
+    from swarmcover.metrics import energy_distance
+
     res = sc.sample(target, args.n, seed=args.seed)
     np.save(args.out, res.points)
     print(f"{args.n} points, energy distance {energy_distance(res.points, target):.4f} -> {args.out}")

@@ -1,7 +1,9 @@
 """A test harness standing in for the simulator: a real ROUTER socket, real agent OS processes.
 
-It relays every beacon to every other agent (a radio with no loss), sends states with field patches
-cut from a real ``BlobLaw``'s field, and collects commands. Every wait polls the socket; nothing
+It relays every beacon (a beacon message, or one riding on a command) to every other agent (a radio
+with no loss): one message per beacon, or with ``batch = True`` in the receiver's next state, as the
+simulator does; it sends states with field patches cut from a real ``BlobLaw``'s field, and collects
+commands. Every wait polls the socket; nothing
 sleeps for a fixed time.
 """
 
@@ -18,7 +20,18 @@ import numpy as np
 import zmq
 
 from swarmcover.law import BlobLaw
-from swarmcover.protocol import Beacon, Command, Hello, Patch, State, Stats, StatsRequest, decode, encode
+from swarmcover.protocol import (
+    Beacon,
+    Command,
+    Hello,
+    Neighbors,
+    Patch,
+    State,
+    Stats,
+    StatsRequest,
+    decode,
+    encode,
+)
 
 
 def agent_config(agent_id: int, endpoint: str, law: BlobLaw, **over) -> dict:
@@ -84,6 +97,8 @@ class Harness:
         self.captured_beacons: list[list[bytes]] = []
         self.beacons_from: dict[int, int] = {}
         self.relay = True
+        self.batch = False
+        self.pending: dict[int, dict[int, list[float]]] = {}  # receiver -> sender -> row (batch)
         self.epoch = time.time_ns()
         self.seq = 0
         self.tick = 0
@@ -114,15 +129,28 @@ class Harness:
                 continue  # not from the process that owns this id now
             if isinstance(msg, Command):
                 self.commands[msg.agent_id] = msg
+                if msg.beacon is not None:  # the beacon riding on it, as its own message
+                    env = {k: getattr(msg, k) for k in ("agent_id", "epoch", "seq", "t")}
+                    self._beacon(Beacon(**env, position=msg.beacon.position, mass=msg.beacon.mass))
             elif isinstance(msg, Stats):
                 self.stats[msg.agent_id] = msg
             elif isinstance(msg, Beacon):
-                self.captured_beacons.append(body)
-                self.beacons_from[msg.agent_id] = self.beacons_from.get(msg.agent_id, 0) + 1
-                if self.relay:
-                    for aid, r in self.routes.items():
-                        if aid != msg.agent_id:
-                            self.sock.send_multipart([r, *body])
+                self._beacon(msg)
+
+    def _beacon(self, msg: Beacon) -> None:
+        body = encode(msg)
+        self.captured_beacons.append(body)
+        self.beacons_from[msg.agent_id] = self.beacons_from.get(msg.agent_id, 0) + 1
+        if not self.relay:
+            return
+        for aid, r in self.routes.items():
+            if aid == msg.agent_id:
+                continue
+            if self.batch:
+                row = [float(msg.agent_id), msg.t, *msg.position, msg.mass]
+                self.pending.setdefault(aid, {})[msg.agent_id] = row
+            else:
+                self.sock.send_multipart([r, *body])
 
     def wait_for(self, predicate, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -140,8 +168,11 @@ class Harness:
         origin, coef = field.patch(x, 0.5 * self.law.radius)
         patch = Patch(eps=self.law.eps, origin=origin.tolist(), spacing=field.spacing.tolist(),
                       shape=list(coef.shape[:-1]))  # fmt: skip
-        st = State(**self._env(agent_id), position=x.tolist(), world_time=0.0, tick=self.tick, patch=patch)
-        self.send_raw(agent_id, encode(st, coef))
+        rows = list(self.pending.pop(agent_id, {}).values())
+        nb = Neighbors(count=len(rows)) if rows else None
+        st = State(**self._env(agent_id), position=x.tolist(), world_time=0.0, tick=self.tick, patch=patch,
+                   neighbors=nb)  # fmt: skip
+        self.send_raw(agent_id, encode(st, coef, np.array(rows) if rows else None))
 
     def step(self, x: np.ndarray, ids) -> dict[int, np.ndarray]:
         """One lockstep tick: a state to every agent; wait for every command of this tick and every

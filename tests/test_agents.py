@@ -37,8 +37,12 @@ def _start(harness, law, procs, ids, **over):
     harness.wait_for(lambda: all(aid in harness.routes for aid in ids))
 
 
-def test_lockstep_velocities_equal_the_vectorised_law(fleet, rng):
+@pytest.mark.parametrize("batch", [False, True], ids=["beacon-messages", "relayed-in-states"])
+def test_lockstep_velocities_equal_the_vectorised_law(fleet, rng, batch):
+    """Every agent's command equals the fleet-wide law, whether the body relays each beacon as a
+    message or all of them inside the next state (as the simulator does)."""
     harness, law, procs = fleet
+    harness.batch = batch
     ids = list(range(N))
     # TTLs long enough that a loaded CI machine cannot age a beacon out between a tick and the stats
     _start(harness, law, procs, ids, beacon_ttl=5.0, forget_after=10.0, state_timeout=10.0)

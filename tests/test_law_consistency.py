@@ -106,3 +106,45 @@ def test_zone_repulsion_points_outward():
     v = rep(np.array([[0.7, 0.5], [0.5, 0.3], [0.55, 0.5]]))
     assert v[0, 0] > 0 and v[1, 1] < 0 and v[2, 0] > 0
     assert np.linalg.norm(v[2]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("boundary", ["reflect", "free"])
+@pytest.mark.parametrize("eps", [0.08, 0.3])
+def test_numpy_kernel_equals_compiled_kernel_and_vectorised(d, boundary, eps, rng):
+    """The agent's numpy kernel, on a patch of the field as a body sends it, against the compiled
+    kernel and the fleet-wide law (agents near walls included; with eps = 0.3 the radius, 1.7,
+    exceeds the box, so images of images count)."""
+    from swarmcover.domain import Box
+    from swarmcover.local import local_velocity
+
+    n = 120 if d == 2 else 40
+    x = rng.random((n, d))
+    x[:5] = rng.random((5, d)) * 0.05  # in a corner: mirror images count
+    law = BlobLaw(_mixture(d), eps, 1.0 / n, boundary=boundary)
+    v = law.velocities(x, method="pairwise")
+    box = Box([(0.0, 1.0)] * d) if boundary == "reflect" else None
+    for i in range(n):
+        origin, coef = law.field.patch(x[i], 0.5 * law.radius)
+        args = (x[i], np.delete(x, i, axis=0), 1.0 / n, np.full(n - 1, 1.0 / n))
+        kw = dict(
+            eps=law.eps, cutoff=law.cutoff, coef=coef, origin=origin, spacing=law.field.spacing, box=box
+        )
+        vn = local_velocity(*args, **kw, kernel="numpy")
+        vc = local_velocity(*args, **kw, kernel="numba")
+        assert np.allclose(vn, vc, rtol=1e-12, atol=1e-12 * np.abs(v).max()), i
+        assert np.allclose(vn, v[i], rtol=1e-10, atol=1e-10 * np.abs(v).max()), i
+
+
+def test_numpy_spline_sampling_equals_compiled(rng):
+    from swarmcover.local import sample_spline
+
+    law = BlobLaw(_mixture(2), 0.05, 0.01)
+    f = law.field
+    p = rng.random((500, 2)) * 1.2 - 0.1  # beyond the box too: both clamp to the grid
+    p = np.clip(p, f._lo_valid, f._hi_valid)
+    w, g = f.sample(p)
+    out = sample_spline(p, f.coef, f.origin, f.spacing)
+    assert np.allclose(out[:, 0], w, rtol=1e-13) and np.allclose(
+        out[:, 1:], g, rtol=1e-12, atol=1e-12 * abs(g).max()
+    )

@@ -15,6 +15,7 @@ from swarmcover.protocol import (
     Command,
     Counters,
     Hello,
+    Neighbors,
     Patch,
     ProtocolError,
     State,
@@ -91,10 +92,69 @@ def test_patch_buffer_checked():
     bad[0, 0, 0] = math.inf
     with pytest.raises(ProtocolError, match="NaN or infinite"):
         decode([frames[0], bad.tobytes()])
-    with pytest.raises(ProtocolError, match="buffer frame"):
+    with pytest.raises(ProtocolError, match="needs 2 frame"):
         decode([frames[0]])
-    with pytest.raises(ProtocolError, match="no buffers"):
+    with pytest.raises(ProtocolError, match="needs 1 frame"):
         decode([encode(Beacon(**ENV, position=[1.0], mass=0.1))[0], b"x"])
+
+
+def _rows(k, rng):
+    """Relayed beacons: [id, t, x, y, mass]."""
+    return np.column_stack(
+        [np.arange(k) + 100.0, 1.7e9 + rng.random(k), rng.random((k, 2)), np.full(k, 0.01)]
+    )
+
+
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_state_relays_neighbours_beside_its_patch(order, rng):
+    """A state carries the beacons its radio delivered as a second buffer, at either index."""
+    msg, patch = _valid()[3]
+    rows = _rows(5, rng)
+    p = msg.patch.model_copy(update={"buffer": order[0]})
+    st_ = msg.model_copy(update={"patch": p, "neighbors": Neighbors(count=5, buffer=order[1])})
+    frames = encode(st_, patch, rows)
+    assert len(frames) == 3 and len(frames[1 + order[1]]) == rows.nbytes
+    dec = decode(frames)
+    assert dec.message == st_ and np.array_equal(dec.patch, patch) and np.array_equal(dec.neighbors, rows)
+    # without a patch: neighbours alone, buffer 0
+    alone = State(**ENV, position=[0.1, 0.2], world_time=3.0, tick=4, neighbors=Neighbors(count=5, buffer=0))
+    assert np.array_equal(decode(encode(alone, neighbors=rows)).neighbors, rows)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "why"),
+    [
+        (0, 3.5, "integers"),
+        (0, -1.0, "integers"),
+        (0, 2.0**31, "integers"),
+        (1, -5.0, "beacon times"),
+        (2, 1e13, "positions"),
+        (4, 0.0, "masses"),
+        (4, 1.5, "masses"),
+        (3, math.nan, "NaN"),
+    ],
+)
+def test_relayed_rows_checked(column, value, why, rng):
+    rows = _rows(4, rng)
+    msg = State(**ENV, position=[0.1, 0.2], world_time=3.0, tick=4, neighbors=Neighbors(count=4, buffer=0))
+    header = encode(msg, neighbors=rows)[0]
+    rows[2, column] = value
+    with pytest.raises(ProtocolError, match=why):
+        decode([header, rows.tobytes()])
+
+
+def test_relayed_buffer_size_and_indices_checked(rng):
+    rows = _rows(4, rng)
+    msg = State(**ENV, position=[0.1, 0.2], world_time=3.0, tick=4, neighbors=Neighbors(count=4, buffer=0))
+    header = encode(msg, neighbors=rows)[0]
+    with pytest.raises(ProtocolError, match="rows of 5"):
+        decode([header, rows[:3].tobytes()])
+    clash = json.loads(encode(*_valid()[3])[0])
+    clash["neighbors"] = {"count": 4, "buffer": 0, "dtype": "<f8"}  # the patch's index too
+    with pytest.raises(ProtocolError, match="indices"):
+        decode([json.dumps(clash).encode(), b"", rows.tobytes()])
+    with pytest.raises(ProtocolError, match="declares"):
+        encode(msg)  # declared but not given
 
 
 @given(st.lists(st.binary(max_size=2048), min_size=0, max_size=3))

@@ -45,17 +45,46 @@ def test_stale_commands_are_not_applied_in_real_time():
 
 def test_radio_range_loss_latency_and_blackout(rng):
     pos = np.array([[0.0, 0.0], [0.05, 0.0], [0.5, 0.0], [0.0, 0.06]])
-    radio = Radio(0.1, loss=0.3, latency=0.2, jitter=0.1, blackouts=[Disk((0.0, 0.06), 0.005)], rng=rng)
+    radio = Radio(range(4), 2, 0.1, loss=0.3, latency=0.2, jitter=0.1, blackouts=[Disk((0.0, 0.06), 0.005)],
+                  rng=rng)  # fmt: skip
     radio.update(np.arange(4), pos)
-    for _ in range(2000):
-        radio.send(0, pos[0], [b"x"], now=1.0)
-    assert radio.due(1.19) == []  # nothing before the latency
-    got = radio.due(1.31)
+    for k in range(2000):
+        radio.send(0, pos[0], t=1000.0 + k, mass=0.25, now=1.0)
+    assert len(radio.collect(1, 1.19)) == 0  # nothing before the latency
     c = radio.counters
-    assert {d.receiver for d in got} == {1}  # 2 is out of range, 3 is in a blackout
-    assert c.dropped_blackout == 2000
-    assert abs(c.dropped_loss / 2000 - 0.3) < 0.04 and len(got) == 2000 - c.dropped_loss
-    assert all(1.2 <= d.at <= 1.3 for d in got) and radio.last_delivery[(0, 1)] <= 1.3
+    assert c.dropped_blackout == 2000  # 3 is in a blackout; 2 is out of range
+    assert abs(c.dropped_loss / 2000 - 0.3) < 0.04
+    rows = radio.collect(1, 1.31)
+    # one row: the newest beacon that arrived (every other copy was replaced by a newer one or,
+    # arriving after a newer one by jitter, discarded)
+    assert rows.shape == (1, 5) and rows[0, 0] == 0 and 1000 <= rows[0, 1] < 3000
+    assert np.array_equal(rows[0, 2:4], pos[0]) and rows[0, 4] == 0.25
+    assert c.delivered == 1 and c.superseded == 2000 - c.dropped_loss - 1
+    assert len(radio.collect(1, 5.0)) == 0  # collected once
+    assert len(radio.collect(2, 5.0)) == 0 and len(radio.collect(3, 5.0)) == 0
+    assert set(radio.last_heard(0)) == {1} and 1.2 <= radio.last_heard(0)[1] <= 1.3
+
+
+def test_radio_latency_longer_than_the_beacon_period_still_delivers():
+    """Copies in flight are not replaced by newer beacons before they arrive: with a latency of
+    five beacon periods the receiver gets every beacon, five periods late."""
+    radio = Radio([10, 11], 1, 1.0, latency=0.5)
+    radio.update(np.array([10, 11]), np.array([[0.0], [0.5]]))
+    got = []
+    for k in range(20):
+        now = 0.1 * k
+        radio.send(10, np.array([0.0]), t=now, mass=0.5, now=now)
+        got += radio.collect(11, now + 1e-9).tolist()
+    assert [round(r[1], 6) for r in got] == [round(0.1 * k, 6) for k in range(15)]
+    assert radio.counters.delivered == 15 and radio.counters.superseded == 0
+
+
+def test_radio_forget_drops_copies_in_flight():
+    radio = Radio([0, 1, 2], 1, 1.0, latency=0.5)
+    radio.update(np.arange(3), np.array([[0.0], [0.1], [0.2]]))
+    radio.send(0, np.array([0.0]), t=1.0, mass=0.1, now=0.0)
+    radio.forget(1)
+    assert len(radio.collect(1, 1.0)) == 0 and len(radio.collect(2, 1.0)) == 1
 
 
 def test_sim_config_errors_name_the_key(tmp_path):

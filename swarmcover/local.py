@@ -1,0 +1,230 @@
+r"""One agent's law, as an agent process runs it: light imports (numpy only), no compiled code.
+
+:func:`local_velocity` is the closed form of :class:`swarmcover.BlobLaw` for one agent, summed over
+itself, its neighbours within the radius :math:`c\sqrt2\,\varepsilon` and (walls given) the mirror
+images across the walls of both,
+
+.. math::
+
+    v = \sum_j m_j\, \phi_{\sqrt2\varepsilon}(x - x_j)
+        \Big[\frac{x - x_j}{2\varepsilon^2} W(m_j) - \frac12 \nabla W(m_j)\Big],
+    \qquad m_j = \tfrac12 (x + x_j),
+
+with :math:`W`, :math:`\nabla W` sampled from cubic B-spline coefficients (the whole field of
+:class:`~swarmcover.field.SmoothedReciprocal`, or a patch of it sent by a body).
+
+Two kernels compute the pair sum and give the same numbers (to rounding; a test checks):
+``"numpy"`` (default: vectorised over the neighbours, a few tens of microseconds for a hundred of
+them, and a process that imports only numpy) and ``"numba"`` (the compiled kernel the fleet-wide
+law uses; faster per call, but loading numba and LLVM costs a process about 100 MB and 0.4 s, which
+matters when one machine runs hundreds of agent processes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .domain import Box
+
+__all__ = ["KERNELS", "local_velocity", "near_images", "patch_covers", "sample_spline"]
+
+KERNELS = ("numpy", "numba")
+
+
+def near_images(
+    pts: np.ndarray, x: np.ndarray, radius: float, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Mirror images of ``pts (k, d)`` across the walls of the box ``[lo, hi]`` (repeatedly: the
+    reflection group, :math:`p + 2kL` and :math:`2\,lo - p + 2kL` per axis) that lie within
+    ``radius`` of ``x``, the points themselves excluded. Returns the images ``(m, d)`` and, for
+    each, the row of ``pts`` it mirrors ``(m,)``.
+
+    Per axis, only the transforms that map the box to within ``radius`` of ``x`` are tried (two
+    scalar comparisons each), so an agent farther than ``radius`` from every wall tries none and
+    one near a single wall tries one."""
+    d = pts.shape[1]
+    per_axis = []
+    for a in range(d):
+        lo_a, hi_a, x_a = float(lo[a]), float(hi[a]), float(x[a])
+        size = hi_a - lo_a
+        kmax = math.ceil((radius + size) / (2.0 * size)) + 1
+        opts = []
+        for k in range(-kmax, kmax + 1):
+            s = 2.0 * k * size
+            # (sign, offset, the image of the box under the transform, moved at all)
+            for sign, off, ilo, ihi, moved in (
+                (1.0, s, lo_a + s, hi_a + s, k != 0),
+                (-1.0, 2.0 * lo_a + s, lo_a - size + s, lo_a + s, True),
+            ):
+                if max(ilo - x_a, 0.0, x_a - ihi) < radius:
+                    opts.append((sign, off, moved))
+        per_axis.append(opts)
+    # every combination of the surviving transforms at once: per axis a (t_a, k) table of image
+    # coordinates, their squared offsets from x broadcast into a (t_1, ..., t_d, k) grid
+    k = pts.shape[0]
+    coords, sq = [], 0.0
+    for a, opts in enumerate(per_axis):
+        sign = np.array([o[0] for o in opts])
+        off = np.array([o[1] for o in opts])
+        c = off[:, None] + sign[:, None] * pts[:, a]  # (t_a, k)
+        shape = [1] * d + [k]
+        shape[a] = len(opts)
+        coords.append(c)
+        sq = sq + ((c - x[a]) ** 2).reshape(shape)
+    close = sq < radius * radius
+    ident = tuple(next(i for i, o in enumerate(opts) if not o[2]) for opts in per_axis)
+    close[ident] = False  # the points themselves
+    hit = np.nonzero(close)  # d transform indices and the owner, per image
+    imgs = np.stack([coords[a][hit[a], hit[d]] for a in range(d)], axis=-1)
+    return imgs, hit[d]
+
+
+def patch_covers(
+    origin: np.ndarray, spacing: np.ndarray, shape: tuple[int, ...], center: np.ndarray, half_width: float
+) -> bool:
+    """Whether a spline patch (``shape`` nodes from ``origin``) can be sampled exactly everywhere
+    within ``half_width`` of ``center``: cubic B-spline sampling at ``x`` uses nodes
+    ``floor(u) - 1 .. floor(u) + 2`` with ``u = (x - origin) / spacing``."""
+    o, h = np.asarray(origin, dtype=np.float64), np.asarray(spacing, dtype=np.float64)
+    c = np.asarray(center, dtype=np.float64)
+    u_lo = np.floor((c - half_width - o) / h)
+    u_hi = np.floor((c + half_width - o) / h)
+    return bool(np.all(u_lo >= 1) and np.all(u_hi <= np.asarray(shape) - 3))
+
+
+_TAPS = np.arange(4)
+
+
+def sample_spline(
+    points: np.ndarray, coef: np.ndarray, origin: np.ndarray, spacing: np.ndarray
+) -> np.ndarray:
+    r"""Sample a cubic B-spline field at points (numpy; 1-D or 2-D).
+
+    Parameters
+    ----------
+    points : ndarray, shape (m, d)
+    coef : ndarray, shape (n_1, ..., n_d, c)
+        Coefficients; node ``k`` sits at ``origin + k * spacing``.
+    origin, spacing : ndarray, shape (d,)
+
+    Returns
+    -------
+    ndarray, shape (m, c)
+        :math:`\sum_k c_k \prod_a \beta_3(u_a - k_a)` with :math:`u = (x - o)/h`; points beyond
+        the grid are clamped to its last cell, as the compiled kernel does.
+    """
+    m, d = points.shape
+    shape = np.array(coef.shape[:d])
+    u = (points - origin) / spacing
+    fi = np.floor(u)
+    t = u - fi
+    i = fi.astype(np.intp)
+    low, high = i < 1, i > shape - 3
+    if low.any() or high.any():
+        i = np.clip(i, 1, shape - 3)
+        t = np.where(low, 0.0, np.where(high, 1.0, t))
+    t2 = t * t
+    t3 = t2 * t
+    s = 1.0 - t
+    w = np.empty((m, d, 4))
+    w[..., 0] = s * s * s
+    w[..., 1] = 3.0 * t3 - 6.0 * t2 + 4.0
+    w[..., 2] = -3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0
+    w[..., 3] = t3
+    w *= 1.0 / 6.0
+    flat = coef.reshape(-1, coef.shape[-1])
+    if d == 1:
+        return np.einsum("mq,mqc->mc", w[:, 0], flat[i[:, 0, None] - 1 + _TAPS])
+    rows = ((i[:, 0, None] - 1 + _TAPS) * coef.shape[1])[:, :, None]
+    idx = (rows + (i[:, 1, None] - 1 + _TAPS)[:, None, :]).reshape(m, 16)
+    ww = (w[:, 0, :, None] * w[:, 1, None, :]).reshape(m, 1, 16)
+    return (ww @ flat[idx])[:, 0]
+
+
+def _pairs_numpy(
+    x: np.ndarray, mass: float, src: np.ndarray, msrc: np.ndarray, eps: float, coef, origin, spacing
+) -> np.ndarray:
+    d = x.shape[0]
+    pts = np.concatenate([x[None], src])  # the agent itself is a source too
+    m = np.concatenate([[mass], msrc])
+    dx = x - pts
+    mid = 0.5 * (x + pts)
+    f = sample_spline(mid, coef, origin, spacing)  # (k + 1, d + 1): W, grad W
+    r2 = np.einsum("ij,ij->i", dx, dx)
+    g = m * (4.0 * math.pi * eps * eps) ** (-d / 2.0) * np.exp(-r2 / (4.0 * eps * eps))
+    return g @ (dx * (f[:, :1] / (2.0 * eps * eps)) - 0.5 * f[:, 1:])
+
+
+def local_velocity(
+    x: np.ndarray,
+    neighbors: np.ndarray,
+    mass: float,
+    neighbor_mass: np.ndarray,
+    *,
+    eps: float,
+    cutoff: float,
+    coef: np.ndarray,
+    origin: np.ndarray,
+    spacing: np.ndarray,
+    box: Box | None,
+    kernel: str = "numba",
+) -> np.ndarray:
+    r"""One agent's blob velocity from its neighbours and a field of :math:`W` (pure, unchecked).
+
+    This is the whole law as an agent runs it (see the module docstring). Inputs are trusted:
+    callers validate (``BlobLaw.velocity``, the agent's message decoder).
+
+    Parameters
+    ----------
+    x : ndarray, shape (d,)
+    neighbors : ndarray, shape (k, d)
+    mass : float
+    neighbor_mass : ndarray, shape (k,)
+    eps, cutoff : float
+    coef : ndarray, shape (n_1, ..., n_d, d + 1)
+    origin, spacing : ndarray, shape (d,)
+    box : Box or None
+        Reflecting walls (method of images), or ``None`` for the free law.
+    kernel : {"numba", "numpy"}
+        Which implementation sums the pairs (same result; see the module docstring).
+
+    Returns
+    -------
+    ndarray, shape (d,)
+    """
+    d = x.shape[0]
+    xi = x.reshape(1, d)
+    radius = cutoff * math.sqrt(2.0) * eps
+    r2 = radius * radius
+    diff = neighbors - xi
+    near = np.einsum("ij,ij->i", diff, diff) < r2
+    nb, mn = neighbors[near], neighbor_mass[near]
+    if box is not None and ((x - box.lo < radius).any() or (box.hi - x < radius).any()):
+        pts = np.concatenate([nb, xi])
+        mpts = np.concatenate([mn, [mass]])
+        g, owner = near_images(pts, x, radius, box.lo, box.hi)
+        src = np.concatenate([nb, g])
+        msrc = np.concatenate([mn, mpts[owner]])
+    else:  # farther than the radius from every wall: no image is in range
+        src, msrc = nb, mn
+    if kernel == "numpy":
+        return _pairs_numpy(x, mass, src, np.asarray(msrc, dtype=np.float64), eps, coef, origin, spacing)
+    if kernel != "numba":
+        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    from ._kernels import accumulate_pairs  # loads numba: only the compiled path pays for it
+
+    src, msrc = np.ascontiguousarray(src), np.ascontiguousarray(msrc, dtype=np.float64)
+    vel = np.zeros((1, d))
+    mi = np.array([mass])
+    zero = np.zeros(1, dtype=np.int64)
+    norm = (4.0 * math.pi * eps**2) ** (-d / 2.0)
+    consts = (norm, 1.0 / (4.0 * eps**2), 1.0 / (2.0 * eps**2))
+    inv_h = 1.0 / np.asarray(spacing, dtype=np.float64)
+    accumulate_pairs(xi, mi, xi, mi, zero, zero, False, *consts, coef, origin, inv_h, vel)
+    if len(src):
+        pj = np.arange(len(src), dtype=np.int64)
+        accumulate_pairs(xi, mi, src, msrc, np.zeros(len(src), dtype=np.int64), pj, False, *consts, coef,
+                         origin, inv_h, vel)  # fmt: skip
+    return vel[0]

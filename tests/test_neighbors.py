@@ -1,0 +1,41 @@
+"""The agent's neighbour table: epochs, sequences, relayed rows, TTL, capacity."""
+
+import numpy as np
+
+from agents.neighbors import NeighborTable, Verdict
+from swarmcover.protocol import Beacon
+
+
+def _b(a, epoch, seq, x, t=1.7e9):
+    return Beacon(agent_id=a, epoch=epoch, seq=seq, t=t, position=[x, 0.0], mass=0.1)
+
+
+def test_direct_beacons_follow_epochs_and_sequences():
+    tab = NeighborTable(0, 2, ttl=0.5, forget_after=2.0, capacity=8)
+    assert tab.offer(_b(1, 5, 3, 0.1), now=0.0) == Verdict.ACCEPTED
+    assert tab.offer(_b(1, 5, 3, 0.2), now=0.1) == Verdict.REPLAY
+    assert tab.offer(_b(1, 4, 9, 0.2), now=0.1) == Verdict.OLD_EPOCH
+    assert tab.offer(_b(1, 6, 1, 0.3), now=0.1) == Verdict.ACCEPTED  # restarted
+    assert tab.offer(Beacon(agent_id=2, epoch=1, seq=1, t=1.0, position=[0.1], mass=0.1), 0.1) == (
+        Verdict.WRONG_DIM
+    )
+    ids, pos, mass = tab.live(0.2)
+    assert ids.tolist() == [1] and pos.tolist() == [[0.3, 0.0]] and mass.tolist() == [0.1]
+    assert len(tab.live(0.7)[0]) == 0 and len(tab) == 1  # past the TTL: not live, still held
+    assert tab.expire(2.2) == [1] and len(tab) == 0
+
+
+def test_relayed_rows_keep_the_newest_and_respect_capacity():
+    tab = NeighborTable(0, 2, ttl=0.5, forget_after=2.0, capacity=3)
+    ids, t = np.array([4, 5, 6]), np.array([10.0, 10.0, 10.0])
+    pos, mass = np.arange(6.0).reshape(3, 2), np.full(3, 0.2)
+    assert tab.offer_rows(ids, t, pos, mass, now=0.0) == {"accepted": 3, "older": 0, "full": 0}
+    # an older copy (jitter) does not replace; a newer one does; a fourth peer finds the table full
+    got = tab.offer_rows(np.array([4, 5, 7]), np.array([9.0, 11.0, 11.0]), pos + 100, mass, now=0.1)
+    assert got == {"accepted": 1, "older": 1, "full": 1}
+    ids_live, pos_live, _ = tab.live(0.2)
+    assert dict(zip(ids_live.tolist(), pos_live[:, 0].tolist(), strict=True)) == {4: 0.0, 5: 102.0, 6: 4.0}
+    # once 4 and 6 are stale (past the TTL), a new peer may take the stalest slot
+    got = tab.offer_rows(np.array([7]), np.array([12.0]), np.array([[7.0, 7.0]]), np.array([0.2]), now=0.65)
+    assert got["accepted"] == 1 and 7 in tab.live(0.65)[0].tolist()
+    assert len(tab) == 3
