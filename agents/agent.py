@@ -93,7 +93,9 @@ class Agent:
             self.peers = DirectPeers(self.ctx, cfg.peers.bind, roster, own, peer_keys)
         self.running = False
         self.state: State | None = None
-        self.patch: np.ndarray | None = None
+        # the field in use: (coef, origin, spacing) of the last accepted patch, or of the local field
+        self.field: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.held: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]] | None = None  # last patch
         self.answered_tick = -1
         self.beacon_tick = -1
         self.body_epoch, self.body_seq = -1, -1
@@ -176,6 +178,7 @@ class Agent:
                 return
             if msg.epoch != self.body_epoch:  # a new body (a restarted simulator): ticks start over
                 self.answered_tick = self.beacon_tick = -1
+                self.held = None  # and its world may differ: wait for its own patch
             if dec.neighbors is not None:
                 self._relayed(dec.neighbors, now)
             if msg.reply == "beacon":  # sensing round: say where this tick's position is, nothing else
@@ -183,17 +186,14 @@ class Agent:
                 self.last_state_at = now
                 self._beacon(list(msg.position), msg.tick)
                 return
-            if msg.patch is not None and not self._patch_ok(msg, dec.patch):
+            field = self._field_for(msg, dec.patch)
+            if field is None:
                 self.counts["rejected"] += 1
-                return
-            if msg.patch is None and self.local_field is None:
-                self.counts["rejected"] += 1
-                self.log.warning("state without a field patch, and no local target to sense from")
                 return
             if msg.epoch != self.body_epoch:
                 self.log.info("body epoch %d", msg.epoch)
             self.body_epoch, self.body_seq = msg.epoch, msg.seq
-            self.state, self.patch = msg, dec.patch
+            self.state, self.field = msg, field
             self.last_state_at = now
         elif isinstance(msg, StatsRequest) and from_body:
             self._send(self.body, Stats(**self._envelope(), counters=self.counters(),
@@ -221,6 +221,27 @@ class Agent:
         if got["full"]:
             self.log.info("%d relayed beacons refused: neighbour table full", got["full"])
 
+    def _field_for(
+        self, msg: State, coef: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """The field to compute this state with: its patch; else the last patch this body sent, if it
+        still covers the new position; else the agent's own target; else None (rejected)."""
+        if msg.patch is not None:
+            if not self._patch_ok(msg, coef):
+                return None
+            p = msg.patch
+            self.held = (coef, np.array(p.origin), np.array(p.spacing), tuple(p.shape))
+            return self.held[:3]
+        if self.held is not None:
+            c, o, h, shape = self.held
+            if patch_covers(o, h, shape, np.array(msg.position), 0.5 * self.radius):
+                return c, o, h
+        if self.local_field is not None:
+            f = self.local_field
+            return f.coef, f.origin, f.spacing
+        self.log.warning("state without a field patch, and none held covers its position")
+        return None
+
     def _patch_ok(self, msg: State, coef: np.ndarray | None) -> bool:
         p = msg.patch
         if coef is None or abs(p.eps - self.cfg.eps) > 1e-12 * self.cfg.eps:
@@ -238,11 +259,7 @@ class Agent:
         st = self.state
         x = np.asarray(st.position, dtype=np.float64)
         ids, pos, mass = self.table.live(now)
-        if st.patch is not None:
-            coef, origin, spacing = self.patch, np.array(st.patch.origin), np.array(st.patch.spacing)
-        else:
-            f = self.local_field
-            coef, origin, spacing = f.coef, f.origin, f.spacing
+        coef, origin, spacing = self.field
         v = local_velocity(
             x, pos, self.cfg.mass, mass, eps=self.cfg.eps, cutoff=self.cfg.cutoff, coef=coef, origin=origin,
             spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.cfg.kernel,
@@ -268,11 +285,15 @@ class Agent:
             self.answered_tick = st.tick
             self.counts["commands"] += 1
         if now - self.last_state_at > self.cfg.state_timeout:
-            self.counts["failsafe"] += 1
-            tick = st.tick if st is not None else 0
-            zero = [0.0] * self.cfg.dim
-            self._send(self.body, Command(**self._envelope(), velocity=zero, tick=tick, eps=self.cfg.eps))
-            if now - self.last_hello_at > min(1.0, self.cfg.state_timeout):
+            hello_due = now - self.last_hello_at > min(1.0, self.cfg.state_timeout)
+            # before its first state an agent has set no velocity: one zero command with each hello
+            # is enough (at rate_hz, hundreds of agents waiting for a world to start flood it)
+            if st is not None or hello_due:
+                self.counts["failsafe"] += 1
+                tick = st.tick if st is not None else 0
+                zero = [0.0] * self.cfg.dim
+                self._send(self.body, Command(**self._envelope(), velocity=zero, tick=tick, eps=self.cfg.eps))
+            if hello_due:
                 self._hello(now)
 
     def _beacon(self, position: list[float], tick: int) -> None:

@@ -37,6 +37,7 @@ import zmq
 
 from swarmcover.domain import Box
 from swarmcover.law import BlobLaw
+from swarmcover.local import patch_covers
 from swarmcover.metrics import energy_distance, lloyd_cost
 from swarmcover.protocol import (
     MAX_FRAME_BYTES,
@@ -66,6 +67,10 @@ __all__ = ["Simulator"]
 log = logging.getLogger("swarmcover.sim")
 
 BEACON_BURST = 8  # beacons an agent may send at once after being quiet (see _take)
+# a patch reaches this much beyond the half width the law needs, so that the agent can reuse it
+# for the next few ticks as it moves (a state then carries no patch: a few hundred bytes, not tens
+# of kilobytes to slice, encrypt and copy)
+PATCH_MARGIN = 0.5
 
 
 def _wind_field(cfg: SimConfig) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -132,6 +137,9 @@ class Simulator:
         self.beacon_tokens = np.full(n, float(BEACON_BURST))
         self.beacon_token_tick = np.zeros(n, dtype=np.int64)
         self.beacon_token_wall = np.zeros(n)
+        self.patch_held = np.zeros(n, dtype=bool)  # the agent holds a patch we sent (see _state)
+        self.patch_origin = np.zeros((n, cfg.dim))
+        self.patch_shape = np.zeros((n, cfg.dim), dtype=np.int64)
         self.counts = {
             "messages_in": 0,
             "messages_out": 0,
@@ -144,6 +152,7 @@ class Simulator:
             "states_sent": 0,
             "commands_answering": 0,
             "commands_on_time": 0,
+            "patches_sent": 0,
         }
         self.epoch = time.time_ns()
         self.seq = 0
@@ -331,6 +340,7 @@ class Simulator:
                     self.detected[k] = False
                     self.last_command_wall[k] = wall
                     self.cmd_tick[k] = self.beacon_tick[k] = -1
+                    self.patch_held[k] = False  # a new process holds no patch
                     self._sync_failed()
                     self.event("recovered", a, epoch=msg.epoch)
                 return
@@ -340,6 +350,7 @@ class Simulator:
             self.detected[k] = False
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = self.beacon_tick[k] = -1
+            self.patch_held[k] = False  # a new process holds no patch
             self._sync_failed()
             self.event("rejoined" if rejoin else "joined", a, epoch=msg.epoch)
             return
@@ -451,21 +462,34 @@ class Simulator:
         if reply == "beacon":
             st = State(**env, position=x.tolist(), world_time=self.world.t, tick=self.tick, reply="beacon")
             return encode(st)
+        # a patch only when the one the agent holds will not do: it does not cover the new position,
+        # or the agent left the last three states unanswered (it may never have received it)
+        spacing = self.field.spacing
+        unanswered = self.cmd_tick[k] < self.state_sent_tick[k] - 2
+        if (
+            self.patch_held[k]
+            and not unanswered
+            and patch_covers(self.patch_origin[k], spacing, tuple(self.patch_shape[k]), x, self.half_width)
+        ):
+            patch = coef = None
+        else:
+            origin, coef = self.field.patch(x, self.half_width * (1.0 + PATCH_MARGIN))
+            patch = Patch(
+                eps=self.cfg.eps,
+                origin=origin.tolist(),
+                spacing=spacing.tolist(),
+                shape=list(coef.shape[:-1]),
+            )
+            self.patch_held[k], self.patch_origin[k], self.patch_shape[k] = True, origin, coef.shape[:-1]
+            self.counts["patches_sent"] += 1
         self.state_sent_wall[k], self.state_sent_tick[k] = time.monotonic(), self.tick
         self.counts["states_sent"] += 1
-        origin, coef = self.field.patch(x, self.half_width)
-        patch = Patch(
-            eps=self.cfg.eps,
-            origin=origin.tolist(),
-            spacing=self.field.spacing.tolist(),
-            shape=list(coef.shape[:-1]),
-        )
         # the beacons its radio received since its last state ride along (one message, not one each)
         rows = self.radio.collect(a, self._radio_now(time.monotonic()))
         if self.world.radio_failed[k] or not len(rows):
             rows, nb = None, None
         else:
-            nb = Neighbors(count=len(rows))
+            nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1)
         t_world = self.world.t
         st = State(**env, position=x.tolist(), world_time=t_world, tick=self.tick, patch=patch, neighbors=nb)
         return encode(st, coef, rows)

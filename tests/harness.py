@@ -163,25 +163,30 @@ class Harness:
     def send_raw(self, agent_id: int, frames: list[bytes]) -> None:
         self.sock.send_multipart([self.routes[agent_id], *frames])
 
-    def send_state(self, agent_id: int, x: np.ndarray) -> None:
+    def send_state(self, agent_id: int, x: np.ndarray, patch: bool = True, margin: float = 0.0) -> None:
+        """A state for ``x``: with a patch ``margin`` (a fraction) wider than the law needs, or none."""
         field = self.law.field
-        origin, coef = field.patch(x, 0.5 * self.law.radius)
-        patch = Patch(eps=self.law.eps, origin=origin.tolist(), spacing=field.spacing.tolist(),
-                      shape=list(coef.shape[:-1]))  # fmt: skip
+        coef = None
+        if patch:
+            origin, coef = field.patch(x, 0.5 * self.law.radius * (1.0 + margin))
+            patch = Patch(eps=self.law.eps, origin=origin.tolist(), spacing=field.spacing.tolist(),
+                          shape=list(coef.shape[:-1]))  # fmt: skip
+        else:
+            patch = None
         rows = list(self.pending.pop(agent_id, {}).values())
-        nb = Neighbors(count=len(rows)) if rows else None
+        nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1) if rows else None
         st = State(**self._env(agent_id), position=x.tolist(), world_time=0.0, tick=self.tick, patch=patch,
                    neighbors=nb)  # fmt: skip
         self.send_raw(agent_id, encode(st, coef, np.array(rows) if rows else None))
 
-    def step(self, x: np.ndarray, ids) -> dict[int, np.ndarray]:
+    def step(self, x: np.ndarray, ids, patch: bool = True, margin: float = 0.0) -> dict[int, np.ndarray]:
         """One lockstep tick: a state to every agent; wait for every command of this tick and every
         agent's beacon after it (already relayed when counted, so on each agent's connection it
         precedes the next tick's state: the next tick sees every neighbour's position of this one)."""
         self.tick += 1
         beacons = {aid: self.beacons_from.get(aid, 0) for aid in ids}
         for aid in ids:
-            self.send_state(aid, x[aid])
+            self.send_state(aid, x[aid], patch, margin)
         self.wait_for(
             lambda: all(
                 aid in self.commands

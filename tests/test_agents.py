@@ -58,6 +58,29 @@ def test_lockstep_velocities_equal_the_vectorised_law(fleet, rng, batch):
     }
 
 
+def test_states_without_a_patch_reuse_the_one_held_while_it_covers(fleet, rng):
+    """A body sends a wider patch once; states without one are computed with it while it covers
+    the agent's new position (same velocities as the fleet-wide law), and rejected once it does
+    not."""
+    harness, law, procs = fleet
+    harness.batch = True
+    ids = list(range(N))
+    _start(harness, law, procs, ids, beacon_ttl=5.0, forget_after=10.0, state_timeout=10.0)
+    x = 0.2 + 0.6 * rng.random((N, 2))
+    harness.step(x, ids, margin=0.5)
+    for _ in range(2):  # small moves: within the margin
+        x = x + 0.01 * rng.standard_normal((N, 2))
+        harness.step(x, ids, patch=False)  # the neighbours learn the new positions (their beacons)
+        got = harness.step(x, ids, patch=False)
+        want = law.velocities(x, method="pairwise")
+        for aid in ids:
+            assert np.allclose(got[aid], want[aid], rtol=1e-9, atol=1e-12 * np.abs(want).max())
+    before = harness.request_stats([0])[0].counters.rejected
+    far = x[0] + np.array([0.3, 0.0]) * np.sign(0.5 - x[0, 0])  # beyond what the held patch covers
+    harness.send_state(0, far, patch=False)
+    harness.wait_for(lambda: harness.request_stats([0])[0].counters.rejected == before + 1)
+
+
 def test_sigkill_rejoin_and_old_epoch_rejected(fleet, rng):
     harness, law, procs = fleet
     ids = list(range(N))

@@ -21,6 +21,8 @@ def test_lockstep_matches_flow(fleets, rng):
     ref = sc.flow(law, x0, ticks * tick, speed_limit=vmax, gain=1.0, fixed_step=tick)
     assert np.abs(sim.world.x - ref.x).max() < 1e-6
     assert np.abs(ref.x - np.asarray(x0)).max() > 0.1  # the fleet really moved
+    # the field patches: sent when the held one stops covering, not every tick (the same result)
+    assert n <= sim.counts["patches_sent"] < sim.counts["states_sent"] / 3, sim.counts
 
 
 def test_failure_recovery_after_sigkill_of_40_percent(fleets, tmp_path, rng, record_property):
