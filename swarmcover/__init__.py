@@ -82,10 +82,17 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     if name not in _WHERE:
         raise AttributeError(f"module 'swarmcover' has no attribute {name!r}")
-    module = importlib.import_module(f".{_WHERE[name] or name}", __name__)
-    value = module if _WHERE[name] is None else getattr(module, name)
-    globals()[name] = value
-    return value
+    where = _WHERE[name]
+    module = importlib.import_module(f".{where or name}", __name__)
+    if where is None:
+        globals()[name] = module
+        return module
+    # bind every name of that module now: importing ``.lloyd`` set the attribute ``lloyd`` to the
+    # submodule, which must become the function of the same name
+    for other, home in _WHERE.items():
+        if home == where:
+            globals()[other] = getattr(module, other)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:
