@@ -211,10 +211,6 @@ class Radio:
         rows[:, 2 + self.dim] = self._mass[r, s]
         return rows
 
-    def next_due(self) -> float | None:
-        """The earliest arrival still in flight."""
-        return self._flight[0][0] if self._flight else None
-
     def forget(self, receiver: int) -> None:
         """Drop copies in flight to, or arrived and not collected by, ``receiver`` (it failed or
         left)."""
