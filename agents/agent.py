@@ -23,7 +23,7 @@ from collections.abc import Callable
 import numpy as np
 import zmq
 
-from swarmcover.control import Separation, gain_for
+from swarmcover.control import Separation, clip_speed, gain_for
 from swarmcover.domain import Box
 from swarmcover.local import local_velocity, patch_covers
 from swarmcover.protocol import (
@@ -50,13 +50,6 @@ __all__ = ["Agent"]
 _POLL_MAX = 0.05  # seconds: the longest the loop sleeps when signals cannot wake it
 _IDLE_MAX = 1.0  # seconds: the longest it sleeps when they can
 _RATE_BURST = 2.0  # commands an agent may send at once after a late one (at most rate_hz on average)
-
-
-def _clip(v: np.ndarray, speed_limit: float) -> np.ndarray:
-    """``v (d,)`` scaled down to ``speed_limit`` if longer (:func:`swarmcover.control.saturate`
-    for one vector, without its array overhead)."""
-    speed = math.sqrt(float(v @ v))
-    return v * (speed_limit / speed) if speed > speed_limit else v
 
 
 class Agent:
@@ -264,9 +257,9 @@ class Agent:
             x, pos, self.cfg.mass, mass, eps=self.cfg.eps, cutoff=self.cfg.cutoff, coef=coef, origin=origin,
             spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.cfg.kernel,
         )  # fmt: skip
-        v = _clip(self.gain * v, self.cfg.speed_limit)
+        v = clip_speed(self.gain * v, self.cfg.speed_limit)
         if self.sep is not None:
-            v = _clip(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
+            v = clip_speed(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
         return v
 
     def _control(self, now: float) -> None:

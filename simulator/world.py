@@ -14,11 +14,11 @@ and recording use.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from swarmcover.control import clip_speed
 from swarmcover.domain import Box, Zone
 from swarmcover.integrate import slide_at_walls
 
@@ -104,9 +104,7 @@ class World:
 
     def set_command(self, agent_id: int, velocity: np.ndarray, wall_now: float) -> None:
         k = self.index[agent_id]
-        v = np.asarray(velocity, dtype=np.float64)
-        speed = math.sqrt(float(v @ v))
-        self.command[k] = v * (self.speed_limit / speed) if speed > self.speed_limit else v
+        self.command[k] = clip_speed(np.asarray(velocity, dtype=np.float64), self.speed_limit)
         self.command_at[k] = wall_now
 
     def status(self) -> np.ndarray:

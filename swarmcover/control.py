@@ -51,7 +51,7 @@ from ._checks import as_points, as_positive
 if TYPE_CHECKING:
     from .law import BlobLaw
 
-__all__ = ["Controller", "Separation", "gain_for", "saturate"]
+__all__ = ["Controller", "Separation", "clip_speed", "gain_for", "saturate"]
 
 _COINCIDENT = 1e-9  # relative to r_min: closer than this, the pair direction comes from the ids
 
@@ -64,6 +64,13 @@ def saturate(v: np.ndarray, speed_limit: float | np.ndarray | None) -> np.ndarra
     lim = np.broadcast_to(np.asarray(speed_limit, dtype=np.float64), speed.shape)
     scale = np.where(speed > lim, lim / np.maximum(speed, 1e-300), 1.0)
     return v * scale[:, None]
+
+
+def clip_speed(v: np.ndarray, speed_limit: float) -> np.ndarray:
+    """One vector ``v (d,)`` scaled down to ``speed_limit`` if longer: :func:`saturate` for a
+    single row, without its array overhead (an agent and the world call it every tick)."""
+    speed = math.sqrt(float(v @ v))
+    return v * (speed_limit / speed) if speed > speed_limit else v
 
 
 def gain_for(eps: float, speed_limit: float, mismatch: float = 0.5) -> float:

@@ -72,3 +72,10 @@ def test_separation_holds_against_a_huge_pull(rng):
     assert dist.min() >= 0.02
     # and the fleet did gather on the tiny bump (the pull was real)
     assert np.median(np.linalg.norm(res.x - 0.5, axis=1)) < 0.1, res.n_steps
+
+
+def test_clip_speed_equals_saturate_on_one_row(rng):
+    from swarmcover.control import clip_speed, saturate
+
+    for v in rng.normal(0.0, 2.0, (200, 2)):
+        assert np.allclose(clip_speed(v, 1.0), saturate(v[None], 1.0)[0], rtol=1e-15, atol=0)
