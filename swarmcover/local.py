@@ -22,6 +22,7 @@ matters when one machine runs hundreds of agent processes).
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -49,6 +50,14 @@ def near_images(
     for a in range(d):
         lo_a, hi_a, x_a = float(lo[a]), float(hi[a]), float(x[a])
         size = hi_a - lo_a
+        if radius < size:  # the usual case: at most one mirror per wall, no translates
+            opts = [(1.0, 0.0, False)]
+            if x_a - lo_a < radius:
+                opts.append((-1.0, 2.0 * lo_a, True))
+            if hi_a - x_a < radius:
+                opts.append((-1.0, 2.0 * hi_a, True))
+            per_axis.append(opts)
+            continue
         kmax = math.ceil((radius + size) / (2.0 * size)) + 1
         opts = []
         for k in range(-kmax, kmax + 1):
@@ -61,24 +70,18 @@ def near_images(
                 if max(ilo - x_a, 0.0, x_a - ihi) < radius:
                     opts.append((sign, off, moved))
         per_axis.append(opts)
-    # every combination of the surviving transforms at once: per axis a (t_a, k) table of image
-    # coordinates, their squared offsets from x broadcast into a (t_1, ..., t_d, k) grid
-    k = pts.shape[0]
-    coords, sq = [], 0.0
-    for a, opts in enumerate(per_axis):
-        sign = np.array([o[0] for o in opts])
-        off = np.array([o[1] for o in opts])
-        c = off[:, None] + sign[:, None] * pts[:, a]  # (t_a, k)
-        shape = [1] * d + [k]
-        shape[a] = len(opts)
-        coords.append(c)
-        sq = sq + ((c - x[a]) ** 2).reshape(shape)
-    close = sq < radius * radius
-    ident = tuple(next(i for i, o in enumerate(opts) if not o[2]) for opts in per_axis)
-    close[ident] = False  # the points themselves
-    hit = np.nonzero(close)  # d transform indices and the owner, per image
-    imgs = np.stack([coords[a][hit[a], hit[d]] for a in range(d)], axis=-1)
-    return imgs, hit[d]
+    # every combination of the surviving transforms (the identity excepted) applied at once:
+    # images (t, k, d) = sign * pts + offset, kept where within the radius of x
+    combos = [c for c in itertools.product(*per_axis) if any(o[2] for o in c)]
+    if not combos:
+        return np.empty((0, d)), np.empty(0, dtype=np.intp)
+    sign = np.array([[o[0] for o in c] for c in combos])
+    off = np.array([[o[1] for o in c] for c in combos])
+    images = pts * sign[:, None, :] + off[:, None, :]
+    diff = images - x
+    close = np.einsum("tkd,tkd->tk", diff, diff) < radius * radius
+    hit = np.nonzero(close)
+    return images[hit], hit[1]
 
 
 def patch_covers(
@@ -86,14 +89,19 @@ def patch_covers(
 ) -> bool:
     """Whether a spline patch (``shape`` nodes from ``origin``) can be sampled exactly everywhere
     within ``half_width`` of ``center``: cubic B-spline sampling at ``x`` uses nodes
-    ``floor(u) - 1 .. floor(u) + 2`` with ``u = (x - origin) / spacing``."""
-    o, h = np.asarray(origin, dtype=np.float64), np.asarray(spacing, dtype=np.float64)
-    c = np.asarray(center, dtype=np.float64)
-    u_lo = np.floor((c - half_width - o) / h)
-    u_hi = np.floor((c + half_width - o) / h)
-    return bool(np.all(u_lo >= 1) and np.all(u_hi <= np.asarray(shape) - 3))
+    ``floor(u) - 1 .. floor(u) + 2`` with ``u = (x - origin) / spacing``. (Scalar arithmetic per
+    axis: an agent asks this every tick, for one or two axes.)"""
+    for o, h, n, c in zip(origin, spacing, shape, center, strict=True):
+        o, h, c = float(o), float(h), float(c)
+        if math.floor((c - half_width - o) / h) < 1 or math.floor((c + half_width - o) / h) > int(n) - 3:
+            return False
+    return True
 
 
+# cubic B-spline weights of the four nodes floor(u) - 1 .. floor(u) + 2 as polynomials in the
+# fractional part t: [1, t, t^2, t^3] @ _BASIS
+_BASIS = np.array([[1, 4, 1, 0], [-3, 0, 3, 0], [3, -6, 3, 0], [-1, 3, -3, 1]], dtype=np.float64) / 6.0
+_POWERS = np.arange(4.0)
 _TAPS = np.arange(4)
 
 
@@ -114,33 +122,33 @@ def sample_spline(
     ndarray, shape (m, c)
         :math:`\sum_k c_k \prod_a \beta_3(u_a - k_a)` with :math:`u = (x - o)/h`; points beyond
         the grid are clamped to its last cell, as the compiled kernel does.
+
+    Notes
+    -----
+    Written for few array operations (an agent calls it every tick for about a hundred points,
+    where each numpy call costs more than its arithmetic): the weights are one matrix product of
+    the powers of the fractional part with the B-spline basis matrix.
     """
     m, d = points.shape
-    shape = np.array(coef.shape[:d])
+    shape = coef.shape[:d]
     u = (points - origin) / spacing
-    fi = np.floor(u)
-    t = u - fi
-    i = fi.astype(np.intp)
-    low, high = i < 1, i > shape - 3
-    if low.any() or high.any():
-        i = np.clip(i, 1, shape - 3)
+    i = np.floor(u)
+    t = u - i
+    i = i.astype(np.intp)
+    lo, hi = i.min(axis=0), i.max(axis=0)
+    if any(int(lo[a]) < 1 or int(hi[a]) > shape[a] - 3 for a in range(d)):  # beyond the grid: clamp
+        top = np.asarray(shape) - 3
+        low, high = i < 1, i > top
+        i = np.clip(i, 1, top)
         t = np.where(low, 0.0, np.where(high, 1.0, t))
-    t2 = t * t
-    t3 = t2 * t
-    s = 1.0 - t
-    w = np.empty((m, d, 4))
-    w[..., 0] = s * s * s
-    w[..., 1] = 3.0 * t3 - 6.0 * t2 + 4.0
-    w[..., 2] = -3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0
-    w[..., 3] = t3
-    w *= 1.0 / 6.0
+    w = (t[..., None] ** _POWERS) @ _BASIS  # (m, d, 4)
     flat = coef.reshape(-1, coef.shape[-1])
     if d == 1:
-        return np.einsum("mq,mqc->mc", w[:, 0], flat[i[:, 0, None] - 1 + _TAPS])
-    rows = ((i[:, 0, None] - 1 + _TAPS) * coef.shape[1])[:, :, None]
-    idx = (rows + (i[:, 1, None] - 1 + _TAPS)[:, None, :]).reshape(m, 16)
+        return (w[:, 0, None, :] @ np.take(flat, i[:, 0, None] - 1 + _TAPS, axis=0))[:, 0]
+    n1 = shape[1]
+    idx = ((i[:, 0] - 1) * n1 + (i[:, 1] - 1))[:, None] + (_TAPS[:, None] * n1 + _TAPS[None, :]).reshape(16)
     ww = (w[:, 0, :, None] * w[:, 1, None, :]).reshape(m, 1, 16)
-    return (ww @ flat[idx])[:, 0]
+    return (ww @ np.take(flat, idx, axis=0))[:, 0]  # take: a few times faster than flat[idx] here
 
 
 def _pairs_numpy(

@@ -148,3 +148,49 @@ def test_numpy_spline_sampling_equals_compiled(rng):
     assert np.allclose(out[:, 0], w, rtol=1e-13) and np.allclose(
         out[:, 1:], g, rtol=1e-12, atol=1e-12 * abs(g).max()
     )
+
+
+@pytest.mark.parametrize("dim", [1, 2])
+@pytest.mark.parametrize("reach", [0.3, 0.9, 2.5])  # radius / box side: one mirror per wall, up to many
+def test_near_images_equal_brute_force_reflection_group(rng, dim, reach):
+    """Every image of the reflection group within the radius, and no other, with its owner."""
+    import itertools
+
+    from swarmcover.local import near_images
+
+    for _ in range(20):
+        lo = rng.uniform(-2, 2, dim)
+        size = rng.uniform(0.5, 3.0, dim)
+        hi = lo + size
+        radius = reach * float(size.min())
+        pts = lo + rng.random((7, dim)) * size
+        x = lo + rng.random(dim) ** 3 * size  # often close to a low wall
+        got, owner = near_images(pts, x, radius, lo, hi)
+        want = []
+        ks = range(-5, 6)
+        per_axis = [[(1.0, 2 * k * size[a]) for k in ks] + [(-1.0, 2 * lo[a] + 2 * k * size[a]) for k in ks]
+                    for a in range(dim)]  # fmt: skip
+        for combo in itertools.product(*per_axis):
+            if all(s == 1.0 and o == 0.0 for s, o in combo):
+                continue
+            img = pts * np.array([s for s, _ in combo]) + np.array([o for _, o in combo])
+            for j in np.flatnonzero(np.linalg.norm(img - x, axis=1) < radius):
+                want.append((int(j), *np.round(img[j], 9)))
+        have = sorted((int(j), *np.round(g, 9)) for j, g in zip(owner, got, strict=True))
+        assert have == sorted(want)
+
+
+def test_numpy_spline_sampling_clamps_beyond_the_grid(rng):
+    """Points past the last cell sample the grid's edge (u clamped to [1, n - 2]), as the compiled
+    kernel does."""
+    from swarmcover.local import sample_spline
+
+    f = BlobLaw(_mixture(2), 0.05, 0.01).field
+    shape = np.array(f.coef.shape[:2])
+    u = rng.uniform(-3.0, shape + 3.0, (400, 2))  # many beyond the grid on one side or both
+    edge = f.origin + np.clip(u, 1.0, shape - 2.0) * f.spacing
+    out = sample_spline(f.origin + u * f.spacing, f.coef, f.origin, f.spacing)
+    assert np.allclose(out, sample_spline(edge, f.coef, f.origin, f.spacing), rtol=1e-12, atol=1e-12)
+    w, _ = f.sample(np.clip(edge, f._lo_valid, f._hi_valid))
+    inside = np.all((edge >= f._lo_valid) & (edge <= f._hi_valid), axis=1)
+    assert inside.sum() > 100 and np.allclose(out[inside, 0], w[inside], rtol=1e-12)
