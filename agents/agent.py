@@ -202,15 +202,18 @@ class Agent:
         d = self.cfg.dim
         ids = rows[:, 0].astype(np.int64)
         t = rows[:, 1]
-        ok = ids != self.cfg.agent_id
-        self.counts["rejected"] += int(len(ok) - ok.sum())
         skew = self.cfg.max_clock_skew
-        if skew is not None:
-            fresh = np.abs(time.time() - t) <= self.cfg.beacon_ttl + skew
-            self.counts["stale"] += int((ok & ~fresh).sum())
-            ok &= fresh
-        got = self.table.offer_rows(ids[ok], t[ok], rows[ok, 2 : 2 + d], rows[ok, 2 + d], now)
-        self.counts["rejected"] += got["older"] + got["full"]
+        if skew is None and not (ids == self.cfg.agent_id).any():  # the usual case: take them all
+            got = self.table.offer_rows(ids, t, rows[:, 2 : 2 + d], rows[:, 2 + d], now)
+        else:
+            ok = ids != self.cfg.agent_id
+            self.counts["rejected"] += int(len(ok) - ok.sum())
+            if skew is not None:
+                fresh = np.abs(time.time() - t) <= self.cfg.beacon_ttl + skew
+                self.counts["stale"] += int((ok & ~fresh).sum())
+                ok &= fresh
+            got = self.table.offer_rows(ids[ok], t[ok], rows[ok, 2 : 2 + d], rows[ok, 2 + d], now)
+        self.counts["rejected"] += got["older"] + got["full"] + got["own"]
         if got["full"]:
             self.log.info("%d relayed beacons refused: neighbour table full", got["full"])
 
@@ -258,8 +261,12 @@ class Agent:
             spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.cfg.kernel,
         )  # fmt: skip
         v = clip_speed(self.gain * v, self.cfg.speed_limit)
-        if self.sep is not None:
-            v = clip_speed(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
+        if self.sep is not None and len(pos):
+            # the barrier acts within sep.radius (a fraction of eps): usually on no neighbour at all
+            diff = pos - x
+            r2 = np.einsum("ij,ij->i", diff, diff)
+            if r2.min() < self.sep.radius**2:
+                v = clip_speed(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
         return v
 
     def _control(self, now: float) -> None:
@@ -354,6 +361,7 @@ class Agent:
         # commands are rate-limited by a token bucket (rate_hz, a burst of _RATE_BURST), not by a
         # fixed slot after the last command: a slot would carry any delay into every later tick
         tokens, token_at = 1.0, now
+        next_expire = now
         self.log.info("agent %d up (epoch %d)", self.cfg.agent_id, self.epoch)
         try:
             while self.running:
@@ -379,7 +387,9 @@ class Agent:
                     tokens, token_at = min(_RATE_BURST, tokens + (now - token_at) / period), now
                     if tokens >= 1.0:
                         tokens -= 1.0
-                        self.table.expire(now)
+                        if now >= next_expire:  # frees the slots of peers gone quiet (live() filters anyway)
+                            self.table.expire(now)
+                            next_expire = now + 0.25 * self.cfg.forget_after
                         self._control(now)
         finally:
             self._shutdown()

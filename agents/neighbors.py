@@ -22,6 +22,7 @@ class Verdict:
     OLDER = "older than the one held"
     WRONG_DIM = "wrong dimension"
     FULL = "table full"
+    OWN = "this agent's own id"
 
 
 class NeighborTable:
@@ -91,6 +92,8 @@ class NeighborTable:
         """Take one beacon heard directly from a peer."""
         if len(b.position) != self.dim:
             return Verdict.WRONG_DIM
+        if b.agent_id == self.own_id:
+            return Verdict.OWN
         k = self._slot.get(b.agent_id)
         if k is not None:
             if b.epoch < self._epoch[k]:
@@ -113,14 +116,25 @@ class NeighborTable:
         self, ids: np.ndarray, t: np.ndarray, pos: np.ndarray, mass: np.ndarray, now: float
     ) -> dict[str, int]:
         """Take beacons relayed by a body: ``ids (k,)``, their send times ``t (k,)``, positions
-        ``(k, d)`` and masses ``(k,)`` (distinct ids; not this agent's). Returns how many were
-        ``accepted``, ``older`` than the entry held, or refused because the table was ``full``."""
+        ``(k, d)`` and masses ``(k,)`` (distinct ids). Returns how many were ``accepted``,
+        ``older`` than the entry held, refused because the table was ``full``, or refused as this
+        agent's ``own`` id."""
         slots = self._lookup(ids)
+        if len(slots) and slots.min() >= 0:  # the usual case: every sender is held already
+            take = t >= np.take(self._t, slots)
+            k = slots if take.all() else slots[take]
+            if len(k) < len(slots):
+                t, pos, mass = t[take], pos[take], mass[take]
+            self._t[k], self._pos[k], self._mass[k], self._heard[k] = t, pos, mass, now
+            return {"accepted": len(k), "older": len(slots) - len(k), "full": 0, "own": 0}
         new = np.flatnonzero(slots < 0)
-        full = 0
+        full = own = 0
         if len(new):
             held = slots[slots >= 0]
             for i in new.tolist():
+                if int(ids[i]) == self.own_id:
+                    own += 1
+                    continue
                 k = self._new_slot(now, held)
                 if k is None:
                     full += 1
@@ -133,10 +147,10 @@ class NeighborTable:
                 slots[i] = k
         take = slots >= 0
         take[take] = t[take] >= self._t[slots[take]]
-        older = len(ids) - full - int(take.sum())
+        older = len(ids) - full - own - int(take.sum())
         k = slots[take]
         self._t[k], self._pos[k], self._mass[k], self._heard[k] = t[take], pos[take], mass[take], now
-        return {"accepted": len(k), "older": older, "full": full}
+        return {"accepted": len(k), "older": older, "full": full, "own": own}
 
     def expire(self, now: float) -> list[int]:
         """Forget peers silent for longer than ``forget_after``; returns their ids."""
@@ -148,5 +162,6 @@ class NeighborTable:
 
     def live(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ids ``(k,)``, positions ``(k, d)`` and masses ``(k,)`` of peers heard within ``ttl``."""
-        k = np.flatnonzero((self._ids >= 0) & (now - self._heard <= self.ttl) & (self._ids != self.own_id))
-        return self._ids[k], self._pos[k], self._mass[k]
+        # a free slot's heard is -inf, and the own id is never taken: one comparison finds them
+        k = np.flatnonzero(self._heard >= now - self.ttl)
+        return np.take(self._ids, k), np.take(self._pos, k, axis=0), np.take(self._mass, k)

@@ -256,21 +256,25 @@ def encode(
 
 def _check_rows(rows: np.ndarray, d: int) -> None:
     """Neighbour rows: integer ids in [0, 2^31), times and coordinates in the envelope's ranges,
-    masses in (0, 1]."""
+    masses in (0, 1]; no NaN or infinity."""
     if not len(rows):
         return
-    ids, t, pos, mass = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d]
-    ok = (
-        (ids == np.floor(ids))
-        & (ids >= 0)
-        & (ids < 1 << 31)
-        & (t >= 0)
-        & (t <= 1e11)
-        & (mass > 0)
-        & (mass <= 1)
-    )
-    if ok.all() and (np.abs(pos) <= 1e12).all():
+    lo, hi = rows.min(axis=0), rows.max(axis=0)  # NaN propagates into both: then no test passes
+    ids = rows[:, 0]
+    if (
+        lo[0] >= 0
+        and hi[0] < 1 << 31
+        and lo[1] >= 0
+        and hi[1] <= 1e11
+        and lo[2 + d] > 0
+        and hi[2 + d] <= 1
+        and all(lo[2 + a] >= -1e12 and hi[2 + a] <= 1e12 for a in range(d))
+        and np.array_equal(ids, np.floor(ids))
+    ):
         return  # the usual case, in a few array operations; else find what is wrong
+    if not np.all(np.isfinite(rows)):
+        raise ProtocolError("neighbors buffer holds NaN or infinite values")
+    ids, t, pos, mass = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d]
     if np.any(ids != np.floor(ids)) or np.any(ids < 0) or np.any(ids >= 1 << 31):
         raise ProtocolError("neighbors: agent ids must be integers in [0, 2^31)")
     if np.any(t < 0) or np.any(t > 1e11):
@@ -279,6 +283,7 @@ def _check_rows(rows: np.ndarray, d: int) -> None:
         raise ProtocolError("neighbors: positions must lie within 1e12")
     if np.any(mass <= 0) or np.any(mass > 1):
         raise ProtocolError("neighbors: masses must lie in (0, 1]")
+    raise ProtocolError("neighbors: invalid rows")  # pragma: no cover - every failure is named above
 
 
 def _why_invalid(header: bytes, exc: ValidationError) -> ProtocolError:
@@ -334,7 +339,5 @@ def decode(frames: list[bytes]) -> Decoded:
                 f"neighbors buffer is {len(frame)} bytes, {nb.count} rows of {d + 3} need {size}"
             )
         neighbors = np.frombuffer(frame, dtype="<f8").reshape(nb.count, d + 3)
-        if not np.all(np.isfinite(neighbors)):
-            raise ProtocolError("neighbors buffer holds NaN or infinite values")
         _check_rows(neighbors, d)
     return Decoded(msg, patch, neighbors)

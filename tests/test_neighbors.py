@@ -29,13 +29,24 @@ def test_relayed_rows_keep_the_newest_and_respect_capacity():
     tab = NeighborTable(0, 2, ttl=0.5, forget_after=2.0, capacity=3)
     ids, t = np.array([4, 5, 6]), np.array([10.0, 10.0, 10.0])
     pos, mass = np.arange(6.0).reshape(3, 2), np.full(3, 0.2)
-    assert tab.offer_rows(ids, t, pos, mass, now=0.0) == {"accepted": 3, "older": 0, "full": 0}
+    assert tab.offer_rows(ids, t, pos, mass, now=0.0) == {"accepted": 3, "older": 0, "full": 0, "own": 0}
     # an older copy (jitter) does not replace; a newer one does; a fourth peer finds the table full
     got = tab.offer_rows(np.array([4, 5, 7]), np.array([9.0, 11.0, 11.0]), pos + 100, mass, now=0.1)
-    assert got == {"accepted": 1, "older": 1, "full": 1}
+    assert got == {"accepted": 1, "older": 1, "full": 1, "own": 0}
     ids_live, pos_live, _ = tab.live(0.2)
     assert dict(zip(ids_live.tolist(), pos_live[:, 0].tolist(), strict=True)) == {4: 0.0, 5: 102.0, 6: 4.0}
     # once 4 and 6 are stale (past the TTL), a new peer may take the stalest slot
     got = tab.offer_rows(np.array([7]), np.array([12.0]), np.array([[7.0, 7.0]]), np.array([0.2]), now=0.65)
     assert got["accepted"] == 1 and 7 in tab.live(0.65)[0].tolist()
     assert len(tab) == 3
+
+
+def test_own_id_is_never_a_neighbour():
+    tab = NeighborTable(3, 2, ttl=0.5, forget_after=2.0, capacity=4)
+    assert tab.offer(_b(3, 1, 1, 0.5), now=0.0) == Verdict.OWN
+    got = tab.offer_rows(np.array([2, 3]), np.array([1.0, 1.0]), np.zeros((2, 2)), np.full(2, 0.1), now=0.0)
+    assert got == {"accepted": 1, "older": 0, "full": 0, "own": 1}
+    # and once the others are held, a row with the own id still does not get in
+    got = tab.offer_rows(np.array([2, 3]), np.array([2.0, 2.0]), np.ones((2, 2)), np.full(2, 0.1), now=0.1)
+    assert got == {"accepted": 1, "older": 0, "full": 0, "own": 1}
+    assert tab.live(0.1)[0].tolist() == [2] and len(tab) == 1
