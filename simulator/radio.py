@@ -119,7 +119,8 @@ class Radio:
         self._order = 0
         self._tree: cKDTree | None = None
         self._tree_idx = np.empty(0, dtype=np.int64)
-        self._dark = np.zeros(0, dtype=bool)
+        self._dark_roster = np.zeros(n, dtype=bool)
+        self._any_dark = False
 
     def in_blackout(self, points: np.ndarray) -> np.ndarray:
         m = np.zeros(len(points), dtype=bool)
@@ -131,7 +132,10 @@ class Radio:
         """Set who can receive (robots with a working radio) and where they are; call once per tick."""
         self._tree_idx = np.array([self.index[int(a)] for a in ids], dtype=np.int64)
         pos = np.asarray(positions, dtype=np.float64)
-        self._dark = self.in_blackout(pos) if self.blackouts else np.zeros(len(pos), dtype=bool)
+        dark = self.in_blackout(pos) if self.blackouts else np.zeros(len(pos), dtype=bool)
+        self._dark_roster = np.zeros(len(self.ids), dtype=bool)  # by roster index
+        self._dark_roster[self._tree_idx[dark]] = True
+        self._any_dark = bool(dark.any())
         self._tree = cKDTree(pos) if len(pos) else None
 
     def send(
@@ -157,58 +161,75 @@ class Radio:
             return
         s = self.index[int(sender)]
         near = np.asarray(self._tree.query_ball_point(position, self.range), dtype=np.int64)
-        near = near[self._tree_idx[near] != s]
-        dark = self._dark[near]
-        self.counters.dropped_blackout += int(dark.sum())
-        near = near[~dark]
+        near = np.take(self._tree_idx, near)  # roster indices of who is in range
+        near = near[near != s]
+        if self._any_dark:
+            dark = self._dark_roster[near]
+            self.counters.dropped_blackout += int(dark.sum())
+            near = near[~dark]
         if self.loss > 0 and len(near):
             kept = self.rng.random(len(near)) >= self.loss
             self.counters.dropped_loss += int(len(near) - kept.sum())
             near = near[kept]
         if not len(near):
             return
+        if self.latency == 0.0 and self.jitter == 0.0:  # arrives at once: straight into the stores
+            self._store(s, near, now, float(t), position, float(mass))
+            return
         arrivals = np.full(len(near), now + self.latency)
         if self.jitter > 0:
             arrivals += self.rng.random(len(near)) * self.jitter
-        chunk = _Chunk(s, self._tree_idx[near], arrivals, float(t), position.copy(), float(mass))
+        chunk = _Chunk(s, near, arrivals, float(t), position.copy(), float(mass))
         self._order += 1
         heapq.heappush(self._flight, (float(arrivals.min()), self._order, chunk))
+
+    def _store(
+        self, s: int, r: np.ndarray, arrivals: np.ndarray | float, t: float, position: np.ndarray, mass: float
+    ) -> None:
+        """Copies of sender ``s``'s beacon (sent at ``t``) arrive at receivers ``r``: each keeps
+        it unless it holds a newer one."""
+        newer = t > self._t[r, s]
+        stale = len(r) - int(newer.sum())
+        if stale:
+            r = r[newer]
+            if not isinstance(arrivals, float):
+                arrivals = arrivals[newer]
+        self.counters.superseded += stale + int(self._fresh[r, s].sum())
+        self._t[r, s] = t
+        self._pos[r, s] = position
+        self._mass[r, s] = mass
+        self._arrived[r, s] = arrivals
+        self._fresh[r, s] = True
 
     def _land(self, now: float) -> None:
         """Move every copy that has arrived by ``now`` into its receiver's store."""
         while self._flight and self._flight[0][0] <= now:
             _, order, c = heapq.heappop(self._flight)
             due = c.arrivals <= now
-            r, arr = c.receivers[due], c.arrivals[due]
             if not due.all():
                 rest = _Chunk(c.sender, c.receivers[~due], c.arrivals[~due], c.t, c.position, c.mass)
                 heapq.heappush(self._flight, (float(rest.arrivals.min()), order, rest))
-            s = c.sender
-            newer = c.t > self._t[r, s]
-            self.counters.superseded += int(len(r) - newer.sum() + self._fresh[r[newer], s].sum())
-            r, arr = r[newer], arr[newer]
-            self._t[r, s] = c.t
-            self._pos[r, s] = c.position
-            self._mass[r, s] = c.mass
-            self._arrived[r, s] = arr
-            self._fresh[r, s] = True
+                self._store(c.sender, c.receivers[due], c.arrivals[due], c.t, c.position, c.mass)
+            else:
+                self._store(c.sender, c.receivers, c.arrivals, c.t, c.position, c.mass)
 
     def collect(self, receiver: int, now: float) -> np.ndarray:
         """Every beacon that has arrived at ``receiver`` by ``now`` since its last collection,
         the newest per sender: rows ``(k, d + 3)`` of ``[sender id, t, position, mass]``."""
         self._land(now)
         r = self.index[int(receiver)]
-        s = np.flatnonzero(self._fresh[r])
+        fresh = self._fresh[r]  # this receiver's row of each store (views)
+        s = np.flatnonzero(fresh)
         if not len(s):
             return np.empty((0, self.dim + 3))
-        self._fresh[r, s] = False
-        self._heard[r, s] = self._arrived[r, s]
+        fresh[s] = False
+        self._heard[r][s] = np.take(self._arrived[r], s)
         self.counters.delivered += len(s)
         rows = np.empty((len(s), self.dim + 3))
-        rows[:, 0] = self.ids[s]
-        rows[:, 1] = self._t[r, s]
-        rows[:, 2 : 2 + self.dim] = self._pos[r, s]
-        rows[:, 2 + self.dim] = self._mass[r, s]
+        rows[:, 0] = np.take(self.ids, s)
+        rows[:, 1] = np.take(self._t[r], s)
+        rows[:, 2 : 2 + self.dim] = np.take(self._pos[r], s, axis=0)
+        rows[:, 2 + self.dim] = np.take(self._mass[r], s)
         return rows
 
     def forget(self, receiver: int) -> None:

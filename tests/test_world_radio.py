@@ -108,3 +108,26 @@ def test_sim_config_errors_name_the_key(tmp_path):
         "insecure = true\n"
     )
     assert load_sim_config(f).roster == [0, 1]
+
+
+@pytest.mark.parametrize("loss", [0.0, 0.3])
+def test_radio_without_latency_delivers_as_the_queue_does(rng, loss):
+    """Zero latency stores copies as they are sent; a latency too small to matter goes through
+    the queue of copies in flight: the receivers get the same rows and the counters agree."""
+    ids = list(range(30))
+    radios = [Radio(ids, 2, 0.4, loss=loss, latency=lat, rng=np.random.default_rng(5)) for lat in (0.0, 1e-9)]
+    for step in range(20):
+        x = rng.random((30, 2))
+        alive = rng.random(30) > 0.1
+        senders = rng.permutation(30)[:20]
+        for r in radios:
+            r.update(np.flatnonzero(alive), x[alive])
+            for k, s in enumerate(senders):  # two beacons from some senders: the older is superseded
+                for rep in range(1 + (k % 3 == 0)):
+                    t, now = step + 0.01 * rep, step + 0.001 * k
+                    r.send(int(s), x[s], t=t, mass=0.1, now=now, can_send=alive[s])
+        now = step + 0.5
+        for rcv in rng.permutation(30)[:25]:
+            a, b = (r.collect(int(rcv), now) for r in radios)
+            assert np.array_equal(a[np.argsort(a[:, 0])], b[np.argsort(b[:, 0])])
+    assert radios[0].counters == radios[1].counters and radios[0].counters.delivered > 1000
