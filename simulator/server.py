@@ -71,6 +71,7 @@ BEACON_BURST = 8  # beacons an agent may send at once after being quiet (see _ta
 # for the next few ticks as it moves (a state then carries no patch: a few hundred bytes, not tens
 # of kilobytes to slice, encrypt and copy)
 PATCH_MARGIN = 0.5
+PATCH_RESEND_TICKS = 5  # a patch not answered for this many ticks is sent again (see _state)
 GUARD_EVERY_WALL = 0.1  # seconds between looks at the CURVE guard's refused handshakes
 
 
@@ -141,6 +142,7 @@ class Simulator:
         self.patch_held = np.zeros(n, dtype=bool)  # the agent holds a patch we sent (see _state)
         self.patch_origin = np.zeros((n, cfg.dim))
         self.patch_shape = np.zeros((n, cfg.dim), dtype=np.int64)
+        self.patch_tick = np.full(n, -1, dtype=np.int64)  # the tick of the state that carried it
         self.counts = {
             "messages_in": 0,
             "messages_out": 0,
@@ -468,12 +470,15 @@ class Simulator:
             st = State(**env, position=x.tolist(), world_time=self.world.t, tick=self.tick, reply="beacon")
             return encode(st)
         # a patch only when the one the agent holds will not do: it does not cover the new position,
-        # or the agent left the last three states unanswered (it may never have received it)
+        # or no command has answered the state that carried it (nor a later one) for
+        # PATCH_RESEND_TICKS ticks (it may have been lost). Counting from the patch's own state, not
+        # from the latest: an agent that lags behind a busy machine has the patch, and sending it
+        # again with every state would only make it lag further.
         spacing = self.field.spacing
-        unanswered = self.cmd_tick[k] < self.state_sent_tick[k] - 2
+        lost = self.cmd_tick[k] < self.patch_tick[k] and self.tick - self.patch_tick[k] >= PATCH_RESEND_TICKS
         if (
             self.patch_held[k]
-            and not unanswered
+            and not lost
             and patch_covers(self.patch_origin[k], spacing, tuple(self.patch_shape[k]), x, self.half_width)
         ):
             patch = coef = None
@@ -486,6 +491,7 @@ class Simulator:
                 shape=list(coef.shape[:-1]),
             )
             self.patch_held[k], self.patch_origin[k], self.patch_shape[k] = True, origin, coef.shape[:-1]
+            self.patch_tick[k] = self.tick
             self.counts["patches_sent"] += 1
         self.state_sent_wall[k], self.state_sent_tick[k] = time.monotonic(), self.tick
         self.counts["states_sent"] += 1

@@ -338,3 +338,26 @@ def test_realtime_fleet_converges_with_staggered_states(fleets, rng):
     # the same as the central flow within 10%: sensing-to-actuation delays cost little
     assert abs(m["energy_distance"][-1] - ed_ideal) <= 0.1 * ed_ideal
     assert sim.counts["commands"] >= 0.95 * n * sim.tick  # commands kept up with the ticks
+
+
+def test_patch_resent_only_when_no_command_answered_it(rng):
+    """A lagging agent (answering states a few ticks late) is not sent its patch again; one that
+    never answered the patch's state is, after PATCH_RESEND_TICKS."""
+    from simulator.config import SimConfig
+    from simulator.server import PATCH_RESEND_TICKS, Simulator
+    from swarmcover.protocol import decode
+
+    cfg = {"endpoint": "tcp://127.0.0.1:*", "insecure": True, **lockstep(positions(rng, 4), 0.08, 0.5)}
+    sim = Simulator(SimConfig.model_validate(cfg))
+    try:
+        sent = {0: [], 1: []}
+        for t in range(30):
+            sim.tick = t
+            sim.cmd_tick[0] = t - 4  # robot 0 lags four ticks; robot 1 never answers
+            for k in sent:
+                if decode(sim._state(k)).patch is not None:
+                    sent[k].append(t)
+        assert sent[0] == [0]
+        assert sent[1] == list(range(0, 30, PATCH_RESEND_TICKS))
+    finally:
+        sim.close()
