@@ -1,0 +1,191 @@
+"""What one agent's control tick costs in CPU, run back to back and at a control rate.
+
+The fleet benchmark (``benchmarks/fleet.py``) finds agents using several times the CPU per tick
+that the same work costs in a tight loop. This isolates why: one :class:`agents.agent.Agent` in
+this process takes real simulator states (encoded exactly as the simulator encodes them: about a
+hundred relayed neighbours, a field patch when the held one stops covering) and answers each with
+a command sent over a real ZeroMQ socket to a ROUTER in this process, every ``period`` seconds,
+sleeping in between as an agent process does. The CPU time of this thread is summed over the
+ticks only (``time.thread_time``), so the sleeps do not count. ``period = 0`` is a tight loop.
+
+For comparison it times the same way the smallest numpy call (a multiply of a (100, 2) array):
+the difference between its two columns is what any code pays when it wakes with cold caches.
+
+    python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
+        [--json benchmarks/results/tick_cost.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import zmq
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from agents.agent import Agent  # noqa: E402
+from agents.config import AgentConfig  # noqa: E402
+from swarmcover.law import BlobLaw  # noqa: E402
+from swarmcover.protocol import Neighbors, Patch, State, encode  # noqa: E402
+from swarmcover.targets import Uniform  # noqa: E402
+
+N_ROBOTS = 100  # one per unit area, as in the fleet benchmark: about 100 neighbours in range
+
+
+def _states(law: BlobLaw, side: float, ticks: int, rng: np.random.Generator) -> list[list[bytes]]:
+    """States for agent 0 of a covered fleet drifting slowly, with the patch only when the held
+    one stops covering the position (as the simulator does)."""
+    # a covered fleet: robots near the nodes of a unit lattice; agent 0 within the radius of a
+    # wall, so that mirror images count too
+    g = np.arange(0.5, side)
+    lattice = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2) + 0.1 * rng.standard_normal((N_ROBOTS, 2))
+    x = np.array([2.5, 4.5])
+    others = np.clip(lattice[np.argsort(np.linalg.norm(lattice - x, axis=1))[1:]], 0.0, side)
+    ids = np.arange(1, N_ROBOTS)
+    out, held = [], None
+    for tick in range(1, ticks + 1):
+        x = x + 1e-3 * rng.standard_normal(2)
+        others = np.clip(others + 1e-3 * rng.standard_normal(others.shape), 0.0, side)
+        near = np.linalg.norm(others - x, axis=1) < law.radius
+        k = int(near.sum())
+        rows = np.c_[ids[near], np.full(k, time.time()), others[near], np.full(k, 1 / N_ROBOTS)]
+        patch = coef = None
+        if held is None or not _covers(law, held, x):
+            origin, coef = law.field.patch(x, 0.75 * law.radius)
+            held = (origin, coef.shape[:-1])
+            patch = Patch(eps=law.eps, origin=origin.tolist(), spacing=law.field.spacing.tolist(),
+                          shape=list(coef.shape[:-1]))  # fmt: skip
+        nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1)
+        st = State(agent_id=0, epoch=1, seq=tick, t=time.time(), position=x.tolist(), world_time=0.1 * tick,
+                   tick=tick, patch=patch, neighbors=nb)  # fmt: skip
+        out.append(encode(st, coef, rows))
+    return out
+
+
+def _covers(law: BlobLaw, held, x) -> bool:
+    from swarmcover.local import patch_covers
+
+    return patch_covers(held[0], law.field.spacing, held[1], x, 0.5 * law.radius)
+
+
+def _timed(work, period: float, seconds: float, between=None, limit: int = 10**9) -> tuple[float, int]:
+    """Median CPU seconds of ``work(i)`` over calls every ``period`` for ``seconds`` (at most
+    ``limit`` calls)."""
+    cpu = []
+    start = time.monotonic()
+    i = 0
+    while time.monotonic() - start < seconds and i < limit:
+        c0 = time.thread_time()
+        work(i)
+        cpu.append(time.thread_time() - c0)
+        i += 1
+        if between is not None:
+            between()
+        wait = start + i * period - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+    return statistics.median(cpu), i
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--periods", type=float, nargs="*", default=[0.0, 0.001, 0.01, 0.05, 0.1])
+    ap.add_argument("--seconds", type=float, default=6.0, help="per period")
+    ap.add_argument("--json", default="benchmarks/results/tick_cost.json")
+    args = ap.parse_args()
+    side = math.sqrt(N_ROBOTS)
+    law = BlobLaw(Uniform([(0.0, side), (0.0, side)]), 1.0, 1 / N_ROBOTS)  # eps = the fleet spacing
+    rng = np.random.default_rng(0)
+    ticks = min(20_000, int(args.seconds / max(min(args.periods), 1e-4) * 1.1)) + 100
+    frames = _states(law, side, ticks, rng)
+    ctx = zmq.Context()
+    body = ctx.socket(zmq.ROUTER)
+    port = body.bind_to_random_port("tcp://127.0.0.1")
+    cfg = AgentConfig(
+        agent_id=0,
+        bounds=[(0.0, side), (0.0, side)],
+        eps=1.0,
+        mass=1 / N_ROBOTS,
+        speed_limit=0.5,
+        r_min=0.2,
+        insecure=True,
+        body={"kind": "sim", "endpoint": f"tcp://127.0.0.1:{port}"},
+    )
+    rows = []
+    a = np.random.default_rng(1).random((100, 2))
+    b = np.array([0.5, 2.0])
+    print(f"{'period s':>9} {'agent tick us':>14} {'ticks':>7} {'one numpy op us':>16}")
+    for period in args.periods:
+        agent = Agent(cfg, ctx)
+        at = [0]
+
+        def tick(i: int, agent=agent, at=at) -> None:
+            now = 0.1 * (at[0] + i)
+            agent._handle(frames[at[0] + i], True, now)
+            agent._control(now)
+
+        def drain() -> None:  # the stand-in body reads the commands (not timed)
+            while body.poll(0):
+                body.recv_multipart()
+
+        for i in range(50):  # warm up: imports, first patch, the neighbour table
+            tick(i)
+        at[0] = 50
+        drain()
+        med, count = _timed(tick, period, args.seconds, drain, limit=len(frames) - 50)
+        agent.body.close()
+        op, _ = _timed(lambda i: a * b, period, min(args.seconds, 3.0))
+        rows.append({"period_s": period, "agent_tick_us": med * 1e6, "ticks": count, "numpy_op_us": op * 1e6,
+                     "commands": agent.counts["commands"]})  # fmt: skip
+        r = rows[-1]
+        print(f"{period:9.3f} {r['agent_tick_us']:14.0f} {count:7d} {r['numpy_op_us']:16.1f}", flush=True)
+    body.close(linger=0)
+    ctx.term()
+    base = rows[0]["agent_tick_us"] if rows and rows[0]["period_s"] == 0 else None
+    if base:
+        for r in rows[1:]:
+            print(f"period {r['period_s']:g} s: {r['agent_tick_us'] / base:.1f} x the tight loop")
+    info = {
+        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "neighbours_in_range": int(np.median([len(_rows(f)) for f in frames[:50]])),
+    }
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"info": info, "rows": rows}, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def _rows(frames: list[bytes]) -> np.ndarray:
+    from swarmcover.protocol import decode
+
+    nb = decode(frames).neighbors
+    return nb if nb is not None else np.empty((0, 5))
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
