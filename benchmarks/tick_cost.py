@@ -33,6 +33,8 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fleet import cpu_model  # noqa: E402  (benchmarks/fleet.py, beside this script)
+
 from agents.agent import Agent  # noqa: E402
 from agents.config import AgentConfig  # noqa: E402
 from swarmcover.law import BlobLaw  # noqa: E402
@@ -157,7 +159,7 @@ def main() -> int:
             print(f"period {r['period_s']:g} s: {r['agent_tick_us'] / base:.1f} x the tight loop")
     info = {
         "machine": platform.machine(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -175,16 +177,6 @@ def _rows(frames: list[bytes]) -> np.ndarray:
 
     nb = decode(frames).neighbors
     return nb if nb is not None else np.empty((0, 5))
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":
