@@ -44,6 +44,7 @@ from swarmcover.protocol import (
 from .config import AgentConfig
 from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
 from .neighbors import NeighborTable, Verdict
+from .ratelimit import TokenBucket
 
 __all__ = ["Agent"]
 
@@ -344,7 +345,6 @@ class Agent:
         return min(max(0.0, wait), _IDLE_MAX if self._wake is not None else _POLL_MAX)
 
     def run(self) -> Counters:
-        period = 1.0 / self.cfg.rate_hz
         poller = zmq.Poller()
         sources = [(item, True) for item in self.body.poll_items()]
         if self.peers is not self.body:
@@ -358,14 +358,12 @@ class Agent:
         now = self.clock()
         self._hello(now)
         self.last_state_at = now
-        # commands are rate-limited by a token bucket (rate_hz, a burst of _RATE_BURST), not by a
-        # fixed slot after the last command: a slot would carry any delay into every later tick
-        tokens, token_at = 1.0, now
+        bucket = TokenBucket(self.cfg.rate_hz, _RATE_BURST, now)  # the command rate limit
         next_expire = now
         self.log.info("agent %d up (epoch %d)", self.cfg.agent_id, self.epoch)
         try:
             while self.running:
-                ready_at = token_at + max(0.0, 1.0 - tokens) * period
+                ready_at = bucket.ready_at()
                 # zmq polls in whole milliseconds: round up, or the last fraction would spin
                 events = dict(poller.poll(math.ceil(self._sleep_for(self.clock(), ready_at) * 1000.0)))
                 now = self.clock()
@@ -383,14 +381,11 @@ class Agent:
                             self._handle(frames, from_body, now, peer)
                 pending = self.state is not None and self.state.tick != self.answered_tick
                 silent = now - self.last_state_at > self.cfg.state_timeout
-                if pending or silent:
-                    tokens, token_at = min(_RATE_BURST, tokens + (now - token_at) / period), now
-                    if tokens >= 1.0:
-                        tokens -= 1.0
-                        if now >= next_expire:  # frees the slots of peers gone quiet (live() filters anyway)
-                            self.table.expire(now)
-                            next_expire = now + 0.25 * self.cfg.forget_after
-                        self._control(now)
+                if (pending or silent) and bucket.take(now):
+                    if now >= next_expire:  # frees the slots of peers gone quiet (live() filters anyway)
+                        self.table.expire(now)
+                        next_expire = now + 0.25 * self.cfg.forget_after
+                    self._control(now)
         finally:
             self._shutdown()
         return self.counters()

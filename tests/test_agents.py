@@ -260,3 +260,23 @@ def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path
     finally:
         body.close()
         stop_all(procs)
+
+
+def test_commands_are_rate_limited_under_a_flood_of_states(fleet):
+    """States four times faster than rate_hz get at most rate_hz commands a second (a burst of 2)."""
+    harness, law, procs = fleet
+    rate = 20.0
+    _start(harness, law, procs, [0], rate_hz=rate, state_timeout=5.0)
+    x = np.array([[0.5, 0.5]])
+    harness.step(x, [0])  # the agent holds its patch and has answered once
+    sent = 0
+    start = time.monotonic()
+    while time.monotonic() - start < 1.0:  # a new tick every 5 ms
+        harness.tick += 1
+        harness.send_state(0, x[0], patch=False)
+        sent += 1
+        harness.pump(0.005)
+    took = time.monotonic() - start
+    commands = harness.request_stats([0])[0].counters.commands
+    assert sent > 2 * rate * took  # the flood really outran the rate
+    assert 2 <= commands <= 1 + rate * (took + 0.1) + 2, (commands, took)
