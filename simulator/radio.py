@@ -13,7 +13,8 @@ hands a receiver every beacon that arrived since its last collection, as the row
 :class:`swarmcover.protocol.Neighbors` buffer carries. The simulator collects just before it sends
 the receiver its state, so one message per tick carries what used to take one message per beacon
 (about a hundred at the fleet benchmark's density). Copies in flight wait in a heap of per-beacon
-chunks ordered by their earliest arrival.
+chunks ordered by their earliest arrival; with no latency and no jitter (the default) they arrive
+as they are sent and go straight into the receivers' stores.
 
 Memory: the per-(receiver, sender) store is dense, ``(d + 5) * 8`` bytes a pair (7 MB for 400
 robots in 2-D, 180 MB for 2 000).
