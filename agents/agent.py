@@ -204,16 +204,12 @@ class Agent:
         ids = rows[:, 0].astype(np.int64)
         t = rows[:, 1]
         skew = self.cfg.max_clock_skew
-        if skew is None and not (ids == self.cfg.agent_id).any():  # the usual case: take them all
-            got = self.table.offer_rows(ids, t, rows[:, 2 : 2 + d], rows[:, 2 + d], now)
-        else:
-            ok = ids != self.cfg.agent_id
-            self.counts["rejected"] += int(len(ok) - ok.sum())
-            if skew is not None:
-                fresh = np.abs(time.time() - t) <= self.cfg.beacon_ttl + skew
-                self.counts["stale"] += int((ok & ~fresh).sum())
-                ok &= fresh
-            got = self.table.offer_rows(ids[ok], t[ok], rows[ok, 2 : 2 + d], rows[ok, 2 + d], now)
+        if skew is not None:
+            fresh = np.abs(time.time() - t) <= self.cfg.beacon_ttl + skew
+            self.counts["stale"] += int(len(fresh) - fresh.sum())
+            ids, t, rows = ids[fresh], t[fresh], rows[fresh]
+        # the table refuses this agent's own id (counted as "own")
+        got = self.table.offer_rows(ids, t, rows[:, 2 : 2 + d], rows[:, 2 + d], now)
         self.counts["rejected"] += got["older"] + got["full"] + got["own"]
         if got["full"]:
             self.log.info("%d relayed beacons refused: neighbour table full", got["full"])
@@ -262,12 +258,8 @@ class Agent:
             spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.cfg.kernel,
         )  # fmt: skip
         v = clip_speed(self.gain * v, self.cfg.speed_limit)
-        if self.sep is not None and len(pos):
-            # the barrier acts within sep.radius (a fraction of eps): usually on no neighbour at all
-            diff = pos - x
-            r2 = np.einsum("ij,ij->i", diff, diff)
-            if r2.min() < self.sep.radius**2:
-                v = clip_speed(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
+        if self.sep is not None:
+            v = clip_speed(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
         return v
 
     def _control(self, now: float) -> None:

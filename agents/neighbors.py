@@ -120,13 +120,6 @@ class NeighborTable:
         ``older`` than the entry held, refused because the table was ``full``, or refused as this
         agent's ``own`` id."""
         slots = self._lookup(ids)
-        if len(slots) and slots.min() >= 0:  # the usual case: every sender is held already
-            take = t >= np.take(self._t, slots)
-            k = slots if take.all() else slots[take]
-            if len(k) < len(slots):
-                t, pos, mass = t[take], pos[take], mass[take]
-            self._t[k], self._pos[k], self._mass[k], self._heard[k] = t, pos, mass, now
-            return {"accepted": len(k), "older": len(slots) - len(k), "full": 0, "own": 0}
         new = np.flatnonzero(slots < 0)
         full = own = 0
         if len(new):

@@ -207,12 +207,12 @@ class Radio:
         while self._flight and self._flight[0][0] <= now:
             _, order, c = heapq.heappop(self._flight)
             due = c.arrivals <= now
+            r, arr = c.receivers, c.arrivals
             if not due.all():
-                rest = _Chunk(c.sender, c.receivers[~due], c.arrivals[~due], c.t, c.position, c.mass)
+                rest = _Chunk(c.sender, r[~due], arr[~due], c.t, c.position, c.mass)
                 heapq.heappush(self._flight, (float(rest.arrivals.min()), order, rest))
-                self._store(c.sender, c.receivers[due], c.arrivals[due], c.t, c.position, c.mass)
-            else:
-                self._store(c.sender, c.receivers, c.arrivals, c.t, c.position, c.mass)
+                r, arr = r[due], arr[due]
+            self._store(c.sender, r, arr, c.t, c.position, c.mass)
 
     def collect(self, receiver: int, now: float) -> np.ndarray:
         """Every beacon that has arrived at ``receiver`` by ``now`` since its last collection,
