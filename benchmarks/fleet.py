@@ -3,7 +3,8 @@
 For each case ``N@HZ``: a uniform target on a square sized so that every robot has about the same number of
 neighbours at any N, robots placed at random, the real-time clock at ``--hz`` states per second,
 CURVE on (the default), for ``--seconds`` of wall time after every agent has joined. It reports:
-the achieved control rate per agent (commands per second: median and 1st percentile), the
+the achieved control rate per agent (commands per second answering the latest state, counted by
+the simulator: median and 1st percentile), the
 sense-to-command latency measured by the simulator (median, p99), the fraction of states whose
 command came back within one tick (and so the fraction late), radio messages per second (beacons
 handed to the radio and copies delivered; each state carries its agent's copies), agent start-up
@@ -14,6 +15,13 @@ table, writes JSON, and plots latency against N.
 
     python benchmarks/fleet.py [--cases 25@10 50@10 100@10 200@10 400@10 100@20] [--seconds 20]
                                [--json benchmarks/results/fleet.json] [--plot benchmarks/results/fleet.png]
+                               [--agent-command 'PROGRAM ... {config}'] [--set KEY=VALUE ...]
+
+``--agent-command`` runs another agent program in place of ours (anything that speaks
+``docs/protocol.md``, in any language); ``benchmarks/floor_agent.py`` is the least such a program
+can do (answer every state with a zero command), which measures what the simulator, the protocol
+and one process per robot cost on this machine before any law is computed. ``--set`` passes
+scenario overrides to ``swarmcover launch`` (e.g. the simulator's endpoint, to compare transports).
 
 Linux only (``/proc``). Run it with nothing else on the machine.
 """
@@ -25,6 +33,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import signal
 import subprocess
 import sys
@@ -39,8 +48,9 @@ CLK = os.sysconf("SC_CLK_TCK")
 DEFAULT_CASES = "25@10 50@10 100@10 200@10 400@10 100@20"
 
 
-def scenario(n: int, hz: float, seconds: float) -> str:
+def scenario(n: int, hz: float, seconds: float, agent_command: list[str] | None = None) -> str:
     side = math.sqrt(n)  # one robot per unit area: the same neighbourhoods at every N
+    agents = [] if agent_command is None else ["[agents]", f"command = {json.dumps(agent_command)}"]
     return (
         "\n".join(
             [
@@ -60,6 +70,7 @@ def scenario(n: int, hz: float, seconds: float) -> str:
                 "[simulator]",
                 "wait_for_agents_wall = 600.0",
                 "metrics_every = 5.0",
+                *agents,
             ]
         )
         + "\n"
@@ -110,9 +121,17 @@ def agent_pids(run: Path) -> list[int]:
     return out
 
 
-def one(n: int, hz: float, seconds: float, work: Path, limit_s: float) -> dict:
+def one(
+    n: int,
+    hz: float,
+    seconds: float,
+    work: Path,
+    limit_s: float,
+    agent_command: list[str] | None = None,
+    overrides: list[str] = (),
+) -> dict:
     scn = work / f"fleet_{n}_{hz:g}hz.toml"
-    scn.write_text(scenario(n, hz, seconds))
+    scn.write_text(scenario(n, hz, seconds, agent_command))
     run = work / f"run_{n}_{hz:g}hz"
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
     cmd = [
@@ -126,6 +145,7 @@ def one(n: int, hz: float, seconds: float, work: Path, limit_s: float) -> dict:
         str(run),
         "--progress",
         "3600",
+        *(f"--set={o}" for o in overrides),
     ]
     t0 = time.monotonic()
     p = subprocess.Popen(
@@ -159,9 +179,9 @@ def one(n: int, hz: float, seconds: float, work: Path, limit_s: float) -> dict:
     s = json.loads((run / "summary.json").read_text())
     world_s = s["final"]["t"]
     wall_run = world_s  # time_scale 1: a world second is a wall second
-    per_agent_rate = np.array(
-        [((a.get("counters") or {}).get("commands", 0)) / wall_run for a in s["agents"]]
-    )
+    # counted by the simulator (any agent program): first commands answering the latest state
+    per_agent_rate = np.array([a["answered"] / wall_run for a in s["agents"]])
+    reported = [(a.get("counters") or {}).get("commands") for a in s["agents"]]
     cpu = {}
     if len(samples) >= 3:
         (ta, sa, aa), (tb, sb, ab) = samples[1], samples[-2]  # both while the world ran
@@ -183,6 +203,10 @@ def one(n: int, hz: float, seconds: float, work: Path, limit_s: float) -> dict:
         "world_s": world_s,
         "control_rate_hz_median": float(np.median(per_agent_rate)),
         "control_rate_hz_p1": float(np.percentile(per_agent_rate, 1)),
+        # what the agents say they sent (their bye counters; superseded states' answers included)
+        "commands_reported_hz_median": (
+            float(np.median(reported) / wall_run) if all(r is not None for r in reported) else None
+        ),
         "latency_ms_median": t["latency_ms_median"],
         "latency_ms_p99": t["latency_ms_p99"],
         "on_time_fraction": t["on_time_fraction"],
@@ -214,9 +238,28 @@ def main() -> int:
     ap.add_argument(
         "--agent-mb", type=float, default=35.0, help="memory to plan per agent process (measured PSS: 26 MB)"
     )
+    ap.add_argument(
+        "--agent-command",
+        help="run this agent program instead of ours (the scenario's agents.command: a shell-style "
+        "string containing {config}, e.g. 'python my_agent.py {config}')",
+    )
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a scenario override passed to `swarmcover launch --set` (repeatable), e.g. "
+        "--set 'simulator.endpoint=\"ipc:///tmp/sc.sock\"'",
+    )
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "fleet.json"))
     ap.add_argument("--plot", default=str(ROOT / "benchmarks" / "results" / "fleet.png"))
     args = ap.parse_args()
+    agent_command = None
+    if args.agent_command is not None:
+        agent_command = shlex.split(args.agent_command)
+        if not any("{config}" in part for part in agent_command):
+            ap.error("--agent-command must contain {config} (where the agent's config file goes)")
     rows, skipped = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for n, hz in args.cases:
@@ -227,7 +270,17 @@ def main() -> int:
                 print(f"{n:>5} agents at {hz:g} Hz: skipped ({why})", flush=True)
                 continue
             try:
-                rows.append(one(n, hz, args.seconds, Path(tmp), limit_s=120 + 1.5 * n + 3 * args.seconds))
+                rows.append(
+                    one(
+                        n,
+                        hz,
+                        args.seconds,
+                        Path(tmp),
+                        limit_s=120 + 1.5 * n + 3 * args.seconds,
+                        agent_command=agent_command,
+                        overrides=args.overrides,
+                    )
+                )
             except RuntimeError as exc:
                 skipped.append({"agents": n, "hz": hz, "why": str(exc)})
                 print(f"{n:>5} agents at {hz:g} Hz: failed ({exc})", flush=True)

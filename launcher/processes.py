@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,9 +20,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["AgentProcess", "ProcessPool"]
+__all__ = ["AgentProcess", "ProcessPool", "check_agent_command"]
 
 log = logging.getLogger("swarmcover.launch")
+
+
+def check_agent_command(command: list[str] | None) -> None:
+    """``ValueError`` naming the program if a scenario's ``agents.command`` could not be started:
+    not found on ``PATH`` (or, with a ``/`` in it, not at that path) or not executable."""
+    if command is None:
+        return
+    program = command[0]
+    if shutil.which(program) is None:
+        where = "at that path" if os.sep in program else "on PATH"
+        why = "is not executable" if os.path.isfile(program) else f"was not found {where}"
+        raise ValueError(f"agents.command: the program {program!r} {why}")
 
 
 @dataclass
@@ -75,14 +88,17 @@ class ProcessPool:
         if self.command is None:
             argv += ["--log-level", log_level]
         with open(self.run_dir / "logs" / f"agent_{agent_id:04d}.log", "ab") as out:
-            popen = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-            )
+            try:
+                popen = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            except OSError as exc:  # checked before the launch; gone or changed since
+                raise ValueError(f"agent {agent_id}: cannot start {argv[0]!r}: {exc.strerror}") from None
         prev = self.procs.get(agent_id)
         proc = AgentProcess(agent_id, popen, pids=[*(prev.pids if prev else []), popen.pid])
         if prev is not None:

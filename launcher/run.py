@@ -30,7 +30,7 @@ from typing import Literal, TextIO
 import numpy as np
 
 from .keys import FleetKeys, make_keys, open_keys
-from .processes import ProcessPool
+from .processes import ProcessPool, check_agent_command
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
 from .scenario import Failure, ResolvedScenario
 
@@ -112,6 +112,8 @@ class Launch:
                 "--only agents needs --keys DIR (the fleet's keys, from `swarmcover keys new` or "
                 "the simulator's run folder) or --insecure"
             )
+        if only != "sim":  # checked now: a program that cannot start stops the launch before anything does
+            check_agent_command(rs.scenario.agents.command)
         self.rs = rs
         self.run_dir = Path(run_dir)
         self.headless = headless or not has_display()
@@ -467,6 +469,10 @@ class Launch:
                 row["joined"] = a in sim.epochs
                 last = [e for e in sim.events if e.get("agent_id") == a and e["kind"] in ("bye", "stats")]
                 row["counters"] = last[-1]["counters"] if last else None
+                k = sim.world.index[a]  # the simulator's own count, whatever the agent reports
+                row["states"] = int(sim.states_to[k])
+                row["answered"] = int(sim.answered_by[k])
+                row["on_time"] = int(sim.on_time_by[k])
             agents.append(row)
         metrics = {k: [] for k in ("t", "energy_distance", "lloyd_cost", "blob_energy", "alive")}
         events = self.events

@@ -135,6 +135,10 @@ class Simulator:
         self.state_sent_wall = np.full(n, math.nan)  # when the latest command-state went out
         self.state_sent_tick = np.full(n, -1, dtype=np.int64)
         self.latencies: deque[float] = deque(maxlen=1_000_000)  # sense-to-command, wall seconds
+        # per robot: states asking for a command, first commands answering them, of those on time
+        self.states_to = np.zeros(n, dtype=np.int64)
+        self.answered_by = np.zeros(n, dtype=np.int64)
+        self.on_time_by = np.zeros(n, dtype=np.int64)
         self.beacon_tokens = np.full(n, float(BEACON_BURST))
         self.beacon_token_tick = np.zeros(n, dtype=np.int64)
         self.beacon_token_wall = np.zeros(n)
@@ -375,8 +379,10 @@ class Simulator:
                 lat = time.monotonic() - self.state_sent_wall[k]
                 self.latencies.append(lat)
                 self.counts["commands_answering"] += 1
+                self.answered_by[k] += 1
                 if lat <= self.cfg.tick / (self.cfg.time_scale * self.speed):
                     self.counts["commands_on_time"] += 1
+                    self.on_time_by[k] += 1
             self.world.set_command(a, np.array(msg.velocity), wall)
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = msg.tick
@@ -490,6 +496,7 @@ class Simulator:
             self.counts["patches_sent"] += 1
         self.state_sent_wall[k], self.state_sent_tick[k] = time.monotonic(), self.tick
         self.counts["states_sent"] += 1
+        self.states_to[k] += 1
         # the beacons its radio received since its last state ride along (one message, not one each)
         rows = self.radio.collect(a, self._radio_now(time.monotonic()))
         if self.world.radio_failed[k] or not len(rows):

@@ -298,6 +298,31 @@ def test_bad_scenario_fails_before_anything_starts(case, tmp_path, launches):
     assert not processes_mentioning(str(out))
 
 
+def test_another_agent_program_drives_the_fleet_over_the_wire_alone(tmp_path, launches):
+    """``agents.command`` runs a program that is not ours (benchmarks/floor_agent.py: stdlib and
+    pyzmq only, zero velocities) with CURVE on: every robot joins, each state is answered, the
+    simulator counts the answers itself, the byes carry the program's counters, and the robots,
+    commanded to stand still, end where they started."""
+    floor = ROOT / "benchmarks" / "floor_agent.py"
+    command = json.dumps([sys.executable, str(floor), "{config}"])
+    scn = LAUNCH / "quickstart.toml"
+    out = tmp_path / "run"
+    rc, so, se = launches.run(
+        str(scn), "--headless", "--set", f"agents.command={command}", "--set", "duration=3.0", out=out
+    )
+    assert rc == 0, (so[-3000:], se[-3000:])
+    s = summary_of(out)
+    n = s["fleet_size"]
+    assert all(a["joined"] and a["fate"] == "completed" for a in s["agents"]), s["agents"]
+    assert all(a["states"] > 0 and a["answered"] > 0 for a in s["agents"]), s["agents"]
+    # its counters came back in its bye: it answered at least what the simulator counted
+    assert all(a["counters"]["commands"] >= a["answered"] for a in s["agents"]), s["agents"]
+    assert s["messages"]["rejected"] == 0 and s["messages"]["delivered"] > 0  # its beacons were relayed
+    start = np.asarray(resolve(load_scenario(scn), scn).sim.positions)
+    np.testing.assert_allclose(np.asarray(s["final"]["positions"]), start, atol=1e-12)
+    assert s["final"]["alive"] == n and not processes_mentioning(str(out))
+
+
 def test_bad_command_line_is_named(tmp_path, launches):
     out = tmp_path / "run"
     rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), "--set", "fleet.size=many", out=out, timeout=60)
@@ -312,6 +337,16 @@ def test_bad_command_line_is_named(tmp_path, launches):
                                  out=tmp_path / "busy", timeout=60)  # fmt: skip
     assert rc == 2 and "cannot listen at" in se and "Traceback" not in se, se
     assert not processes_mentioning(str(tmp_path / "busy"))
+    for program, why in (("/nonexistent/agent", "was not found at that path"),
+                         ("no-such-agent-program", "was not found on PATH"),
+                         (str(LAUNCH / "quickstart.toml"), "is not executable")):  # fmt: skip
+        cmd = json.dumps([program, "{config}"])
+        args = ("--headless", "--set", f"agents.command={cmd}")
+        rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), *args, out=tmp_path / "nocmd", timeout=60)
+        assert rc == 2 and f"agents.command: the program {program!r} {why}" in se and "Traceback" not in se, (
+            se
+        )
+        assert not (tmp_path / "nocmd").exists()  # nothing started, nothing written
     out.mkdir()
     (out / "keep.txt").write_text("precious")
     rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), "--headless", out=out, timeout=60)
@@ -346,6 +381,11 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
     assert s["messages"]["delivered"] > 0 and s["messages"]["rejected"] == 0
     tm = s["timing"]  # measured, not judged here (speed is the benchmarks' business)
     assert 0 < tm["answered"] <= tm["states_sent"] and 0 < tm["latency_ms_median"] <= tm["latency_ms_p99"]
+    # the simulator's own count per robot adds up to its totals
+    assert all(a["states"] >= a["answered"] >= a["on_time"] >= 0 and a["answered"] > 0 for a in s["agents"])
+    assert sum(a["states"] for a in s["agents"]) == tm["states_sent"]
+    assert sum(a["answered"] for a in s["agents"]) == tm["answered"]
+    assert sum(a["on_time"] for a in s["agents"]) == round(tm["on_time_fraction"] * tm["states_sent"])
     kinds = [e["kind"] for e in s["events"]]
     assert kinds.count("joined") == n and kinds.count("process_started") == n and "end" in kinds
     assert all("t" in e and "kind" in e for e in s["events"])
