@@ -25,7 +25,7 @@ import zmq
 
 from swarmcover.control import Separation, clip_speed, gain_for
 from swarmcover.domain import Box
-from swarmcover.local import local_velocity, patch_covers
+from swarmcover.local import local_velocity, patch_covers, resolve_kernel
 from swarmcover.protocol import (
     Beacon,
     BeaconPart,
@@ -63,6 +63,7 @@ class Agent:
         self.seq = 0
         self.counts = {k: 0 for k in Counters.model_fields}
         self.box = Box(cfg.bounds)
+        self.kernel = resolve_kernel(cfg.kernel)  # "auto": the C kernel where it was built
         self.radius = cfg.cutoff * math.sqrt(2.0) * cfg.eps
         self.gain = cfg.gain if cfg.gain is not None else gain_for(cfg.eps, cfg.speed_limit, cfg.mismatch)
         self.sep = None if cfg.r_min is None else Separation(cfg.r_min, cfg.speed_limit)
@@ -200,16 +201,13 @@ class Agent:
         if self.cfg.peers.kind != "sim":  # peers are heard directly: a body has none to relay
             self.counts["rejected"] += len(rows)
             return
-        d = self.cfg.dim
-        ids = rows[:, 0].astype(np.int64)
-        t = rows[:, 1]
         skew = self.cfg.max_clock_skew
         if skew is not None:
-            fresh = np.abs(time.time() - t) <= self.cfg.beacon_ttl + skew
+            fresh = np.abs(time.time() - rows[:, 1]) <= self.cfg.beacon_ttl + skew
             self.counts["stale"] += int(len(fresh) - fresh.sum())
-            ids, t, rows = ids[fresh], t[fresh], rows[fresh]
+            rows = rows[fresh]
         # the table refuses this agent's own id (counted as "own")
-        got = self.table.offer_rows(ids, t, rows[:, 2 : 2 + d], rows[:, 2 + d], now)
+        got = self.table.offer_relayed(rows, now)
         self.counts["rejected"] += got["older"] + got["full"] + got["own"]
         if got["full"]:
             self.log.info("%d relayed beacons refused: neighbour table full", got["full"])
@@ -255,7 +253,7 @@ class Agent:
         coef, origin, spacing = self.field
         v = local_velocity(
             x, pos, self.cfg.mass, mass, eps=self.cfg.eps, cutoff=self.cfg.cutoff, coef=coef, origin=origin,
-            spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.cfg.kernel,
+            spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.kernel,
         )  # fmt: skip
         v = clip_speed(self.gain * v, self.cfg.speed_limit)
         if self.sep is not None:
@@ -298,7 +296,7 @@ class Agent:
         """With ``kernel = "numba"``: load the compiled kernels (from numba's cache, or compile
         them) before saying hello, so that the first state is answered in milliseconds, not in the
         hundreds it takes to load."""
-        if self.cfg.kernel == "numba":
+        if self.kernel == "numba":
             from swarmcover.law import warm_local_velocity
 
             warm_local_velocity(self.box, self.cfg.boundary)

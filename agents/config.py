@@ -107,7 +107,7 @@ class AgentConfig(_Strict):
     state_timeout: _Pos = 1.0
     max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
     max_clock_skew: Annotated[float, Field(ge=0.0)] | None = None
-    kernel: Literal["numpy", "numba"] = "numpy"
+    kernel: Literal["auto", "c", "numpy", "numba"] = "auto"
     body: SimBody | UdpBody = Field(default_factory=SimBody, discriminator="kind")
     peers: SimPeers | DirectPeers = Field(default_factory=SimPeers, discriminator="kind")
     target: LocalTarget | None = None

@@ -10,6 +10,11 @@ import numpy as np
 
 from swarmcover.protocol import Beacon
 
+try:  # optional C (swarmcover/_hotpath.c): the usual tick of offer_relayed in one call
+    from swarmcover._hotpath import table_update as _c_update
+except ImportError:  # pragma: no cover - an install without a C compiler
+    _c_update = None
+
 __all__ = ["NeighborTable", "Verdict"]
 
 
@@ -120,6 +125,11 @@ class NeighborTable:
         ``older`` than the entry held, refused because the table was ``full``, or refused as this
         agent's ``own`` id."""
         slots = self._lookup(ids)
+        if len(slots) and slots.min() >= 0:  # the usual tick: every sender held, each beacon newer
+            newer = t >= np.take(self._t, slots)
+            if newer.all():
+                self._t[slots], self._pos[slots], self._mass[slots], self._heard[slots] = t, pos, mass, now
+                return {"accepted": len(slots), "older": 0, "full": 0, "own": 0}
         new = np.flatnonzero(slots < 0)
         full = own = 0
         if len(new):
@@ -144,6 +154,20 @@ class NeighborTable:
         k = slots[take]
         self._t[k], self._pos[k], self._mass[k], self._heard[k] = t[take], pos[take], mass[take], now
         return {"accepted": len(k), "older": older, "full": full, "own": own}
+
+    def offer_relayed(self, rows: np.ndarray, now: float) -> dict[str, int]:
+        """:meth:`offer_rows` for rows ``(k, d + 3)`` as a body relays them, ``[id, t, position,
+        mass]`` (validated by the protocol decoder). The usual tick (every sender held, every
+        beacon newer) is one call of the C hot path where it was built."""
+        if _c_update is not None and not self._dirty:
+            if _c_update(
+                self._sorted_ids, self._sorted_slots, self._t, self._pos, self._mass, self._heard, rows, now
+            ):
+                return {"accepted": len(rows), "older": 0, "full": 0, "own": 0}
+        d = self.dim
+        return self.offer_rows(
+            rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d], now
+        )
 
     def expire(self, now: float) -> list[int]:
         """Forget peers silent for longer than ``forget_after``; returns their ids."""

@@ -29,6 +29,8 @@ from typing import Literal, TextIO
 
 import numpy as np
 
+from swarmcover.local import resolve_kernel
+
 from .keys import FleetKeys, make_keys, open_keys
 from .processes import ProcessPool, check_agent_command
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
@@ -112,8 +114,10 @@ class Launch:
                 "--only agents needs --keys DIR (the fleet's keys, from `swarmcover keys new` or "
                 "the simulator's run folder) or --insecure"
             )
-        if only != "sim":  # checked now: a program that cannot start stops the launch before anything does
+        if only != "sim":  # checked now: agents that cannot start stop the launch before anything does
             check_agent_command(rs.scenario.agents.command)
+            if rs.scenario.agents.command is None:
+                resolve_kernel(rs.scenario.agents.kernel)  # "c" on an install that did not build it
         self.rs = rs
         self.run_dir = Path(run_dir)
         self.headless = headless or not has_display()

@@ -176,7 +176,7 @@ class AgentsSection(_Strict):
     forget_after: _Pos = 2.0
     state_timeout: _Pos = 1.0
     max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
-    kernel: Literal["numpy", "numba"] = "numpy"
+    kernel: Literal["auto", "c", "numpy", "numba"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
 
     @model_validator(mode="after")

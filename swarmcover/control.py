@@ -53,6 +53,11 @@ if TYPE_CHECKING:
 
 __all__ = ["Controller", "Separation", "clip_speed", "gain_for", "saturate"]
 
+try:  # optional C (swarmcover/_hotpath.c): an agent's usual "nobody within reach" in one call
+    from ._hotpath import nearest2 as _nearest2
+except ImportError:  # pragma: no cover - an install without a C compiler
+    _nearest2 = None
+
 _COINCIDENT = 1e-9  # relative to r_min: closer than this, the pair direction comes from the ids
 
 
@@ -180,9 +185,12 @@ class Separation:
         nb = np.asarray(neighbors, dtype=np.float64).reshape(-1, xi.shape[0])
         if nb.shape[0] == 0:
             return np.zeros_like(xi)
+        r2 = self.radius * self.radius
+        if _nearest2 is not None and _nearest2(xi, np.ascontiguousarray(nb)) >= r2:
+            return np.zeros_like(xi)  # the usual case, in one call: no neighbour within reach
         nid = np.arange(1, nb.shape[0] + 1) + own_id if neighbor_ids is None else np.asarray(neighbor_ids)
         diff = xi - nb
-        near = np.einsum("ij,ij->i", diff, diff) < self.radius * self.radius  # usually none or few
+        near = np.einsum("ij,ij->i", diff, diff) < r2  # usually none or few
         if not near.any():
             return np.zeros_like(xi)
         push = self._pair_push(diff[near], np.full(int(near.sum()), own_id), nid[near].astype(np.int64))

@@ -13,11 +13,19 @@ images across the walls of both,
 with :math:`W`, :math:`\nabla W` sampled from cubic B-spline coefficients (the whole field of
 :class:`~swarmcover.field.SmoothedReciprocal`, or a patch of it sent by a body).
 
-Two kernels compute the pair sum and give the same numbers (to rounding; a test checks):
-``"numpy"`` (default: vectorised over the neighbours, a few tens of microseconds for a hundred of
-them, and a process that imports only numpy) and ``"numba"`` (the compiled kernel the fleet-wide
-law uses; faster per call, but loading numba and LLVM costs a process about 100 MB and 0.4 s, which
-matters when one machine runs hundreds of agent processes).
+Three kernels compute the pair sum and give the same numbers (to rounding; tests check):
+
+- ``"c"``: the whole sum in one call of a small C extension (``swarmcover/_hotpath.c``, built at
+  install when a C compiler is present; :func:`c_kernel_available` says whether it was). An agent
+  wakes every control period with cold caches, where each numpy call costs tens of microseconds
+  (``benchmarks/tick_cost.py``); one call then costs far less than the dozens the numpy kernel makes.
+- ``"numpy"``: vectorised over the neighbours, no compiled code of ours; a process that imports
+  only numpy.
+- ``"numba"``: the compiled kernel the fleet-wide law uses; loading numba and LLVM costs a process
+  about 100 MB and 0.4 s, which matters when one machine runs hundreds of agent processes.
+
+:func:`resolve_kernel` turns ``"auto"`` (the agents' default) into ``"c"`` where it was built and
+``"numpy"`` elsewhere.
 """
 
 from __future__ import annotations
@@ -29,9 +37,42 @@ import numpy as np
 
 from .domain import Box
 
-__all__ = ["KERNELS", "local_velocity", "near_images", "patch_covers", "sample_spline"]
+__all__ = [
+    "KERNELS",
+    "c_kernel_available",
+    "local_velocity",
+    "near_images",
+    "patch_covers",
+    "resolve_kernel",
+    "sample_spline",
+]
 
-KERNELS = ("numpy", "numba")
+KERNELS = ("numpy", "numba", "c")
+
+try:  # optional (see the module docstring)
+    from ._hotpath import velocity as _c_velocity
+except ImportError:  # pragma: no cover - an install without a C compiler
+    _c_velocity = None
+
+
+def c_kernel_available() -> bool:
+    """Whether the C kernel was built (it is optional: an install without a C compiler has none)."""
+    return _c_velocity is not None
+
+
+def resolve_kernel(kernel: str) -> str:
+    """``"auto"``: ``"c"`` if built, else ``"numpy"``; a kernel named outright is checked (``"c"``
+    when it was not built is a ``ValueError`` saying so)."""
+    if kernel == "auto":
+        return "c" if c_kernel_available() else "numpy"
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be 'auto' or one of {KERNELS}, got {kernel!r}")
+    if kernel == "c" and not c_kernel_available():
+        raise ValueError(
+            "kernel 'c' was not built with this install (no C compiler at install time?): "
+            "use 'auto' or 'numpy', or reinstall with a compiler"
+        )
+    return kernel
 
 
 def near_images(
@@ -195,13 +236,19 @@ def local_velocity(
     origin, spacing : ndarray, shape (d,)
     box : Box or None
         Reflecting walls (method of images), or ``None`` for the free law.
-    kernel : {"numba", "numpy"}
+    kernel : {"numba", "numpy", "c"}
         Which implementation sums the pairs (same result; see the module docstring).
 
     Returns
     -------
     ndarray, shape (d,)
     """
+    if kernel == "c":  # one call: the cutoff, the mirror images and the sum
+        if _c_velocity is None:
+            resolve_kernel("c")  # raises, saying why
+        lo, hi = (None, None) if box is None else (box.lo, box.hi)
+        v = _c_velocity(x, neighbors, mass, neighbor_mass, eps, cutoff, coef, origin, spacing, lo, hi)
+        return np.array(v)
     d = x.shape[0]
     xi = x.reshape(1, d)
     radius = cutoff * math.sqrt(2.0) * eps

@@ -27,6 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .configfile import describe_validation_error
 
+try:  # the optional C check of relayed rows (one call; the numpy path below names what is wrong)
+    from ._hotpath import rows_ok as _rows_ok
+except ImportError:  # pragma: no cover - an install without a C compiler
+    _rows_ok = None
+
 __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_HEADER_BYTES",
@@ -259,9 +264,19 @@ def _check_rows(rows: np.ndarray, d: int) -> None:
     masses in (0, 1]; no NaN or infinity."""
     if not len(rows):
         return
+    if _rows_ok is not None:
+        if _rows_ok(rows, d):
+            return
+    elif _rows_pass(rows, d):
+        return
+    _name_bad_rows(rows, d)
+
+
+def _rows_pass(rows: np.ndarray, d: int) -> bool:
+    """The checks of :func:`_check_rows` in a few array operations (numpy twin of the C ``rows_ok``)."""
     lo, hi = rows.min(axis=0), rows.max(axis=0)  # NaN propagates into both: then no test passes
     ids = rows[:, 0]
-    if (
+    return bool(
         lo[0] >= 0
         and hi[0] < 1 << 31
         and lo[1] >= 0
@@ -270,8 +285,11 @@ def _check_rows(rows: np.ndarray, d: int) -> None:
         and hi[2 + d] <= 1
         and all(lo[2 + a] >= -1e12 and hi[2 + a] <= 1e12 for a in range(d))
         and np.array_equal(ids, np.floor(ids))
-    ):
-        return  # the usual case, in a few array operations; else find what is wrong
+    )
+
+
+def _name_bad_rows(rows: np.ndarray, d: int) -> None:
+    """Raise :class:`ProtocolError` naming what is wrong with rows that failed the checks."""
     if not np.all(np.isfinite(rows)):
         raise ProtocolError("neighbors buffer holds NaN or infinite values")
     ids, t, pos, mass = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d]

@@ -23,6 +23,22 @@ def _hypothesis_profiles() -> None:
 _hypothesis_profiles()
 
 
+@pytest.fixture(scope="session")
+def c_kernel() -> bool:
+    """Whether the optional C kernel was built. ``SWARMCOVER_REQUIRE_C=1`` (set by ``.ci/run``,
+    whose machine has a compiler) turns its absence into a failure instead of skipped checks."""
+    import os
+
+    from swarmcover.local import c_kernel_available
+
+    built = c_kernel_available()
+    if not built and os.environ.get("SWARMCOVER_REQUIRE_C") == "1":
+        pytest.fail(
+            "SWARMCOVER_REQUIRE_C=1 but swarmcover._hotpath was not built (the install needs a C compiler)"
+        )
+    return built
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _warm_agent_kernels() -> None:
     """Compile the agents' numba kernels into the cache once, before any test starts agent

@@ -79,3 +79,18 @@ def test_clip_speed_equals_saturate_on_one_row(rng):
 
     for v in rng.normal(0.0, 2.0, (200, 2)):
         assert np.allclose(clip_speed(v, 1.0), saturate(v[None], 1.0)[0], rtol=1e-15, atol=0)
+
+
+def test_one_agent_separation_equals_the_fleet_wide_one(rng):
+    """``Separation.velocity`` for one agent (with its C shortcut when nobody is within reach, where
+    built) equals its row of the fleet-wide ``velocities``, near and far from others."""
+    from swarmcover.control import Separation
+
+    sep = Separation(r_min=0.05, speed=1.0)
+    for _ in range(50):
+        x = rng.random((int(rng.integers(2, 30)), 2))
+        ids = rng.permutation(1000)[: len(x)]
+        want = sep.velocities(x, ids)
+        for i in range(len(x)):
+            got = sep.velocity(x[i], np.delete(x, i, axis=0), int(ids[i]), np.delete(ids, i))
+            assert np.allclose(got, want[i], rtol=1e-12, atol=1e-12)

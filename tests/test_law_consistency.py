@@ -111,10 +111,10 @@ def test_zone_repulsion_points_outward():
 @pytest.mark.parametrize("d", [1, 2])
 @pytest.mark.parametrize("boundary", ["reflect", "free"])
 @pytest.mark.parametrize("eps", [0.08, 0.3])
-def test_numpy_kernel_equals_compiled_kernel_and_vectorised(d, boundary, eps, rng):
+def test_numpy_kernel_equals_compiled_kernel_and_vectorised(d, boundary, eps, rng, c_kernel):
     """The agent's numpy kernel, on a patch of the field as a body sends it, against the compiled
-    kernel and the fleet-wide law (agents near walls included; with eps = 0.3 the radius, 1.7,
-    exceeds the box, so images of images count)."""
+    kernels (numba; C where built) and the fleet-wide law (agents near walls included; with
+    eps = 0.3 the radius, 1.7, exceeds the box, so images of images count)."""
     from swarmcover.domain import Box
     from swarmcover.local import local_velocity
 
@@ -134,6 +134,9 @@ def test_numpy_kernel_equals_compiled_kernel_and_vectorised(d, boundary, eps, rn
         vc = local_velocity(*args, **kw, kernel="numba")
         assert np.allclose(vn, vc, rtol=1e-12, atol=1e-12 * np.abs(v).max()), i
         assert np.allclose(vn, v[i], rtol=1e-10, atol=1e-10 * np.abs(v).max()), i
+        if c_kernel:
+            vC = local_velocity(*args, **kw, kernel="c")
+            assert vC.shape == (d,) and np.allclose(vC, vn, rtol=1e-12, atol=1e-12 * np.abs(v).max()), i
 
 
 def test_numpy_spline_sampling_equals_compiled(rng):
@@ -194,3 +197,79 @@ def test_numpy_spline_sampling_clamps_beyond_the_grid(rng):
     w, _ = f.sample(np.clip(edge, f._lo_valid, f._hi_valid))
     inside = np.all((edge >= f._lo_valid) & (edge <= f._hi_valid), axis=1)
     assert inside.sum() > 100 and np.allclose(out[inside, 0], w[inside], rtol=1e-12)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_c_kernel_equals_numpy_kernel_off_the_patch_and_far_off_the_walls(d, rng, c_kernel):
+    """Midpoints beyond a too-small patch clamp to its edge in both kernels; walls far closer than
+    the radius on a long thin box (many images along one axis, one along the other); no neighbours."""
+    if not c_kernel:
+        pytest.skip("the C kernel was not built")
+    from swarmcover.domain import Box
+    from swarmcover.local import local_velocity
+
+    law = BlobLaw(_mixture(d), 0.1, 0.02)
+    for _ in range(20):
+        x = rng.random(d)
+        nb = rng.random((int(rng.integers(0, 30)), d))
+        m = rng.uniform(0.01, 0.05, len(nb))
+        origin, coef = law.field.patch(x, 0.2 * law.radius)  # too small: many midpoints off it
+        thin = Box([(0.0, 0.15), (0.0, 1.0)][:d]) if d == 2 else Box([(0.0, 1.0)])
+        for box in (None, Box([(0.0, 1.0)] * d), thin):
+            xb = x if box is None else box.clip(x)
+            nbb = nb if box is None else box.clip(nb)
+            kw = dict(
+                eps=law.eps, cutoff=law.cutoff, coef=coef, origin=origin, spacing=law.field.spacing, box=box
+            )
+            vn = local_velocity(xb, nbb.reshape(-1, d), 0.02, m, **kw, kernel="numpy")
+            vc = local_velocity(xb, nbb.reshape(-1, d), 0.02, m, **kw, kernel="c")
+            assert np.allclose(vc, vn, rtol=1e-12, atol=1e-13 * max(1.0, np.abs(vn).max()))
+
+
+def test_c_kernel_names_bad_arrays(c_kernel):
+    """Wrong dtype, shape or layout, or one wall without the other: a ValueError naming it."""
+    if not c_kernel:
+        pytest.skip("the C kernel was not built")
+    from swarmcover._hotpath import velocity
+
+    x, nb, m = np.array([0.5, 0.5]), np.array([[0.4, 0.5]]), np.array([0.1])
+    coef, o, h = np.zeros((8, 8, 3)), np.zeros(2), np.full(2, 0.2)
+    lo, hi = np.zeros(2), np.ones(2)
+    assert len(velocity(x, nb, 0.1, m, 0.1, 4.0, coef, o, h, lo, hi)) == 2
+    bounds = np.array([[0.0, 1.0], [0.0, 1.0]])  # strided vectors (a column of bounds) are read as such
+    assert velocity(x, nb, 0.1, m, 0.1, 4.0, coef, o, h, bounds[:, 0], bounds[:, 1]) == velocity(
+        x, nb, 0.1, m, 0.1, 4.0, coef, o, h, lo, hi
+    )
+    for args, what in [
+        ((x.astype(np.float32), nb, 0.1, m, 0.1, 4.0, coef, o, h, lo, hi), "x must be a float64"),
+        ((x, nb[:, :1], 0.1, m, 0.1, 4.0, coef, o, h, lo, hi), "neighbors has length 1 along axis 1"),
+        ((x, nb, 0.1, np.array([0.1, 0.2]), 0.1, 4.0, coef, o, h, lo, hi), "neighbor_mass has length 2"),
+        ((x, nb, 0.1, m, 0.1, 4.0, np.zeros((8, 8, 2)), o, h, lo, hi), "coef has length 2 along axis 2"),
+        ((x, nb, 0.1, m, 0.1, 4.0, coef, o, h, [0.0, 0.0], hi), "lo must be a float64 array"),
+        ((x, nb, 0.1, m, 0.1, 4.0, np.zeros((8, 8, 3))[:, ::2], o, h, lo, hi), "coef must be a C-contiguous"),
+        ((x, nb, 0.1, m, 0.1, 4.0, coef, o, h, lo, None), "both walls"),
+        ((x, nb, 0.1, m, -0.1, 4.0, coef, o, h, lo, hi), "eps and cutoff must be positive"),
+        ((x, nb, 0.1, m, 0.1, 4.0, np.zeros((3, 8, 3)), o, h, lo, hi), "at least 4 nodes"),
+        ((np.zeros(3), nb, 0.1, m, 0.1, 4.0, coef, o, h, lo, hi), "1 or 2 coordinates"),
+        ((x, nb, 0.1, m, 0.1, 4.0, coef, o, h, hi, lo), "hi > lo"),
+    ]:
+        with pytest.raises(ValueError, match=what):
+            velocity(*args)
+
+
+def test_kernel_auto_and_an_install_without_the_c_kernel(monkeypatch, c_kernel):
+    """``"auto"`` takes C where built; without it (simulated), numpy, and asking for ``"c"`` says why."""
+    import swarmcover.local as local
+
+    assert local.resolve_kernel("auto") == ("c" if c_kernel else "numpy")
+    assert local.resolve_kernel("numpy") == "numpy"
+    with pytest.raises(ValueError, match="kernel must be 'auto' or one of"):
+        local.resolve_kernel("fortran")
+    monkeypatch.setattr(local, "_c_velocity", None)
+    assert local.resolve_kernel("auto") == "numpy" and not local.c_kernel_available()
+    with pytest.raises(ValueError, match="kernel 'c' was not built with this install"):
+        local.resolve_kernel("c")
+    x = np.array([0.5, 0.5])
+    with pytest.raises(ValueError, match="not built"):
+        local.local_velocity(x, x[None], 0.1, np.array([0.1]), eps=0.1, cutoff=4.0, coef=np.zeros((8, 8, 3)),
+                             origin=np.zeros(2), spacing=np.full(2, 0.2), box=None, kernel="c")  # fmt: skip

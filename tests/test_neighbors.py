@@ -50,3 +50,31 @@ def test_own_id_is_never_a_neighbour():
     got = tab.offer_rows(np.array([2, 3]), np.array([2.0, 2.0]), np.ones((2, 2)), np.full(2, 0.1), now=0.1)
     assert got == {"accepted": 1, "older": 0, "full": 0, "own": 1}
     assert tab.live(0.1)[0].tolist() == [2] and len(tab) == 1
+
+
+def test_offer_relayed_equals_offer_rows_step_by_step(c_kernel):
+    """``offer_relayed`` (one C call on the usual tick where built) leaves the table exactly as
+    ``offer_rows`` does, and says the same, over random ticks: held senders newer or older, new
+    senders, the own id, a full table, expiry."""
+    rng = np.random.default_rng(7)
+    for d in (1, 2):
+        fast = NeighborTable(0, d, ttl=0.5, forget_after=2.0, capacity=24)
+        slow = NeighborTable(0, d, ttl=0.5, forget_after=2.0, capacity=24)
+        t_sent = np.zeros(40)
+        usual = 0
+        for step in range(400):
+            now = 0.05 * step
+            pool = np.arange(0, 30) if rng.random() < 0.3 else np.arange(1, 20)  # sometimes new ids, own id
+            ids = rng.choice(pool, size=int(rng.integers(0, 15)), replace=False)
+            t_sent[ids] += rng.choice([1.0, -0.5], size=len(ids), p=[0.95, 0.05])  # jitter: some older
+            rows = np.c_[ids, t_sent[ids], rng.random((len(ids), d)), rng.uniform(0.01, 1.0, len(ids))]
+            was_clean = not fast._dirty
+            got = fast.offer_relayed(rows, now)
+            want = slow.offer_rows(ids.astype(np.int64), rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d], now)
+            assert got == want, step
+            usual += was_clean and got["accepted"] == len(ids) > 0
+            for name in ("_ids", "_t", "_pos", "_mass", "_heard"):
+                assert np.array_equal(getattr(fast, name), getattr(slow, name)), (step, name)
+            if step % 37 == 0:
+                assert fast.expire(now) == slow.expire(now)
+        assert usual > 100  # the fast path had ticks to take

@@ -180,3 +180,50 @@ def test_random_json_only_raises_protocol_error(body, kind):
             decode([json.dumps(candidate).encode()])
         except ProtocolError:
             pass
+
+
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_c_row_check_agrees_with_the_numpy_checks(d, rng, c_kernel):
+    """The optional C check of relayed rows accepts exactly what the numpy checks accept: valid
+    rows, and rows with one cell set to a value on or past a limit (or NaN, infinite, fractional)."""
+    if not c_kernel:
+        pytest.skip("the C hot path was not built")
+    from swarmcover._hotpath import rows_ok
+
+    from swarmcover.protocol import _rows_pass
+
+    edges = {
+        0: [0.0, 2.0**31 - 1, 2.0**31, -1.0, 3.5, -0.0],
+        1: [0.0, 1e11, 1e11 * (1 + 1e-15), -1e-300],
+        2 + d: [1.0, 1.0 + 1e-16, 1.0000001, 0.0, 5e-324, -1.0],
+        2: [1e12, -1e12, 1e12 * (1 + 1e-15), -1.01e12],
+    }
+    bad = [math.nan, math.inf, -math.inf]
+    agree = rejected = 0
+    for _ in range(400):
+        k = int(rng.integers(1, 12))
+        rows = np.c_[rng.integers(0, 1000, k), rng.uniform(0, 2e9, k), rng.uniform(-50, 50, (k, d)),
+                     rng.uniform(1e-3, 1.0, k)]  # fmt: skip
+        if rng.random() < 0.8:
+            col = int(rng.choice([0, 1, 2, 2 + d, *range(3, 2 + d)]))
+            values = edges.get(col, edges[2]) + bad
+            rows[int(rng.integers(k)), col] = values[int(rng.integers(len(values)))]
+        want = _rows_pass(rows, d)
+        assert rows_ok(rows, d) is want, rows
+        agree += 1
+        rejected += not want
+    assert agree == 400 and 100 < rejected < 350  # both kinds were tried
+    with pytest.raises(ValueError, match="rows has length"):
+        rows_ok(np.zeros((2, d + 2)), d)
+
+
+def test_c_nearest_distance_equals_numpy(rng, c_kernel):
+    if not c_kernel:
+        pytest.skip("the C hot path was not built")
+    from swarmcover._hotpath import nearest2
+
+    for d in (1, 2, 3):
+        for k in (0, 1, 7, 100):
+            x, p = rng.normal(size=d), rng.normal(size=(k, d))
+            want = float(np.min(np.sum((p - x) ** 2, axis=1))) if k else math.inf
+            assert nearest2(x, p) == pytest.approx(want, rel=1e-14)

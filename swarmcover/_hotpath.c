@@ -1,0 +1,468 @@
+/* An agent's hot path in C: the calls its control tick makes, one each instead of dozens of
+ * numpy calls. An agent process wakes every control period with cold caches, where each numpy
+ * call costs tens of microseconds (benchmarks/tick_cost.py); these are optional (built at install
+ * when a C compiler is present) and each has a numpy twin that tests check it against.
+ *
+ * velocity(): one agent's blob velocity, swarmcover.local.local_velocity's "c" kernel. The same
+ * sum as the numpy kernel (swarmcover/local.py), in the same order: the agent itself, its
+ * neighbours within the radius R = cutoff * sqrt(2) * eps, then (walls given) the mirror images of
+ * those and of itself across the walls (the reflection group) that lie within R:
+ *
+ *   v = sum_j m_j phi(x - x_j) [ (x - x_j) W(mid) / (2 eps^2) - grad W(mid) / 2 ],
+ *   phi(r) = (4 pi eps^2)^(-d/2) exp(-|r|^2 / (4 eps^2)),  mid = (x + x_j) / 2,
+ *
+ * with W, grad W sampled from cubic B-spline coefficients (points past the grid clamped to its
+ * last cell, as the numpy and numba kernels do).
+ *
+ * rows_ok(): whether relayed beacon rows pass swarmcover.protocol's checks (the numpy path then
+ * names what is wrong). table_update(): the neighbour table's usual tick, in place.
+ * nearest2(): the squared distance to the nearest of some points.
+ *
+ * Arrays arrive through the buffer protocol (float64; the 2-D and 3-D ones C-contiguous; shapes
+ * are checked here and a ValueError names the argument). No numpy C API: the module builds
+ * without numpy's headers.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+
+#define MAXD 2
+
+typedef struct {
+    double sign, off;
+    int moved;
+} Transform;
+
+typedef struct {
+    const double *coef;
+    Py_ssize_t n[MAXD];
+    double origin[MAXD], inv_h[MAXD];
+    int d;
+} Field;
+
+static int is_f64(const Py_buffer *b) {
+    const char *f = b->format;
+    if (f == NULL) return 0;
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    return f[0] == 'd' && f[1] == '\0';
+}
+
+static int is_i64(const Py_buffer *b) {
+    const char *f = b->format;
+    if (f == NULL || b->itemsize != 8) return 0;
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    return (f[0] == 'q' || f[0] == 'l') && f[1] == '\0';
+}
+
+/* A buffer of ndim dimensions (shape[i] < 0: any length) of float64 (or, with INT64 in flags,
+   int64), C-contiguous unless it is a vector (ndim 1: any stride, read with vec()); WRITABLE in
+   flags: one this code writes into. */
+#define INT64 (1 << 30)
+static int get_array_as(PyObject *obj, const char *name, Py_buffer *b, int ndim, const Py_ssize_t *shape, int flags) {
+    const char *type = flags & INT64 ? "int64" : "float64";
+    const int writable = flags & PyBUF_WRITABLE;
+    if (PyObject_GetBuffer(obj, b, PyBUF_STRIDES | PyBUF_FORMAT | writable) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "%s must be a %s%s array", name, writable ? "writable " : "", type);
+        return -1;
+    }
+    if (ndim > 1 && b->ndim == ndim && !PyBuffer_IsContiguous(b, 'C')) {
+        PyErr_Format(PyExc_ValueError, "%s must be a C-contiguous %s array", name, type);
+        PyBuffer_Release(b);
+        return -1;
+    }
+    if (!(flags & INT64 ? is_i64(b) : is_f64(b)) || b->ndim != ndim) {
+        PyErr_Format(PyExc_ValueError, "%s must be a %s array of %d dimension(s)", name, type, ndim);
+        PyBuffer_Release(b);
+        return -1;
+    }
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] >= 0 && b->shape[i] != shape[i]) {
+            PyErr_Format(PyExc_ValueError, "%s has length %zd along axis %d, expected %zd", name, b->shape[i],
+                         i, shape[i]);
+            PyBuffer_Release(b);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int get_array(PyObject *obj, const char *name, Py_buffer *b, int ndim, const Py_ssize_t *shape) {
+    return get_array_as(obj, name, b, ndim, shape, 0);
+}
+
+/* element i of a 1-D buffer */
+static inline double vec(const Py_buffer *b, Py_ssize_t i) {
+    return *(const double *)((const char *)b->buf + i * b->strides[0]);
+}
+
+static void weights(double t, double w[4]) {
+    double t2 = t * t, t3 = t2 * t, u = 1.0 - t;
+    w[0] = u * u * u / 6.0;
+    w[1] = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0;
+    w[2] = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0;
+    w[3] = t3 / 6.0;
+}
+
+static void locate(double p, double o, double ih, Py_ssize_t n, Py_ssize_t *i, double *t) {
+    double u = (p - o) * ih;
+    double f = floor(u);
+    *t = u - f;
+    if (f < 1.0) {
+        *i = 1;
+        *t = 0.0;
+    } else if (f > (double)(n - 3)) {
+        *i = n - 3;
+        *t = 1.0;
+    } else {
+        *i = (Py_ssize_t)f;
+    }
+}
+
+/* out[0] = W, out[1 + a] = dW/dx_a at p */
+static void sample(const Field *fd, const double *p, double *out) {
+    Py_ssize_t i, j;
+    double t, s, a[4], b[4];
+    const int c = fd->d + 1;
+    locate(p[0], fd->origin[0], fd->inv_h[0], fd->n[0], &i, &t);
+    weights(t, a);
+    for (int k = 0; k < c; k++) out[k] = 0.0;
+    if (fd->d == 1) {
+        for (int q = 0; q < 4; q++)
+            for (int k = 0; k < c; k++) out[k] += a[q] * fd->coef[(i - 1 + q) * c + k];
+        return;
+    }
+    locate(p[1], fd->origin[1], fd->inv_h[1], fd->n[1], &j, &s);
+    weights(s, b);
+    for (int q = 0; q < 4; q++) {
+        const double *row = fd->coef + ((i - 1 + q) * fd->n[1] + (j - 1)) * c;
+        double acc[MAXD + 1] = {0.0, 0.0, 0.0};
+        for (int r = 0; r < 4; r++)
+            for (int k = 0; k < c; k++) acc[k] += b[r] * row[r * c + k];
+        for (int k = 0; k < c; k++) out[k] += a[q] * acc[k];
+    }
+}
+
+typedef struct {
+    const double *x;
+    const Field *fd;
+    double norm, inv4e2, inv2e2;
+    double v[MAXD];
+    int d;
+} Sum;
+
+static void add_pair(Sum *s, const double *p, double m) {
+    double dx[MAXD], mid[MAXD], f[MAXD + 1], r2 = 0.0;
+    for (int a = 0; a < s->d; a++) {
+        dx[a] = s->x[a] - p[a];
+        mid[a] = 0.5 * (s->x[a] + p[a]);
+        r2 += dx[a] * dx[a];
+    }
+    sample(s->fd, mid, f);
+    double g = m * s->norm * exp(-r2 * s->inv4e2);
+    for (int a = 0; a < s->d; a++) s->v[a] += g * (dx[a] * (f[0] * s->inv2e2) - 0.5 * f[1 + a]);
+}
+
+/* The transforms p -> sign * p + off along one axis that map the box [lo, hi] to within
+   radius of x (the reflection group: p + 2kL and 2 lo - p + 2kL). */
+static Py_ssize_t axis_transforms(double lo, double hi, double x, double radius, Transform **out) {
+    double size = hi - lo;
+    Py_ssize_t kmax = (Py_ssize_t)ceil((radius + size) / (2.0 * size)) + 1;
+    Transform *t = PyMem_Malloc(sizeof(Transform) * (size_t)(2 * (2 * kmax + 1)));
+    if (t == NULL) return -1;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t k = -kmax; k <= kmax; k++) {
+        double s = 2.0 * (double)k * size;
+        double ilo = lo + s, ihi = hi + s;  /* p + 2kL */
+        if (fmax(fmax(ilo - x, 0.0), x - ihi) < radius) t[n++] = (Transform){1.0, s, k != 0};
+        ilo = lo - size + s, ihi = lo + s;  /* 2 lo - p + 2kL */
+        if (fmax(fmax(ilo - x, 0.0), x - ihi) < radius) t[n++] = (Transform){-1.0, 2.0 * lo + s, 1};
+    }
+    *out = t;
+    return n;
+}
+
+static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *ox, *onb, *onbm, *ocoef, *oorigin, *ospacing, *olo, *ohi;
+    double mass, eps, cutoff;
+    if (!PyArg_ParseTuple(args, "OOdOddOOOOO:velocity", &ox, &onb, &mass, &onbm, &eps, &cutoff, &ocoef, &oorigin,
+                          &ospacing, &olo, &ohi))
+        return NULL;
+    if (!(eps > 0.0) || !(cutoff > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "eps and cutoff must be positive");
+        return NULL;
+    }
+    int walls = olo != Py_None || ohi != Py_None;
+    if (walls && (olo == Py_None || ohi == Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "give both walls (lo and hi) or neither");
+        return NULL;
+    }
+    Py_buffer bx = {0}, bnb = {0}, bnbm = {0}, bcoef = {0}, borig = {0}, bsp = {0}, blo = {0}, bhi = {0};
+    PyObject *result = NULL;
+    Transform *opts[MAXD] = {NULL, NULL};
+    Py_ssize_t any = -1;
+    if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
+    const Py_ssize_t d = bx.shape[0];
+    if (d < 1 || d > MAXD) {
+        PyErr_Format(PyExc_ValueError, "x must have 1 or 2 coordinates, got %zd", d);
+        goto done;
+    }
+    Py_ssize_t nb_shape[2] = {-1, d}, dshape[1] = {d};
+    if (get_array(onb, "neighbors", &bnb, 2, nb_shape) < 0) goto done;
+    Py_ssize_t k = bnb.shape[0], kshape[1] = {k};
+    if (get_array(onbm, "neighbor_mass", &bnbm, 1, kshape) < 0) goto done;
+    Py_ssize_t cshape[MAXD + 1] = {-1, -1, -1};
+    cshape[d] = d + 1;
+    if (get_array(ocoef, "coef", &bcoef, (int)d + 1, cshape) < 0) goto done;
+    if (get_array(oorigin, "origin", &borig, 1, dshape) < 0) goto done;
+    if (get_array(ospacing, "spacing", &bsp, 1, dshape) < 0) goto done;
+    if (walls && (get_array(olo, "lo", &blo, 1, dshape) < 0 || get_array(ohi, "hi", &bhi, 1, dshape) < 0)) goto done;
+
+    Field fd = {.coef = bcoef.buf, .d = (int)d};
+    for (int a = 0; a < d; a++) {
+        fd.n[a] = bcoef.shape[a];
+        fd.origin[a] = vec(&borig, a);
+        double h = vec(&bsp, a);
+        if (fd.n[a] < 4 || !(h > 0.0)) {
+            PyErr_SetString(PyExc_ValueError, "the field needs at least 4 nodes and a positive spacing per axis");
+            goto done;
+        }
+        fd.inv_h[a] = 1.0 / h;
+    }
+    double x[MAXD], lo[MAXD], hi[MAXD];
+    for (int a = 0; a < d; a++) {
+        x[a] = vec(&bx, a);
+        lo[a] = walls ? vec(&blo, a) : 0.0;
+        hi[a] = walls ? vec(&bhi, a) : 0.0;
+    }
+    const double *nb = bnb.buf;
+    const double radius = cutoff * sqrt(2.0) * eps, r2max = radius * radius;
+    Sum s = {.x = x, .fd = &fd, .d = (int)d, .v = {0.0, 0.0}};
+    s.norm = pow(4.0 * M_PI * eps * eps, -0.5 * (double)d);
+    s.inv4e2 = 1.0 / (4.0 * eps * eps);
+    s.inv2e2 = 1.0 / (2.0 * eps * eps);
+
+    add_pair(&s, x, mass); /* the agent itself is a source too */
+    Py_ssize_t *near = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(k + 1));
+    if (near == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t m = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        double r2 = 0.0;
+        for (int a = 0; a < d; a++) {
+            double dx = nb[j * d + a] - x[a];
+            r2 += dx * dx;
+        }
+        if (r2 < r2max) {
+            near[m++] = j;
+            add_pair(&s, nb + j * d, vec(&bnbm, j));
+        }
+    }
+    if (walls) {
+        int close = 0;
+        for (int a = 0; a < d; a++) close |= (x[a] - lo[a] < radius) || (hi[a] - x[a] < radius);
+        if (close) {
+            Py_ssize_t count[MAXD] = {1, 1};
+            for (int a = 0; a < d; a++) {
+                if (!(hi[a] > lo[a])) {
+                    PyErr_SetString(PyExc_ValueError, "each wall pair needs hi > lo");
+                    PyMem_Free(near);
+                    goto done;
+                }
+                count[a] = axis_transforms(lo[a], hi[a], x[a], radius, &opts[a]);
+                if (count[a] < 0) {
+                    PyErr_NoMemory();
+                    PyMem_Free(near);
+                    goto done;
+                }
+            }
+            /* every combination of the axes' transforms but the identity, applied to the near
+               neighbours and then to the agent itself (the numpy kernel's order) */
+            Py_ssize_t c1 = d == 2 ? count[1] : 1;
+            for (Py_ssize_t t0 = 0; t0 < count[0]; t0++) {
+                for (Py_ssize_t t1 = 0; t1 < c1; t1++) {
+                    const Transform *tr[MAXD] = {&opts[0][t0], d == 2 ? &opts[1][t1] : NULL};
+                    int moved = 0;
+                    for (int a = 0; a < d; a++) moved |= tr[a]->moved;
+                    if (!moved) continue;
+                    for (Py_ssize_t q = 0; q <= m; q++) {
+                        const double *p = q < m ? nb + near[q] * d : x;
+                        double img[MAXD], r2 = 0.0;
+                        for (int a = 0; a < d; a++) {
+                            img[a] = tr[a]->sign * p[a] + tr[a]->off;
+                            r2 += (img[a] - x[a]) * (img[a] - x[a]);
+                        }
+                        if (r2 < r2max) add_pair(&s, img, q < m ? vec(&bnbm, near[q]) : mass);
+                    }
+                }
+            }
+        }
+    }
+    PyMem_Free(near);
+    result = PyTuple_New(d);
+    for (int a = 0; result != NULL && a < d; a++) {
+        PyObject *f = PyFloat_FromDouble(s.v[a]);
+        if (f == NULL) Py_CLEAR(result);
+        else PyTuple_SET_ITEM(result, a, f);
+    }
+done:
+    for (int a = 0; a < MAXD; a++) PyMem_Free(opts[a]);
+    Py_buffer *all[] = {&bx, &bnb, &bnbm, &bcoef, &borig, &bsp, &blo, &bhi};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (all[i]->obj != NULL) PyBuffer_Release(all[i]);
+    return result;
+}
+
+/* rows (k, d + 3) = [id, t, position, mass]: ids integers in [0, 2^31), t in [0, 1e11],
+   |position| <= 1e12, mass in (0, 1]; no NaN (every comparison below is false for NaN) */
+static PyObject *rows_ok(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *orows;
+    int d;
+    if (!PyArg_ParseTuple(args, "Oi:rows_ok", &orows, &d)) return NULL;
+    if (d < 1 || d > 3) {
+        PyErr_Format(PyExc_ValueError, "d must be 1, 2 or 3, got %d", d);
+        return NULL;
+    }
+    Py_buffer b;
+    Py_ssize_t shape[2] = {-1, d + 3};
+    if (get_array(orows, "rows", &b, 2, shape) < 0) return NULL;
+    const double *r = b.buf;
+    int ok = 1;
+    for (Py_ssize_t i = 0; ok && i < b.shape[0]; i++, r += d + 3) {
+        double id = r[0], t = r[1], m = r[2 + d];
+        ok = id >= 0.0 && id < 2147483648.0 && floor(id) == id && t >= 0.0 && t <= 1e11 && m > 0.0 && m <= 1.0;
+        for (int a = 0; ok && a < d; a++) ok = r[2 + a] >= -1e12 && r[2 + a] <= 1e12;
+    }
+    PyBuffer_Release(&b);
+    return PyBool_FromLong(ok);
+}
+
+static PyObject *nearest2(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *ox, *opts;
+    if (!PyArg_ParseTuple(args, "OO:nearest2", &ox, &opts)) return NULL;
+    Py_buffer bx, bp;
+    Py_ssize_t any = -1;
+    if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
+    Py_ssize_t d = bx.shape[0], shape[2] = {-1, d};
+    if (get_array(opts, "points", &bp, 2, shape) < 0) {
+        PyBuffer_Release(&bx);
+        return NULL;
+    }
+    double best = HUGE_VAL;
+    const double *p = bp.buf;
+    for (Py_ssize_t j = 0; j < bp.shape[0]; j++, p += d) {
+        double r2 = 0.0;
+        for (Py_ssize_t a = 0; a < d; a++) r2 += (p[a] - vec(&bx, a)) * (p[a] - vec(&bx, a));
+        if (r2 < best) best = r2;
+    }
+    PyBuffer_Release(&bx);
+    PyBuffer_Release(&bp);
+    return PyFloat_FromDouble(best);
+}
+
+/* The neighbour table's usual tick (agents/neighbors.py, NeighborTable.offer_relayed): every
+   relayed row's sender is held and each beacon is no older than the one held. Then the rows are
+   written into the table's arrays and True returned; else nothing is written and False returned
+   (the numpy path takes the rows). Senders are found by binary search in sorted_ids. */
+static PyObject *table_update(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *o[7];
+    double now;
+    if (!PyArg_ParseTuple(args, "OOOOOOOd:table_update", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &now))
+        return NULL;
+    static const char *names[7] = {"sorted_ids", "sorted_slots", "t", "pos", "mass", "heard", "rows"};
+    Py_buffer b[7];
+    int got = 0;
+    PyObject *result = NULL;
+    Py_ssize_t any = -1, m, cap, d;
+    if (get_array_as(o[0], names[0], &b[0], 1, &any, INT64) < 0) goto done;
+    got = 1;
+    m = b[0].shape[0];
+    Py_ssize_t mshape[1] = {m};
+    if (get_array_as(o[1], names[1], &b[1], 1, mshape, INT64) < 0) goto done;
+    got = 2;
+    if (get_array_as(o[2], names[2], &b[2], 1, &any, PyBUF_WRITABLE) < 0) goto done;
+    got = 3;
+    cap = b[2].shape[0];
+    Py_ssize_t pshape[2] = {cap, -1}, cshape[1] = {cap};
+    if (get_array_as(o[3], names[3], &b[3], 2, pshape, PyBUF_WRITABLE) < 0) goto done;
+    got = 4;
+    d = b[3].shape[1];
+    if (get_array_as(o[4], names[4], &b[4], 1, cshape, PyBUF_WRITABLE) < 0) goto done;
+    got = 5;
+    if (get_array_as(o[5], names[5], &b[5], 1, cshape, PyBUF_WRITABLE) < 0) goto done;
+    got = 6;
+    Py_ssize_t rshape[2] = {-1, d + 3};
+    if (get_array(o[6], names[6], &b[6], 2, rshape) < 0) goto done;
+    got = 7;
+    const Py_ssize_t k = b[6].shape[0];
+    const double *rows = b[6].buf;
+    const char *ids = b[0].buf, *slots = b[1].buf;
+    const Py_ssize_t sid = b[0].strides[0], sslot = b[1].strides[0];
+    int usual = m > 0;
+    for (Py_ssize_t i = 0; usual && i < k; i++) { /* first pass: check, write nothing */
+        const double *r = rows + i * (d + 3);
+        long long id = (long long)r[0], lo = 0, hi = m - 1, at = -1;
+        while (lo <= hi) {
+            long long mid = (lo + hi) / 2, v = *(const long long *)(ids + mid * sid);
+            if (v == id) {
+                at = mid;
+                break;
+            }
+            if (v < id) lo = mid + 1;
+            else hi = mid - 1;
+        }
+        if (at < 0) {
+            usual = 0;
+            break;
+        }
+        long long slot = *(const long long *)(slots + at * sslot);
+        usual = slot >= 0 && slot < cap && r[1] >= vec(&b[2], slot);
+    }
+    if (usual) { /* second pass: write (the search again: cheaper than keeping k slots) */
+        for (Py_ssize_t i = 0; i < k; i++) {
+            const double *r = rows + i * (d + 3);
+            long long id = (long long)r[0], lo = 0, hi = m - 1, at = 0;
+            while (lo <= hi) {
+                long long mid = (lo + hi) / 2, v = *(const long long *)(ids + mid * sid);
+                if (v == id) {
+                    at = mid;
+                    break;
+                }
+                if (v < id) lo = mid + 1;
+                else hi = mid - 1;
+            }
+            long long slot = *(const long long *)(slots + at * sslot);
+            *(double *)((char *)b[2].buf + slot * b[2].strides[0]) = r[1];
+            for (Py_ssize_t a = 0; a < d; a++) ((double *)b[3].buf)[slot * d + a] = r[2 + a];
+            *(double *)((char *)b[4].buf + slot * b[4].strides[0]) = r[2 + d];
+            *(double *)((char *)b[5].buf + slot * b[5].strides[0]) = now;
+        }
+    }
+    result = PyBool_FromLong(usual);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"velocity", velocity, METH_VARARGS,
+     "velocity(x, neighbors, mass, neighbor_mass, eps, cutoff, coef, origin, spacing, lo, hi) -> tuple\n\n"
+     "One agent's blob velocity (see swarmcover.local.local_velocity); lo, hi: the walls, or None."},
+    {"rows_ok", rows_ok, METH_VARARGS,
+     "rows_ok(rows, d) -> bool\n\nWhether relayed beacon rows (k, d + 3) pass the protocol's checks."},
+    {"table_update", table_update, METH_VARARGS,
+     "table_update(sorted_ids, sorted_slots, t, pos, mass, heard, rows, now) -> bool\n\n"
+     "The neighbour table's usual tick in place (see agents/neighbors.py); False: nothing written."},
+    {"nearest2", nearest2, METH_VARARGS,
+     "nearest2(x, points) -> float\n\nThe squared distance from x (d,) to the nearest of points (k, d); inf if none."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_hotpath", "An agent's hot path in C (see swarmcover/_hotpath.c).", -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__hotpath(void) { return PyModule_Create(&module); }
