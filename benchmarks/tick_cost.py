@@ -38,6 +38,7 @@ from fleet import cpu_model  # noqa: E402  (benchmarks/fleet.py, beside this scr
 from agents.agent import Agent  # noqa: E402
 from agents.config import AgentConfig  # noqa: E402
 from swarmcover.law import BlobLaw  # noqa: E402
+from swarmcover.local import resolve_kernel  # noqa: E402
 from swarmcover.protocol import Neighbors, Patch, State, encode  # noqa: E402
 from swarmcover.targets import Uniform  # noqa: E402
 
@@ -164,6 +165,7 @@ def main() -> int:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "neighbours_in_range": int(np.median([len(_rows(f)) for f in frames[:50]])),
+        "kernel": resolve_kernel(cfg.kernel),  # the agents' default, "auto": "c" where built
     }
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
