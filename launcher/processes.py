@@ -5,6 +5,14 @@ scenario's own ``agents.command``), in a new session (so a Ctrl-C at the termina
 launcher, which stops the agents in order) with its output in ``logs/agent_NNNN.log``. Our agents
 also watch the launcher (``--parent-pid``: ``PR_SET_PDEATHSIG`` on Linux and a watchdog thread
 everywhere) so that they exit when the launcher is killed outright.
+
+Agents run ``nice`` (default 10) steps below the launcher: the simulator is one process keeping
+the world's clock for all of them, and under a fair scheduler hundreds of busy agents would each
+get as much CPU as it does. Measured on 2 cores (``benchmarks/fleet.py``, 40 s runs): 200 agents
+at 10 Hz 88 % of commands on time at equal priority, 98.6 % with the agents at nice 10; 100 at
+20 Hz 95 % and 99.7 %. The priority is set right after the process starts, before a Python agent
+has started any thread (threads inherit it; a program that starts threads at once may keep some
+at the launcher's priority).
 """
 
 from __future__ import annotations
@@ -59,9 +67,10 @@ class AgentProcess:
 class ProcessPool:
     """Start, signal, restart and reap agent processes; :meth:`shutdown` leaves none behind."""
 
-    def __init__(self, run_dir: Path, command: list[str] | None = None) -> None:
+    def __init__(self, run_dir: Path, command: list[str] | None = None, nice: int = 0) -> None:
         self.run_dir = run_dir
         self.command = command
+        self.nice = nice
         (run_dir / "agents").mkdir(parents=True, exist_ok=True)
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.procs: dict[int, AgentProcess] = {}
@@ -99,6 +108,12 @@ class ProcessPool:
                 )
             except OSError as exc:  # checked before the launch; gone or changed since
                 raise ValueError(f"agent {agent_id}: cannot start {argv[0]!r}: {exc.strerror}") from None
+        if self.nice:
+            try:  # lower only: allowed to anyone, for their own processes
+                mine = os.getpriority(os.PRIO_PROCESS, 0)
+                os.setpriority(os.PRIO_PROCESS, popen.pid, min(19, mine + self.nice))
+            except OSError as exc:  # gone already (its exit is reaped as usual)
+                log.info("agent %d: priority not lowered: %s", agent_id, exc)
         prev = self.procs.get(agent_id)
         proc = AgentProcess(agent_id, popen, pids=[*(prev.pids if prev else []), popen.pid])
         if prev is not None:

@@ -394,7 +394,7 @@ class Launch:
         self.sim.observers.append(self._on_snapshot)
         if self.only == "all":
             self._warm_agents_cache()
-            self.pool = ProcessPool(self.run_dir, rs.scenario.agents.command)
+            self.pool = ProcessPool(self.run_dir, rs.scenario.agents.command, rs.scenario.agents.nice)
             for a in self.agent_ids:
                 self._start_agent(a)
             self.say(f"  started {len(self.agent_ids)} agent processes; waiting for them to join")
@@ -434,7 +434,7 @@ class Launch:
     def _run_agents_only(self) -> None:
         self._setup_keys()
         self._warm_agents_cache()
-        self.pool = ProcessPool(self.run_dir, self.rs.scenario.agents.command)
+        self.pool = ProcessPool(self.run_dir, self.rs.scenario.agents.command, self.rs.scenario.agents.nice)
         for a in self.agent_ids:
             self._start_agent(a)
         self.say(

@@ -178,6 +178,9 @@ class AgentsSection(_Strict):
     max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
     kernel: Literal["auto", "c", "numpy", "numba"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    # CPU priority of the agent processes below the launcher's (and so the simulator's): see
+    # launcher/processes.py; 0 gives them the same
+    nice: Annotated[int, Field(ge=0, le=19)] = 10
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentsSection:

@@ -427,6 +427,15 @@ def _small(tmp_path: Path, extra: str = "", size: int = 4) -> Path:
     return p
 
 
+def _threads(pid: int) -> list[int]:
+    return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+
+
+def _nice(tid: int) -> int:
+    """A thread's nice value (field 19 of /proc/TID/stat)."""
+    return int(Path(f"/proc/{tid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def _running(out: Path, n: int) -> bool:
     """All ``n`` agents joined and the world has been recording ticks (a chunk is on disk)."""
     joined = sum(e["kind"] == "joined" for e in events_of(out)) >= n
@@ -441,6 +450,8 @@ def test_ctrl_c_stops_everything_within_3_s_and_leaves_a_complete_folder(sig, tm
     assert p.poll() is None, p.communicate()
     agents = [pid for pid in processes_mentioning(str(out)) if pid != p.pid]
     assert len(agents) == 4, agents
+    # every thread of every agent (its ZeroMQ I/O thread too) runs 10 steps below the launcher
+    assert {_nice(tid) for pid in agents for tid in _threads(pid)} == {_nice(p.pid) + 10}
     t0 = time.monotonic()
     os.kill(p.pid, sig)
     try:
