@@ -367,6 +367,19 @@ static PyObject *nearest2(PyObject *Py_UNUSED(self), PyObject *args) {
    relayed row's sender is held and each beacon is no older than the one held. Then the rows are
    written into the table's arrays and True returned; else nothing is written and False returned
    (the numpy path takes the rows). Senders are found by binary search in sorted_ids. */
+/* the slot held for id (binary search in the sorted ids), -1 if none */
+static long long find_slot(const Py_buffer *ids, const Py_buffer *slots, long long id) {
+    Py_ssize_t lo = 0, hi = ids->shape[0] - 1;
+    while (lo <= hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        long long v = *(const long long *)((const char *)ids->buf + mid * ids->strides[0]);
+        if (v == id) return *(const long long *)((const char *)slots->buf + mid * slots->strides[0]);
+        if (v < id) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
 static PyObject *table_update(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *o[7];
     double now;
@@ -399,42 +412,16 @@ static PyObject *table_update(PyObject *Py_UNUSED(self), PyObject *args) {
     got = 7;
     const Py_ssize_t k = b[6].shape[0];
     const double *rows = b[6].buf;
-    const char *ids = b[0].buf, *slots = b[1].buf;
-    const Py_ssize_t sid = b[0].strides[0], sslot = b[1].strides[0];
     int usual = m > 0;
     for (Py_ssize_t i = 0; usual && i < k; i++) { /* first pass: check, write nothing */
         const double *r = rows + i * (d + 3);
-        long long id = (long long)r[0], lo = 0, hi = m - 1, at = -1;
-        while (lo <= hi) {
-            long long mid = (lo + hi) / 2, v = *(const long long *)(ids + mid * sid);
-            if (v == id) {
-                at = mid;
-                break;
-            }
-            if (v < id) lo = mid + 1;
-            else hi = mid - 1;
-        }
-        if (at < 0) {
-            usual = 0;
-            break;
-        }
-        long long slot = *(const long long *)(slots + at * sslot);
+        long long slot = find_slot(&b[0], &b[1], (long long)r[0]);
         usual = slot >= 0 && slot < cap && r[1] >= vec(&b[2], slot);
     }
     if (usual) { /* second pass: write (the search again: cheaper than keeping k slots) */
         for (Py_ssize_t i = 0; i < k; i++) {
             const double *r = rows + i * (d + 3);
-            long long id = (long long)r[0], lo = 0, hi = m - 1, at = 0;
-            while (lo <= hi) {
-                long long mid = (lo + hi) / 2, v = *(const long long *)(ids + mid * sid);
-                if (v == id) {
-                    at = mid;
-                    break;
-                }
-                if (v < id) lo = mid + 1;
-                else hi = mid - 1;
-            }
-            long long slot = *(const long long *)(slots + at * sslot);
+            long long slot = find_slot(&b[0], &b[1], (long long)r[0]);
             *(double *)((char *)b[2].buf + slot * b[2].strides[0]) = r[1];
             for (Py_ssize_t a = 0; a < d; a++) ((double *)b[3].buf)[slot * d + a] = r[2 + a];
             *(double *)((char *)b[4].buf + slot * b[4].strides[0]) = r[2 + d];
