@@ -125,11 +125,6 @@ class NeighborTable:
         ``older`` than the entry held, refused because the table was ``full``, or refused as this
         agent's ``own`` id."""
         slots = self._lookup(ids)
-        if len(slots) and slots.min() >= 0:  # the usual tick: every sender held, each beacon newer
-            newer = t >= np.take(self._t, slots)
-            if newer.all():
-                self._t[slots], self._pos[slots], self._mass[slots], self._heard[slots] = t, pos, mass, now
-                return {"accepted": len(slots), "older": 0, "full": 0, "own": 0}
         new = np.flatnonzero(slots < 0)
         full = own = 0
         if len(new):

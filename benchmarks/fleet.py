@@ -128,7 +128,7 @@ def one(
     work: Path,
     limit_s: float,
     agent_command: list[str] | None = None,
-    overrides: list[str] = (),
+    overrides: tuple[str, ...] | list[str] = (),
 ) -> dict:
     scn = work / f"fleet_{n}_{hz:g}hz.toml"
     scn.write_text(scenario(n, hz, seconds, agent_command))

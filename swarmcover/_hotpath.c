@@ -415,6 +415,10 @@ static PyObject *table_update(PyObject *Py_UNUSED(self), PyObject *args) {
     int usual = m > 0;
     for (Py_ssize_t i = 0; usual && i < k; i++) { /* first pass: check, write nothing */
         const double *r = rows + i * (d + 3);
+        if (!(r[0] >= 0.0 && r[0] < 2147483648.0)) { /* not an id (the decoder refuses these) */
+            usual = 0;
+            break;
+        }
         long long slot = find_slot(&b[0], &b[1], (long long)r[0]);
         usual = slot >= 0 && slot < cap && r[1] >= vec(&b[2], slot);
     }

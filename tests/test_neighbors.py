@@ -1,6 +1,7 @@
 """The agent's neighbour table: epochs, sequences, relayed rows, TTL, capacity."""
 
 import numpy as np
+import pytest
 
 from agents.neighbors import NeighborTable, Verdict
 from swarmcover.protocol import Beacon
@@ -78,3 +79,22 @@ def test_offer_relayed_equals_offer_rows_step_by_step(c_kernel):
             if step % 37 == 0:
                 assert fast.expire(now) == slow.expire(now)
         assert usual > 100  # the fast path had ticks to take
+
+
+def test_offer_relayed_leaves_rows_that_are_not_ids_to_the_checked_path(c_kernel):
+    """Rows the decoder would refuse (NaN, negative or too large an id) are left alone by the C
+    update, which writes nothing (the agent only passes decoded rows; this guards the C code)."""
+    tab = NeighborTable(0, 2, ttl=0.5, forget_after=2.0, capacity=4)
+    ok = np.array([[1.0, 1.0, 0.1, 0.2, 0.5]])
+    assert tab.offer_relayed(ok, 0.0)["accepted"] == 1
+    tab._lookup(np.array([1]))  # the sorted index is current: the C update may run
+    if not c_kernel:
+        pytest.skip("the C hot path was not built")
+    from swarmcover._hotpath import table_update
+
+    arrays = (tab._sorted_ids, tab._sorted_slots, tab._t, tab._pos, tab._mass, tab._heard)
+    for bad in (np.nan, -1.0, 2.0**40, 1.0 + 2.0**32):
+        assert table_update(*arrays, np.array([[bad, 2.0, 0.3, 0.4, 0.5]]), 0.1) is False
+        assert tab.live(0.1)[1].tolist() == [[0.1, 0.2]]  # nothing written
+    assert table_update(*arrays, np.array([[1.0, 2.0, 0.3, 0.4, 0.5]]), 0.1) is True  # a real id is taken
+    assert tab.live(0.1)[1].tolist() == [[0.3, 0.4]]
