@@ -23,9 +23,9 @@ from collections.abc import Callable
 import numpy as np
 import zmq
 
-from swarmcover.control import Separation, clip_speed, gain_for
 from swarmcover.domain import Box
-from swarmcover.local import local_velocity, patch_covers, resolve_kernel
+from swarmcover.local import patch_covers, resolve_kernel
+from swarmcover.policy import AgentPolicy
 from swarmcover.protocol import (
     Beacon,
     BeaconPart,
@@ -33,13 +33,16 @@ from swarmcover.protocol import (
     Command,
     Counters,
     Hello,
+    PhaseInfo,
     ProtocolError,
+    ScheduleReport,
     State,
     Stats,
     StatsRequest,
     decode,
     encode,
 )
+from swarmcover.schedule import CoverageSchedule, Stage
 
 from .config import AgentConfig
 from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
@@ -64,11 +67,13 @@ class Agent:
         self.counts = {k: 0 for k in Counters.model_fields}
         self.box = Box(cfg.bounds)
         self.kernel = resolve_kernel(cfg.kernel)  # "auto": the C kernel where it was built
-        self.radius = cfg.cutoff * math.sqrt(2.0) * cfg.eps
-        self.gain = cfg.gain if cfg.gain is not None else gain_for(cfg.eps, cfg.speed_limit, cfg.mismatch)
-        self.sep = None if cfg.r_min is None else Separation(cfg.r_min, cfg.speed_limit)
+        self.policy = self._policy()  # the decisions: schedule phase, losses, wind, the law
+        # a config with one eps for ever takes patches for that eps at whatever smoothing the body
+        # senses; with a schedule, a patch's eps and smoothing must be one of its stages
+        self.strict_smoothing = cfg.schedule is not None
         self.table = NeighborTable(cfg.agent_id, cfg.dim, cfg.beacon_ttl, cfg.forget_after, cfg.max_neighbors)
-        self.local_field = self._local_field()
+        self.local_target = self._local_target()
+        self._local_fields: dict[Stage, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._own_ctx = ctx is None
         self.ctx = zmq.Context() if ctx is None else ctx
         if cfg.body.kind == "sim":
@@ -88,9 +93,12 @@ class Agent:
             self.peers = DirectPeers(self.ctx, cfg.peers.bind, roster, own, peer_keys)
         self.running = False
         self.state: State | None = None
-        # the field in use: (coef, origin, spacing) of the last accepted patch, or of the local field
-        self.field: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.held: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]] | None = None  # last patch
+        # the field in use, (coef, origin, spacing) of the last accepted patch or of the local field,
+        # and the stage it was sensed for
+        self.field: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], Stage] | None = None
+        self.held: tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...], Stage] | None = (
+            None  # last patch
+        )
         self.answered_tick = -1
         self.beacon_tick = -1
         self.body_epoch, self.body_seq = -1, -1
@@ -100,21 +108,54 @@ class Agent:
         self._wake: socket.socket | None = None  # signals write a byte here (set_wakeup_fd)
 
     # ------------------------------------------------------------------ setup
-    def _local_field(self):
+    def _policy(self) -> AgentPolicy:
+        cfg = self.cfg
+        if cfg.schedule is None:
+            sched, after, losses = CoverageSchedule.fixed(cfg.eps), None, 0
+        else:
+            sc = cfg.schedule
+
+            def build(specs):
+                return CoverageSchedule(tuple(Stage(s.eps, s.smoothing, s.duration) for s in specs))
+
+            sched, losses = build(sc.stages), sc.restart_losses
+            after = build(sc.after_losses) if sc.after_losses else None
+        return AgentPolicy(
+            agent_id=cfg.agent_id, box=self.box, mass=cfg.mass, speed_limit=cfg.speed_limit,
+            schedule=sched, after_losses=after, boundary=cfg.boundary, cutoff=cfg.cutoff,
+            mismatch=cfg.mismatch, gain=cfg.gain, r_min=cfg.r_min, restart_losses=losses,
+            wind_tau=cfg.drift_tau, kernel=self.kernel,
+        )  # fmt: skip
+
+    def _local_target(self):
         t = self.cfg.target
         if t is None:
             return None
-        from swarmcover.law import BlobLaw  # only an agent with a target of its own needs these
-        from swarmcover.targets import GaussianMixture, Uniform
+        from swarmcover.targets import GaussianMixture, Uniform  # only an agent with a map of its own
 
         if t.means:
             target = GaussianMixture(t.means, t.covs, t.weights, bounds=self.cfg.bounds, floor=t.floor,
                                      truncate=t.truncate)  # fmt: skip
         else:
             target = Uniform(self.cfg.bounds, floor=t.floor)
-        law = BlobLaw(target, self.cfg.eps, self.cfg.mass, boundary=self.cfg.boundary, cutoff=self.cfg.cutoff,
-                      target_smoothing=t.target_smoothing)  # fmt: skip
-        return law.field
+        return target.for_service() if t.objective == "service" else target
+
+    def _local_field(self, stage: Stage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The agent's own field for ``stage`` (from its on-board target), made once per stage."""
+        got = self._local_fields.get(stage)
+        if got is None:
+            from swarmcover.law import BlobLaw
+
+            # with one eps for ever, the target's own smoothing; with a schedule, the stage's
+            smooth = stage.smoothing if self.strict_smoothing else self.cfg.target.target_smoothing
+            f = BlobLaw(self.local_target, stage.eps, self.cfg.mass, boundary=self.cfg.boundary,
+                        cutoff=self.cfg.cutoff, target_smoothing=smooth).field  # fmt: skip
+            got = self._local_fields[stage] = (f.coef, f.origin, f.spacing)
+        return got
+
+    def _phase(self, world_time: float) -> PhaseInfo | None:
+        p = self.policy.clock.phase
+        return None if p is None else PhaseInfo(epoch=p.epoch, age=self.policy.clock.age(world_time))
 
     def _envelope(self) -> dict:
         self.seq += 1
@@ -162,6 +203,8 @@ class Agent:
             if verdict != Verdict.ACCEPTED:
                 self.counts["rejected"] += 1
                 self.log.info("beacon from %d rejected: %s", msg.agent_id, verdict)
+            elif msg.phase is not None and self.state is not None:  # its schedule phase, on our clock
+                self._hear([msg.phase.epoch], [msg.phase.age], self.state.world_time, now)
         elif isinstance(msg, State) and from_body:
             if msg.agent_id != self.cfg.agent_id or len(msg.position) != self.cfg.dim:
                 self.counts["rejected"] += 1
@@ -174,12 +217,13 @@ class Agent:
             if msg.epoch != self.body_epoch:  # a new body (a restarted simulator): ticks start over
                 self.answered_tick = self.beacon_tick = -1
                 self.held = None  # and its world may differ: wait for its own patch
+            self.policy.begin(msg.world_time, now)
             if dec.neighbors is not None:
-                self._relayed(dec.neighbors, now)
+                self._relayed(dec.neighbors, msg.world_time, now)
             if msg.reply == "beacon":  # sensing round: say where this tick's position is, nothing else
                 self.body_epoch, self.body_seq = msg.epoch, msg.seq
                 self.last_state_at = now
-                self._beacon(list(msg.position), msg.tick)
+                self._beacon(list(msg.position), msg.tick, msg.world_time)
                 return
             field = self._field_for(msg, dec.patch)
             if field is None:
@@ -188,6 +232,7 @@ class Agent:
             if msg.epoch != self.body_epoch:
                 self.log.info("body epoch %d", msg.epoch)
             self.body_epoch, self.body_seq = msg.epoch, msg.seq
+            self.policy.drift.observe(msg.tick, msg.world_time, np.asarray(msg.position, dtype=np.float64))
             self.state, self.field = msg, field
             self.last_state_at = now
         elif isinstance(msg, StatsRequest) and from_body:
@@ -196,11 +241,20 @@ class Agent:
         else:
             self.counts["rejected"] += 1
 
-    def _relayed(self, rows: np.ndarray, now: float) -> None:
-        """Beacons the body's radio relayed with a state: rows ``[id, t, position, mass]``."""
+    def _hear(self, epochs, ages, world_time: float, now: float) -> None:
+        if self.policy.hear(epochs, ages, world_time, now):
+            p = self.policy.clock.phase
+            self.log.info("took up schedule epoch %d (started %.2f s ago)", p.epoch, world_time - p.start)
+
+    def _relayed(self, rows: np.ndarray, world_time: float, now: float) -> None:
+        """Beacons the body's radio relayed with a state: rows ``[id, t, position, mass]`` (and,
+        with phases, ``[epoch, age]``)."""
         if self.cfg.peers.kind != "sim":  # peers are heard directly: a body has none to relay
             self.counts["rejected"] += len(rows)
             return
+        d = self.cfg.dim
+        if rows.shape[1] == d + 5 and len(rows):
+            self._hear(rows[:, d + 3], rows[:, d + 4], world_time, now)
         skew = self.cfg.max_clock_skew
         if skew is not None:
             fresh = np.abs(time.time() - rows[:, 1]) <= self.cfg.beacon_ttl + skew
@@ -214,65 +268,66 @@ class Agent:
 
     def _field_for(
         self, msg: State, coef: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """The field to compute this state with: its patch; else the last patch this body sent, if it
-        still covers the new position; else the agent's own target; else None (rejected)."""
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], Stage] | None:
+        """The field to compute this state with, and the stage it was sensed for: its patch; else
+        the last patch this body sent, if it still covers the new position; else the agent's own
+        target, for the stage in force; else None (rejected)."""
+        x = np.asarray(msg.position, dtype=np.float64)
         if msg.patch is not None:
-            if not self._patch_ok(msg, coef):
-                return None
             p = msg.patch
-            self.held = (coef, np.array(p.origin), np.array(p.spacing), tuple(p.shape))
-            return self.held[:3]
+            stage = self.policy.knows(p.eps, p.smoothing if self.strict_smoothing else None)
+            if coef is None or stage is None:
+                self.log.warning("patch for eps %g, smoothing %s: not a stage of this agent's schedule",
+                                 p.eps, p.smoothing)  # fmt: skip
+                return None
+            origin, spacing = np.array(p.origin), np.array(p.spacing)
+            if not patch_covers(origin, spacing, tuple(p.shape), x, 0.5 * self.policy.radius(stage)):
+                self.log.warning("patch does not cover the midpoints with every neighbour in range")
+                return None
+            self.held = (coef, origin, spacing, tuple(p.shape), stage)
+            return (coef, origin, spacing), stage
         if self.held is not None:
-            c, o, h, shape = self.held
-            if patch_covers(o, h, shape, np.array(msg.position), 0.5 * self.radius):
-                return c, o, h
-        if self.local_field is not None:
-            f = self.local_field
-            return f.coef, f.origin, f.spacing
+            c, o, h, shape, stage = self.held
+            if patch_covers(o, h, shape, x, 0.5 * self.policy.radius(stage)):
+                return (c, o, h), stage
+        if self.local_target is not None:
+            stage = self.policy.clock.stage(msg.world_time)
+            return self._local_field(stage), stage
         self.log.warning("state without a field patch, and none held covers its position")
         return None
 
-    def _patch_ok(self, msg: State, coef: np.ndarray | None) -> bool:
-        p = msg.patch
-        if coef is None or abs(p.eps - self.cfg.eps) > 1e-12 * self.cfg.eps:
-            self.log.warning("patch for eps %g, this agent runs eps %g", p.eps, self.cfg.eps)
-            return False
-        if not patch_covers(np.array(p.origin), np.array(p.spacing), tuple(p.shape), np.array(msg.position),
-                            0.5 * self.radius):  # fmt: skip
-            self.log.warning("patch does not cover the midpoints with every neighbour in range")
-            return False
-        return True
-
     # ------------------------------------------------------------------ control
     def command(self, now: float) -> np.ndarray:
-        """The velocity for the latest state (law, gain, separation, speed limit)."""
+        """The velocity for the latest state (the policy's chain: law, gain, separation, drift,
+        speed limit)."""
         st = self.state
         x = np.asarray(st.position, dtype=np.float64)
         ids, pos, mass = self.table.live(now)
-        coef, origin, spacing = self.field
-        v = local_velocity(
-            x, pos, self.cfg.mass, mass, eps=self.cfg.eps, cutoff=self.cfg.cutoff, coef=coef, origin=origin,
-            spacing=spacing, box=self.box if self.cfg.boundary == "reflect" else None, kernel=self.kernel,
-        )  # fmt: skip
-        v = clip_speed(self.gain * v, self.cfg.speed_limit)
-        if self.sep is not None:
-            v = clip_speed(v + self.sep.velocity(x, pos, self.cfg.agent_id, ids), self.cfg.speed_limit)
-        return v
+        field, stage = self.field
+        return self.policy.velocity(x, ids, pos, mass, field, stage)
 
     def _control(self, now: float) -> None:
         st = self.state
         if st is not None and st.tick != self.answered_tick:
             v = self.command(now)
+            self.policy.drift.commanded(st.tick, st.world_time, st.position, v)
+            phase = self._phase(st.world_time)
             beacon = None
             if self.beacon_tick != st.tick and self.peers is self.body:  # the body's radio relays it
-                beacon = BeaconPart(position=list(st.position), mass=self.cfg.mass)
+                beacon = BeaconPart(position=list(st.position), mass=self.cfg.mass, phase=phase)
                 self.beacon_tick = st.tick
+            want = self.policy.request(st.world_time, st.dt)  # what the next state is for
+            clock = self.policy.clock
+            stage = min(clock.stage_index(st.world_time), 1023)
+            report = None
+            if phase is not None:
+                report = ScheduleReport(epoch=phase.epoch, age=phase.age, stage=stage, cause=clock.cause)
             env = self._envelope()
-            cmd = Command(**env, velocity=v.tolist(), tick=st.tick, eps=self.cfg.eps, beacon=beacon)
+            cmd = Command(**env, velocity=v.tolist(), tick=st.tick, eps=want.eps, smoothing=want.smoothing,
+                          beacon=beacon, schedule=report)  # fmt: skip
             self._send(self.body, cmd)
             if self.beacon_tick != st.tick:
-                self._beacon(list(st.position), st.tick)
+                self._beacon(list(st.position), st.tick, st.world_time)
             self.answered_tick = st.tick
             self.counts["commands"] += 1
         if now - self.last_state_at > self.cfg.state_timeout:
@@ -283,14 +338,28 @@ class Agent:
                 self.counts["failsafe"] += 1
                 tick = st.tick if st is not None else 0
                 zero = [0.0] * self.cfg.dim
-                self._send(self.body, Command(**self._envelope(), velocity=zero, tick=tick, eps=self.cfg.eps))
+                want = self.policy.request(st.world_time if st is not None else 0.0, None)
+                self._send(self.body, Command(**self._envelope(), velocity=zero, tick=tick, eps=want.eps,
+                                              smoothing=want.smoothing))  # fmt: skip
             if hello_due:
                 self._hello(now)
 
-    def _beacon(self, position: list[float], tick: int) -> None:
+    def _beacon(self, position: list[float], tick: int, world_time: float) -> None:
         """One beacon per body tick: the sensing round's, or else the one after the command."""
-        self._send(self.peers, Beacon(**self._envelope(), position=position, mass=self.cfg.mass))
+        phase = self._phase(world_time)
+        self._send(self.peers, Beacon(**self._envelope(), position=position, mass=self.cfg.mass, phase=phase))
         self.beacon_tick = tick
+
+    def _losses(self, now: float) -> None:
+        """Peers forgotten: the policy decides whether they are losses that call for a restart."""
+        pos, heard = self.table.take_forgotten()
+        st = self.state
+        if st is None or not len(heard):
+            return
+        if self.policy.forgotten(pos, heard, np.asarray(st.position, dtype=np.float64), st.world_time, now):
+            self.log.info(
+                "lost neighbours: restarting the schedule (epoch %d)", self.policy.clock.phase.epoch
+            )
 
     def _warm_up(self) -> None:
         """With ``kernel = "numba"``: load the compiled kernels (from numba's cache, or compile
@@ -302,7 +371,9 @@ class Agent:
             warm_local_velocity(self.box, self.cfg.boundary)
 
     def _hello(self, now: float) -> None:
-        hello = Hello(**self._envelope(), name=self.cfg.name, rate_hz=self.cfg.rate_hz)
+        first = self.policy.request(0.0, None)  # the first patch: the stage its schedule starts with
+        hello = Hello(**self._envelope(), name=self.cfg.name, rate_hz=self.cfg.rate_hz, eps=first.eps,
+                      smoothing=first.smoothing if self.strict_smoothing else None)  # fmt: skip
         self._send(self.body, hello)
         if self.peers is not self.body:
             self._send(self.peers, hello)
@@ -374,6 +445,7 @@ class Agent:
                 if (pending or silent) and bucket.take(now):
                     if now >= next_expire:  # frees the slots of peers gone quiet (live() filters anyway)
                         self.table.expire(now)
+                        self._losses(now)
                         next_expire = now + 0.25 * self.cfg.forget_after
                     self._control(now)
         finally:

@@ -14,8 +14,10 @@ __all__ = [
     "DirectPeers",
     "LocalTarget",
     "Peer",
+    "ScheduleSpec",
     "SimBody",
     "SimPeers",
+    "StageSpec",
     "UdpBody",
     "load_config",
 ]
@@ -77,6 +79,24 @@ class LocalTarget(_Strict):
     truncate: _Pos | None = None
     floor: _Pos = 1e-3
     target_smoothing: Annotated[float, Field(ge=0.0)] = 0.0
+    objective: Literal["density", "service"] = "density"
+
+
+class StageSpec(_Strict):
+    """One stage of a coverage schedule (see :class:`swarmcover.schedule.Stage`)."""
+
+    eps: _Pos
+    smoothing: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    duration: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+
+
+class ScheduleSpec(_Strict):
+    """The fleet's schedules: ``stages`` (epoch 0) and ``after_losses`` (every restart; default:
+    ``stages`` again); ``restart_losses`` lost neighbours start a restart (0: never)."""
+
+    stages: list[StageSpec] = Field(min_length=1, max_length=256)
+    after_losses: list[StageSpec] = Field(default_factory=list, max_length=256)
+    restart_losses: Annotated[int, Field(ge=0, le=1_000_000)] = 1
 
 
 class CurveKeys(_Strict):
@@ -94,13 +114,15 @@ class AgentConfig(_Strict):
     name: str = Field(default="", max_length=200)
     bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
     boundary: Literal["reflect", "free"] = "reflect"
-    eps: _Pos
+    eps: _Pos | None = None  # the law at one eps for ever; or a `schedule`
+    schedule: ScheduleSpec | None = None
     cutoff: _Pos = 4.0
     mass: Annotated[float, Field(gt=0.0, le=1.0)]
     speed_limit: _Pos
     gain: _Pos | None = None
     mismatch: _Pos = 0.5
     r_min: _Pos | None = None
+    drift_tau: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0  # world s; 0: no wind estimate
     rate_hz: Annotated[float, Field(gt=0.0, le=1000.0)] = 10.0
     beacon_ttl: _Pos = 0.5
     forget_after: _Pos = 2.0
@@ -121,6 +143,8 @@ class AgentConfig(_Strict):
                 raise ValueError(f"bounds must have lo < hi, got {(lo, hi)}")
         if self.forget_after < self.beacon_ttl:
             raise ValueError("forget_after must be >= beacon_ttl")
+        if (self.eps is None) == (self.schedule is None):
+            raise ValueError("give `eps` (one mollifier for ever) or a `schedule` of stages, not both")
         if self.body.kind == "udp" and self.target is None:
             raise ValueError("a udp body sends no field patches: give the agent a local `target`")
         if self.peers.kind == "sim" and self.body.kind != "sim":

@@ -56,6 +56,7 @@ class NeighborTable:
         self._heard = np.full(capacity, -np.inf)  # local monotonic time of receipt
         self._dirty = True
         self._sorted_ids = self._sorted_slots = np.empty(0, dtype=np.int64)
+        self._gone: list[tuple[np.ndarray, float]] = []  # (position, heard) of peers forgotten
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -165,12 +166,23 @@ class NeighborTable:
         )
 
     def expire(self, now: float) -> list[int]:
-        """Forget peers silent for longer than ``forget_after``; returns their ids."""
+        """Forget peers silent for longer than ``forget_after``; returns their ids (their last
+        positions and when they were heard wait in :meth:`take_forgotten`)."""
         gone = np.flatnonzero((self._ids >= 0) & (now - self._heard > self.forget_after))
         ids = [int(self._ids[k]) for k in gone]
         for k in gone:
+            if len(self._gone) < self.capacity:
+                self._gone.append((self._pos[k].copy(), float(self._heard[k])))
             self._drop(int(k))
         return ids
+
+    def take_forgotten(self) -> tuple[np.ndarray, np.ndarray]:
+        """The peers forgotten since the last call: last positions ``(k, d)`` and the (local)
+        times they were last heard ``(k,)``; what a loss detector needs."""
+        gone, self._gone = self._gone, []
+        if not gone:
+            return np.empty((0, self.dim)), np.empty(0)
+        return np.array([g[0] for g in gone]), np.array([g[1] for g in gone])
 
     def live(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ids ``(k,)``, positions ``(k, d)`` and masses ``(k,)`` of peers heard within ``ttl``."""

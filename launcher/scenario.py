@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 import swarmcover as sc
 from simulator.config import DropoutEvent, RadioConfig, RandomDropouts, Region, SimConfig, WindConfig
 from swarmcover.configfile import describe_validation_error
+from swarmcover.schedule import CoverageSchedule
 
 __all__ = [
     "PROCESS_KINDS",
@@ -121,14 +122,34 @@ class Fleet(_Strict):
 
 
 class Law(_Strict):
-    """The blob law's parameters (what every agent computes)."""
+    """The blob law's parameters (what every agent computes) and the schedule every agent follows."""
 
+    schedule: Literal["annealed", "fixed"] = "annealed"
+    objective: Literal["density", "service"] = "density"
     eps: _Auto | _Pos = "auto"
+    start: _Auto | _Pos = "auto"
+    stages: Annotated[int, Field(ge=1, le=100)] = 6
+    relax: _Auto | _Pos = "auto"
+    restart_losses: Annotated[int, Field(ge=0, le=1_000_000)] = 1
+    drift_tau: _Auto | _NonNeg = "auto"
     cutoff: _Pos = 4.0
     smoothing: _Auto | _NonNeg = "auto"
     gain: _Auto | _Pos = "auto"
     r_min: _Auto | _NonNeg = "auto"
     mismatch: _Pos = 0.5
+
+    @model_validator(mode="after")
+    def _for_the_schedule(self) -> Law:
+        if self.schedule == "fixed" and "start" in self.model_fields_set:
+            raise ValueError(
+                "`start` is the first eps of an annealed schedule; schedule = 'fixed' has one eps"
+            )
+        if self.schedule == "annealed" and self.smoothing != "auto":
+            raise ValueError(
+                "an annealed schedule smooths the target at each stage's own eps; `smoothing` is for "
+                "schedule = 'fixed'"
+            )
+        return self
 
 
 class Control(_Strict):
@@ -321,9 +342,16 @@ class ResolvedScenario:
         and, unless told ``--insecure``, the run's CURVE keys).
     target : swarmcover.Target
     eps, spacing, speed_limit, rate_hz, r_min, smoothing : float
-        The decided values (``spacing`` is :math:`(|\Omega|/n)^{1/d}`).
+        The decided values (``spacing`` is :math:`(|\Omega|/n)^{1/d}`; ``eps`` and ``smoothing``
+        are the final stage's).
     process_failures : list of Failure
         The failures the launcher carries out on processes (kinds :data:`PROCESS_KINDS`).
+    schedule : CoverageSchedule
+        What every agent follows from the start (one stage for ``schedule = "fixed"``).
+    after_losses : CoverageSchedule or None
+        What agents restart after losses (None: they never restart).
+    drift_tau : float
+        The agents' wind-estimate averaging time (world seconds; 0: none).
     """
 
     scenario: Scenario
@@ -337,6 +365,9 @@ class ResolvedScenario:
     r_min: float
     smoothing: float
     process_failures: list[Failure]
+    schedule: CoverageSchedule
+    after_losses: CoverageSchedule | None
+    drift_tau: float
 
     @property
     def roster(self) -> list[int]:
@@ -352,7 +383,12 @@ class ResolvedScenario:
             "name": f"{s.name}-{agent_id}",
             "bounds": [list(b) for b in s.domain.bounds],
             "boundary": s.domain.boundary,
-            "eps": self.eps,
+            "schedule": {
+                "stages": _stages(self.schedule),
+                "after_losses": _stages(self.after_losses) if self.after_losses is not None else [],
+                "restart_losses": s.law.restart_losses if self.after_losses is not None else 0,
+            },
+            "drift_tau": self.drift_tau,
             "cutoff": s.law.cutoff,
             "mass": 1.0 / s.fleet.size,
             "speed_limit": self.speed_limit,
@@ -367,6 +403,33 @@ class ResolvedScenario:
             "kernel": s.agents.kernel,
             "body": {"kind": "sim", "endpoint": endpoint},
         }
+
+
+def _stages(schedule: CoverageSchedule) -> list[dict]:
+    return [{"eps": st.eps, "smoothing": st.smoothing, "duration": st.duration} for st in schedule.stages]
+
+
+def _schedules(
+    s: Scenario, target: sc.Target, spacing: float, speed: float
+) -> tuple[CoverageSchedule, CoverageSchedule | None]:
+    """The schedule every agent starts with and the one it restarts after losses (see ``[law]``)."""
+    law, n = s.law, s.fleet.size
+    if law.schedule == "fixed":
+        eps = spacing if law.eps == "auto" else float(law.eps)
+        return CoverageSchedule.fixed(eps, eps if law.smoothing == "auto" else float(law.smoothing)), None
+    # final eps: 0.3 spacings for density matching, 0.15 for the service objective (measured best
+    # for each on sparse maps: docs/sparse-targets.md)
+    res = (0.15 if law.objective == "service" else 0.3) if law.eps == "auto" else float(law.eps) / spacing
+    kw = {"resolution": res, "stages": law.stages, "mismatch": law.mismatch}
+    start = None if law.start == "auto" else float(law.start)
+    if law.relax == "auto":  # 6 relaxation times a stage, fewer (not under 2) to end by half the run
+        cross = float(np.linalg.norm(target.box.size)) / speed
+        per = CoverageSchedule.annealed(target, n, speed, start=start, relax=1.0, **kw).duration - cross
+        relax = min(6.0, max(2.0, (0.5 * s.duration - cross) / per)) if per > 0 else 6.0
+    else:
+        relax = float(law.relax)
+    first = CoverageSchedule.annealed(target, n, speed, start=start, relax=relax, **kw)
+    return first, CoverageSchedule.after_losses(target, n, speed, relax=relax, **kw)
 
 
 def _deploy(s: Scenario, target: sc.Target, spacing: float) -> np.ndarray:
@@ -450,11 +513,16 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         raise ValueError(f"{where}: target: {exc}") from None
     n = s.fleet.size
     spacing = sc.default_eps(target, n)
-    eps = spacing if s.law.eps == "auto" else float(s.law.eps)
-    smoothing = eps if s.law.smoothing == "auto" else float(s.law.smoothing)
     r_min = 0.2 * spacing if s.law.r_min == "auto" else float(s.law.r_min)
     diag = float(np.linalg.norm(target.box.size))
     speed = diag / 30.0 if s.control.speed_limit == "auto" else float(s.control.speed_limit)
+    try:
+        schedule, after = _schedules(s, target, spacing, speed)
+    except ValueError as exc:
+        raise ValueError(f"{where}: law: {exc}") from None
+    final = schedule.stages[-1]
+    eps, smoothing = final.eps, final.smoothing
+    drift_tau = 10.0 * s.control.tick if s.law.drift_tau == "auto" else float(s.law.drift_tau)
     states_per_wall_s = s.control.time_scale / s.control.tick
     rate = min(1000.0, 2.0 * states_per_wall_s) if s.control.rate_hz == "auto" else float(s.control.rate_hz)
     if s.wind is not None:
@@ -476,6 +544,11 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         "eps": eps,
         "cutoff": s.law.cutoff,
         "target_smoothing": smoothing,
+        "sensing": [
+            {"eps": st.eps, "smoothing": st.smoothing}
+            for st in dict.fromkeys(schedule.stages + (after.stages if after is not None else ()))
+        ],
+        "objective": s.law.objective,
         "boundary": s.domain.boundary,
         "speed_limit": speed,
         "tick": s.control.tick,
@@ -521,4 +594,7 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         r_min=r_min,
         smoothing=smoothing,
         process_failures=[f for f in s.failures if f.kind in PROCESS_KINDS],
+        schedule=schedule,
+        after_losses=after,
+        drift_tau=drift_tau,
     )

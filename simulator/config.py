@@ -27,6 +27,7 @@ __all__ = [
     "RectZone",
     "Region",
     "RenderConfig",
+    "SensingPair",
     "SimConfig",
     "TargetSpec",
     "WindConfig",
@@ -170,6 +171,13 @@ class CurveServer(_Strict):
     clients: str
 
 
+class SensingPair(_Strict):
+    """A mollifier and a target smoothing the world senses patches for (one stage of a schedule)."""
+
+    eps: _Pos
+    smoothing: _NonNeg = 0.0
+
+
 class SimConfig(_Strict):
     """Everything the simulator needs; the roster is ``range(len(positions))`` unless ``ids``."""
 
@@ -180,6 +188,9 @@ class SimConfig(_Strict):
     eps: _Pos
     cutoff: _Pos = 4.0
     target_smoothing: _NonNeg = 0.0
+    # further (eps, smoothing) pairs agents may ask patches for: the stages of their schedules
+    sensing: list[SensingPair] = Field(default_factory=list, max_length=256)
+    objective: Literal["density", "service"] = "density"
     boundary: Literal["reflect", "free"] = "reflect"
     speed_limit: _Pos
     tick: _Pos = 0.1

@@ -40,6 +40,8 @@ __all__ = ["Radio", "RadioCounters"]
 
 log = logging.getLogger("swarmcover.sim.radio")
 
+_TAIL = 3  # columns after a relayed row's position: mass, phase epoch, phase age
+
 
 @dataclass
 class RadioCounters:
@@ -75,7 +77,7 @@ class _Chunk:
     arrivals: np.ndarray
     t: float
     position: np.ndarray
-    mass: float
+    tail: np.ndarray  # what the rows carry after the position: mass, phase epoch, phase age
 
 
 class Radio:
@@ -108,11 +110,11 @@ class Radio:
         self.index = {int(a): k for k, a in enumerate(self.ids)}
         n, self.dim = len(self.ids), int(dim)
         if n > 2000:
-            log.warning("radio store for %d robots takes %.0f MB", n, n * n * (self.dim + 5) * 8 / 1e6)
+            log.warning("radio store for %d robots takes %.0f MB", n, n * n * (self.dim + 7) * 8 / 1e6)
         # per (receiver, sender): the newest arrived beacon, and whether the receiver has it yet
         self._t = np.full((n, n), -np.inf)
         self._pos = np.zeros((n, n, self.dim))
-        self._mass = np.zeros((n, n))
+        self._tail = np.zeros((n, n, _TAIL))  # mass, phase epoch (-1: none), phase age
         self._arrived = np.full((n, n), -np.inf)
         self._fresh = np.zeros((n, n), dtype=bool)
         self._heard = np.full((n, n), -np.inf)  # arrival of the newest copy each receiver collected
@@ -147,9 +149,10 @@ class Radio:
         mass: float,
         now: float,
         can_send: bool = True,
+        phase: tuple[int, float] | None = None,
     ) -> None:
         """Hand the radio, at ``now``, a beacon from ``sender`` at ``position`` (the beacon's own
-        ``t`` and ``mass`` travel with it)."""
+        ``t``, ``mass`` and schedule ``phase`` (epoch, age) travel with it)."""
         self.counters.sent += 1
         if not can_send:
             self.counters.dropped_sender_down += 1
@@ -174,18 +177,27 @@ class Radio:
             near = near[kept]
         if not len(near):
             return
+        tail = np.array(
+            [float(mass), -1.0, 0.0] if phase is None else [float(mass), float(phase[0]), float(phase[1])]
+        )
         if self.latency == 0.0 and self.jitter == 0.0:  # arrives at once: straight into the stores
-            self._store(s, near, now, float(t), position, float(mass))
+            self._store(s, near, now, float(t), position, tail)
             return
         arrivals = np.full(len(near), now + self.latency)
         if self.jitter > 0:
             arrivals += self.rng.random(len(near)) * self.jitter
-        chunk = _Chunk(s, near, arrivals, float(t), position.copy(), float(mass))
+        chunk = _Chunk(s, near, arrivals, float(t), position.copy(), tail)
         self._order += 1
         heapq.heappush(self._flight, (float(arrivals.min()), self._order, chunk))
 
     def _store(
-        self, s: int, r: np.ndarray, arrivals: np.ndarray | float, t: float, position: np.ndarray, mass: float
+        self,
+        s: int,
+        r: np.ndarray,
+        arrivals: np.ndarray | float,
+        t: float,
+        position: np.ndarray,
+        tail: np.ndarray,
     ) -> None:
         """Copies of sender ``s``'s beacon (sent at ``t``) arrive at receivers ``r``: each keeps
         it unless it holds a newer one."""
@@ -198,7 +210,7 @@ class Radio:
         self.counters.superseded += stale + int(self._fresh[r, s].sum())
         self._t[r, s] = t
         self._pos[r, s] = position
-        self._mass[r, s] = mass
+        self._tail[r, s] = tail
         self._arrived[r, s] = arrivals
         self._fresh[r, s] = True
 
@@ -209,28 +221,29 @@ class Radio:
             due = c.arrivals <= now
             r, arr = c.receivers, c.arrivals
             if not due.all():
-                rest = _Chunk(c.sender, r[~due], arr[~due], c.t, c.position, c.mass)
+                rest = _Chunk(c.sender, r[~due], arr[~due], c.t, c.position, c.tail)
                 heapq.heappush(self._flight, (float(rest.arrivals.min()), order, rest))
                 r, arr = r[due], arr[due]
-            self._store(c.sender, r, arr, c.t, c.position, c.mass)
+            self._store(c.sender, r, arr, c.t, c.position, c.tail)
 
     def collect(self, receiver: int, now: float) -> np.ndarray:
         """Every beacon that has arrived at ``receiver`` by ``now`` since its last collection,
-        the newest per sender: rows ``(k, d + 3)`` of ``[sender id, t, position, mass]``."""
+        the newest per sender: rows ``(k, d + 5)`` of ``[sender id, t, position, mass, phase
+        epoch, phase age]`` (epoch -1: the beacon gave no phase)."""
         self._land(now)
         r = self.index[int(receiver)]
         fresh = self._fresh[r]  # this receiver's row of each store (views)
         s = np.flatnonzero(fresh)
         if not len(s):
-            return np.empty((0, self.dim + 3))
+            return np.empty((0, self.dim + 2 + _TAIL))
         fresh[s] = False
         self._heard[r][s] = np.take(self._arrived[r], s)
         self.counters.delivered += len(s)
-        rows = np.empty((len(s), self.dim + 3))
+        rows = np.empty((len(s), self.dim + 2 + _TAIL))
         rows[:, 0] = np.take(self.ids, s)
         rows[:, 1] = np.take(self._t[r], s)
         rows[:, 2 : 2 + self.dim] = np.take(self._pos[r], s, axis=0)
-        rows[:, 2 + self.dim] = np.take(self._mass[r], s)
+        rows[:, 2 + self.dim :] = np.take(self._tail[r], s, axis=0)
         return rows
 
     def forget(self, receiver: int) -> None:
@@ -244,7 +257,7 @@ class Radio:
             if keep.all():
                 kept.append((first, order, c))
             elif keep.any():
-                c2 = _Chunk(c.sender, c.receivers[keep], c.arrivals[keep], c.t, c.position, c.mass)
+                c2 = _Chunk(c.sender, c.receivers[keep], c.arrivals[keep], c.t, c.position, c.tail)
                 kept.append((float(c2.arrivals.min()), order, c2))
         self._flight = kept
         heapq.heapify(self._flight)

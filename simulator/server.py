@@ -38,17 +38,16 @@ import zmq
 
 from swarmcover.domain import Box
 from swarmcover.law import BlobLaw
-from swarmcover.local import patch_covers
 from swarmcover.metrics import energy_distance, lloyd_cost
 from swarmcover.protocol import (
     MAX_FRAME_BYTES,
     MAX_HEADER_BYTES,
     Beacon,
+    BeaconPart,
     Bye,
     Command,
     Hello,
     Neighbors,
-    Patch,
     ProtocolError,
     State,
     Stats,
@@ -61,18 +60,14 @@ from .config import SimConfig
 from .radio import Radio
 from .recording import Recorder
 from .security import CurveGuard, load_allow_list
+from .sensing import PATCH_MARGIN, PATCH_RESEND_TICKS, Sensing
 from .world import STATUS_NAMES, Snapshot, World
 
-__all__ = ["Simulator"]
+__all__ = ["PATCH_MARGIN", "PATCH_RESEND_TICKS", "Simulator"]
 
 log = logging.getLogger("swarmcover.sim")
 
 BEACON_BURST = 8  # beacons an agent may send at once after being quiet (see _take)
-# a patch reaches this much beyond the half width the law needs, so that the agent can reuse it
-# for the next few ticks as it moves (a state then carries no patch: a few hundred bytes, not tens
-# of kilobytes to slice, encrypt and copy)
-PATCH_MARGIN = 0.5
-PATCH_RESEND_TICKS = 5  # a patch not answered for this many ticks is sent again (see _state)
 
 
 def _wind_field(cfg: SimConfig) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -92,18 +87,17 @@ class Simulator:
     def __init__(self, cfg: SimConfig, ctx: zmq.Context | None = None) -> None:
         self.cfg = cfg
         self.rng = np.random.default_rng(cfg.seed)
-        self.target = cfg.target.build(cfg.bounds)
+        self.target = cfg.target.build(cfg.bounds)  # the demand: what coverage is measured against
+        # what the law covers: the demand, or its service density rhobar^(d/(d+2))
+        law_target = self.target.for_service() if cfg.objective == "service" else self.target
         n = len(cfg.positions)
+        pairs = [(cfg.eps, cfg.target_smoothing), *((p.eps, p.smoothing) for p in cfg.sensing)]
+        self.sensing = Sensing(law_target, pairs, n, cfg.boundary, cfg.cutoff)
+        # the default pair's law, for the blob-energy metric (its field is the cached one)
         self.law = BlobLaw(
-            self.target,
-            cfg.eps,
-            1.0 / n,
-            boundary=cfg.boundary,
-            cutoff=cfg.cutoff,
+            law_target, cfg.eps, 1.0 / n, boundary=cfg.boundary, cutoff=cfg.cutoff,
             target_smoothing=cfg.target_smoothing,
-        )
-        self.field = self.law.field
-        self.half_width = 0.5 * self.law.radius
+        )  # fmt: skip
         self.box = Box(cfg.bounds)
         self.world = World(
             cfg.roster,
@@ -118,7 +112,7 @@ class Simulator:
         self.radio = Radio(
             cfg.roster,
             cfg.dim,
-            rc.range if rc.range is not None else self.law.radius,
+            rc.range if rc.range is not None else self.sensing.radius,
             rc.loss,
             rc.latency,
             rc.jitter,
@@ -143,10 +137,10 @@ class Simulator:
         self.beacon_tokens = np.full(n, float(BEACON_BURST))
         self.beacon_token_tick = np.zeros(n, dtype=np.int64)
         self.beacon_token_wall = np.zeros(n)
-        self.patch_held = np.zeros(n, dtype=bool)  # the agent holds a patch we sent (see _state)
-        self.patch_origin = np.zeros((n, cfg.dim))
-        self.patch_shape = np.zeros((n, cfg.dim), dtype=np.int64)
-        self.patch_tick = np.full(n, -1, dtype=np.int64)  # the tick of the state that carried it
+        # where each agent last said it is in its schedule (Command.schedule): epoch, stage, cause
+        self.schedule_epoch = np.full(n, -1, dtype=np.int64)
+        self.schedule_stage = np.full(n, -1, dtype=np.int64)
+        self.schedule_cause = [""] * n
         self.counts = {
             "messages_in": 0,
             "messages_out": 0,
@@ -347,7 +341,8 @@ class Simulator:
                     self.detected[k] = False
                     self.last_command_wall[k] = wall
                     self.cmd_tick[k] = self.beacon_tick[k] = -1
-                    self.patch_held[k] = False  # a new process holds no patch
+                    self.sensing.reset(k)  # a new process holds no patch
+                    self._ask(k, a, msg.eps, msg.smoothing)
                     self._sync_failed()
                     self.event("recovered", a, epoch=msg.epoch)
                 return
@@ -357,7 +352,9 @@ class Simulator:
             self.detected[k] = False
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = self.beacon_tick[k] = -1
-            self.patch_held[k] = False  # a new process holds no patch
+            self.sensing.reset(k)  # a new process holds no patch
+            self.schedule_epoch[k] = -1
+            self._ask(k, a, msg.eps, msg.smoothing)
             self._sync_failed()
             self.event("rejoined" if rejoin else "joined", a, epoch=msg.epoch)
             return
@@ -371,9 +368,14 @@ class Simulator:
                 return
             if self.world.failed[k]:
                 return
-            if abs(msg.eps - self.cfg.eps) > 1e-12 * self.cfg.eps and a not in self._eps_warned:
-                self._eps_warned.add(a)
-                log.warning("agent %d asks for eps %g; the world senses for eps %g", a, msg.eps, self.cfg.eps)
+            self._ask(k, a, msg.eps, msg.smoothing)
+            rep = msg.schedule
+            if rep is not None:
+                if rep.epoch != self.schedule_epoch[k] and (rep.epoch > 0 or self.schedule_epoch[k] > 0):
+                    # a restart, begun by this agent or taken up from its neighbours
+                    self.event("schedule_restart", a, epoch=rep.epoch, stage=rep.stage, cause=rep.cause)
+                self.schedule_epoch[k], self.schedule_stage[k] = rep.epoch, rep.stage
+                self.schedule_cause[k] = rep.cause
             if msg.tick == self.state_sent_tick[k] and self.cmd_tick[k] != msg.tick:
                 # the first answer to the latest state: its sense-to-command latency (on time: back
                 # before the world's next step, one tick period after the state went out)
@@ -389,9 +391,9 @@ class Simulator:
             self.cmd_tick[k] = msg.tick
             self.counts["commands"] += 1
             if msg.beacon is not None:  # this tick's beacon, riding on the command
-                self._beacon(k, a, msg.beacon.position, msg.beacon.mass, msg.t, wall)
+                self._beacon(k, a, msg.beacon, msg.t, wall)
         elif isinstance(msg, Beacon):
-            self._beacon(k, a, msg.position, msg.mass, msg.t, wall)
+            self._beacon(k, a, msg, msg.t, wall)
         elif isinstance(msg, Bye):
             self.world.connected[k] = False
             self.routes.pop(a, None)
@@ -402,7 +404,14 @@ class Simulator:
         else:
             self._reject(f"{msg.kind} is not for the simulator")
 
-    def _beacon(self, k: int, a: int, position: list[float], mass: float, t: float, wall: float) -> None:
+    def _ask(self, k: int, a: int, eps: float | None, smoothing: float | None) -> None:
+        """Agent ``a`` asks for patches sensed for ``eps`` (and ``smoothing``)."""
+        if eps is not None and not self.sensing.ask(k, eps, smoothing) and a not in self._eps_warned:
+            self._eps_warned.add(a)
+            log.warning("agent %d asks for eps %g, smoothing %s: the world does not sense for it (it senses "
+                        "for %s)", a, eps, smoothing, self.sensing.pairs[:4])  # fmt: skip
+
+    def _beacon(self, k: int, a: int, b: Beacon | BeaconPart, t: float, wall: float) -> None:
         """Hand agent ``a``'s beacon (a message, or riding on its command) to the radio."""
         # the protocol sends one beacon per tick; each is copied to every robot in range, so a
         # flood would be multiplied. A token bucket per agent drops the excess: one token per
@@ -422,11 +431,12 @@ class Simulator:
             return
         self.beacon_tokens[k] = tokens - 1.0
         self.beacon_tick[k] = self.tick
-        if len(position) != self.cfg.dim:
+        if len(b.position) != self.cfg.dim:
             self._reject("beacon of the wrong dimension")
             return
         ok = not self.world.failed[k] and not self.world.radio_failed[k]
-        self.radio.send(a, self.world.x[k], t, mass, self._radio_now(wall), can_send=ok)
+        phase = None if b.phase is None else (b.phase.epoch, b.phase.age)
+        self.radio.send(a, self.world.x[k], t, b.mass, self._radio_now(wall), can_send=ok, phase=phase)
 
     def _radio_now(self, wall: float) -> float:
         return self.world.t if self.cfg.clock == "lockstep" else wall
@@ -474,31 +484,12 @@ class Simulator:
         self.seq += 1
         env = {"agent_id": a, "epoch": self.epoch, "seq": self.seq, "t": time.time()}
         if reply == "beacon":
-            st = State(**env, position=x.tolist(), world_time=self.world.t, tick=self.tick, reply="beacon")
+            st = State(**env, position=x.tolist(), world_time=self.world.t, dt=self.cfg.tick, tick=self.tick,
+                       reply="beacon")  # fmt: skip
             return encode(st)
-        # a patch only when the one the agent holds will not do: it does not cover the new position,
-        # or no command has answered the state that carried it (nor a later one) for
-        # PATCH_RESEND_TICKS ticks (it may have been lost). Counting from the patch's own state, not
-        # from the latest: an agent that lags behind a busy machine has the patch, and sending it
-        # again with every state would only make it lag further.
-        spacing = self.field.spacing
-        lost = self.cmd_tick[k] < self.patch_tick[k] and self.tick - self.patch_tick[k] >= PATCH_RESEND_TICKS
-        if (
-            self.patch_held[k]
-            and not lost
-            and patch_covers(self.patch_origin[k], spacing, tuple(self.patch_shape[k]), x, self.half_width)
-        ):
-            patch = coef = None
-        else:
-            origin, coef = self.field.patch(x, self.half_width * (1.0 + PATCH_MARGIN))
-            patch = Patch(
-                eps=self.cfg.eps,
-                origin=origin.tolist(),
-                spacing=spacing.tolist(),
-                shape=list(coef.shape[:-1]),
-            )
-            self.patch_held[k], self.patch_origin[k], self.patch_shape[k] = True, origin, coef.shape[:-1]
-            self.patch_tick[k] = self.tick
+        got = self.sensing.patch_for(k, x, self.tick, int(self.cmd_tick[k]))
+        patch, coef = (None, None) if got is None else got
+        if got is not None:
             self.counts["patches_sent"] += 1
         self.state_sent_wall[k], self.state_sent_tick[k] = time.monotonic(), self.tick
         self.counts["states_sent"] += 1
@@ -508,9 +499,10 @@ class Simulator:
         if self.world.radio_failed[k] or not len(rows):
             rows, nb = None, None
         else:
-            nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1)
+            nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1, phase=True)
         t_world = self.world.t
-        st = State(**env, position=x.tolist(), world_time=t_world, tick=self.tick, patch=patch, neighbors=nb)
+        st = State(**env, position=x.tolist(), world_time=t_world, dt=self.cfg.tick, tick=self.tick,
+                   patch=patch, neighbors=nb)  # fmt: skip
         return encode(st, coef, rows)
 
     # ------------------------------------------------------------------ per tick

@@ -316,8 +316,10 @@ done:
     return result;
 }
 
-/* rows (k, d + 3) = [id, t, position, mass]: ids integers in [0, 2^31), t in [0, 1e11],
-   |position| <= 1e12, mass in (0, 1]; no NaN (every comparison below is false for NaN) */
+/* rows (k, d + 3) = [id, t, position, mass], or (k, d + 5) with [phase epoch, phase age] after
+   them: ids integers in [0, 2^31), t in [0, 1e11], |position| <= 1e12, mass in (0, 1]; epoch -1
+   (none given) or an integer in [0, 2^31), age in [0, 1e11]; no NaN (every comparison below is
+   false for NaN) */
 static PyObject *rows_ok(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *orows;
     int d;
@@ -327,14 +329,24 @@ static PyObject *rows_ok(PyObject *Py_UNUSED(self), PyObject *args) {
         return NULL;
     }
     Py_buffer b;
-    Py_ssize_t shape[2] = {-1, d + 3};
+    Py_ssize_t shape[2] = {-1, -1};
     if (get_array(orows, "rows", &b, 2, shape) < 0) return NULL;
+    const Py_ssize_t w = b.shape[1];
+    if (w != d + 3 && w != d + 5) {
+        PyBuffer_Release(&b);
+        PyErr_Format(PyExc_ValueError, "rows must have %d or %d columns, got %zd", d + 3, d + 5, w);
+        return NULL;
+    }
     const double *r = b.buf;
     int ok = 1;
-    for (Py_ssize_t i = 0; ok && i < b.shape[0]; i++, r += d + 3) {
+    for (Py_ssize_t i = 0; ok && i < b.shape[0]; i++, r += w) {
         double id = r[0], t = r[1], m = r[2 + d];
         ok = id >= 0.0 && id < 2147483648.0 && floor(id) == id && t >= 0.0 && t <= 1e11 && m > 0.0 && m <= 1.0;
         for (int a = 0; ok && a < d; a++) ok = r[2 + a] >= -1e12 && r[2 + a] <= 1e12;
+        if (ok && w == d + 5) {
+            double e = r[3 + d], age = r[4 + d];
+            ok = e >= -1.0 && e < 2147483648.0 && floor(e) == e && age >= 0.0 && age <= 1e11;
+        }
     }
     PyBuffer_Release(&b);
     return PyBool_FromLong(ok);
@@ -407,14 +419,18 @@ static PyObject *table_update(PyObject *Py_UNUSED(self), PyObject *args) {
     got = 5;
     if (get_array_as(o[5], names[5], &b[5], 1, cshape, PyBUF_WRITABLE) < 0) goto done;
     got = 6;
-    Py_ssize_t rshape[2] = {-1, d + 3};
+    Py_ssize_t rshape[2] = {-1, -1};
     if (get_array(o[6], names[6], &b[6], 2, rshape) < 0) goto done;
     got = 7;
-    const Py_ssize_t k = b[6].shape[0];
+    const Py_ssize_t k = b[6].shape[0], w = b[6].shape[1];
+    if (w != d + 3 && w != d + 5) {
+        PyErr_Format(PyExc_ValueError, "rows must have %zd or %zd columns, got %zd", d + 3, d + 5, w);
+        goto done;
+    }
     const double *rows = b[6].buf;
     int usual = m > 0;
     for (Py_ssize_t i = 0; usual && i < k; i++) { /* first pass: check, write nothing */
-        const double *r = rows + i * (d + 3);
+        const double *r = rows + i * w;
         if (!(r[0] >= 0.0 && r[0] < 2147483648.0)) { /* not an id (the decoder refuses these) */
             usual = 0;
             break;
@@ -424,7 +440,7 @@ static PyObject *table_update(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     if (usual) { /* second pass: write (the search again: cheaper than keeping k slots) */
         for (Py_ssize_t i = 0; i < k; i++) {
-            const double *r = rows + i * (d + 3);
+            const double *r = rows + i * w;
             long long slot = find_slot(&b[0], &b[1], (long long)r[0]);
             *(double *)((char *)b[2].buf + slot * b[2].strides[0]) = r[1];
             for (Py_ssize_t a = 0; a < d; a++) ((double *)b[3].buf)[slot * d + a] = r[2 + a];
@@ -443,7 +459,7 @@ static PyMethodDef methods[] = {
      "velocity(x, neighbors, mass, neighbor_mass, eps, cutoff, coef, origin, spacing, lo, hi) -> tuple\n\n"
      "One agent's blob velocity (see swarmcover.local.local_velocity); lo, hi: the walls, or None."},
     {"rows_ok", rows_ok, METH_VARARGS,
-     "rows_ok(rows, d) -> bool\n\nWhether relayed beacon rows (k, d + 3) pass the protocol's checks."},
+     "rows_ok(rows, d) -> bool\n\nWhether relayed beacon rows (k, d + 3) or (k, d + 5) pass the protocol's checks."},
     {"table_update", table_update, METH_VARARGS,
      "table_update(sorted_ids, sorted_slots, t, pos, mass, heard, rows, now) -> bool\n\n"
      "The neighbour table's usual tick in place (see agents/neighbors.py); False: nothing written."},

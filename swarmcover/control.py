@@ -51,7 +51,7 @@ from ._checks import as_points, as_positive
 if TYPE_CHECKING:
     from .law import BlobLaw
 
-__all__ = ["Controller", "Separation", "clip_speed", "gain_for", "saturate"]
+__all__ = ["Controller", "Separation", "clip_speed", "compose", "gain_for", "saturate"]
 
 try:  # optional C (swarmcover/_hotpath.c): an agent's usual "nobody within reach" in one call
     from ._hotpath import nearest2 as _nearest2
@@ -76,6 +76,36 @@ def clip_speed(v: np.ndarray, speed_limit: float) -> np.ndarray:
     single row, without its array overhead (an agent and the world call it every tick)."""
     speed = math.sqrt(float(v @ v))
     return v * (speed_limit / speed) if speed > speed_limit else v
+
+
+def compose(
+    v: np.ndarray,
+    gain: float,
+    speed_limit: float,
+    push: np.ndarray | None = None,
+    drift: np.ndarray | None = None,
+) -> np.ndarray:
+    r"""The command from the law's velocity, the one chain every agent and :func:`swarmcover.cover`
+    use: :math:`u = \operatorname{sat}(\operatorname{sat}(\operatorname{sat}(g v) + p) - \hat w)`.
+
+    Parameters
+    ----------
+    v : ndarray, shape (d,) or (n, d)
+        The law's velocity (one agent, or a fleet).
+    gain : float
+    speed_limit : float
+    push : ndarray, same shape as ``v``, optional
+        The separation barrier's velocity, added after the law's part is saturated.
+    drift : ndarray, shape (d,) or (n, d), optional
+        An estimate of the drift the body suffers (wind), subtracted last.
+    """
+    clip = clip_speed if v.ndim == 1 else saturate
+    u = clip(gain * v, speed_limit)
+    if push is not None:
+        u = clip(u + push, speed_limit)
+    if drift is not None:
+        u = clip(u - drift, speed_limit)
+    return u
 
 
 def gain_for(eps: float, speed_limit: float, mismatch: float = 0.5) -> float:
@@ -233,10 +263,8 @@ class Controller:
     def commands(self, x: ArrayLike, *, ids: ArrayLike | None = None, method: str = "auto") -> np.ndarray:
         """Every agent's command, ``(n, d) -> (n, d)`` (the fleet-wide, vectorised path)."""
         x = as_points(x, self.law.dim)
-        v = saturate(self.gain * self.law.velocities(x, method=method), self.speed_limit)
-        if self.separation is not None:
-            v += self.separation.velocities(x, ids)
-        return saturate(v, self.speed_limit)
+        push = None if self.separation is None else self.separation.velocities(x, ids)
+        return compose(self.law.velocities(x, method=method), self.gain, self.speed_limit, push)
 
     def command(
         self,
@@ -247,7 +275,8 @@ class Controller:
         neighbor_ids: ArrayLike | None = None,
     ) -> np.ndarray:
         """One agent's command from its position ``(d,)`` and its neighbours' ``(k, d)``; ``(d,)``."""
-        v = saturate(self.gain * self.law.velocity(x, neighbors)[None, :], self.speed_limit)[0]
+        v = self.law.velocity(x, neighbors)[None, :]
+        push = None
         if self.separation is not None:
-            v = v + self.separation.velocity(x, neighbors, own_id, neighbor_ids)
-        return saturate(v[None, :], self.speed_limit)[0]
+            push = self.separation.velocity(x, neighbors, own_id, neighbor_ids)[None, :]
+        return compose(v, self.gain, self.speed_limit, push)[0]

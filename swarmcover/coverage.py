@@ -40,141 +40,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._checks import as_points, as_positive
-from .control import Separation, gain_for
-from .integrate import FlowResult, flow
+from .control import Separation, compose, gain_for
+from .integrate import FlowResult, flow, slide_at_walls
 from .law import BlobLaw
+from .schedule import CoverageSchedule, PhaseClock, Stage
 from .targets import Target
 
 __all__ = ["CoverResult", "CoverageSchedule", "Stage", "cover"]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stage of a coverage schedule.
-
-    Attributes
-    ----------
-    eps : float
-        Mollifier width.
-    smoothing : float
-        Target smoothing (standard deviation), usually ``eps``.
-    duration : float
-        How long the stage lasts (the last stage of a schedule holds for ever).
-    """
-
-    eps: float
-    smoothing: float
-    duration: float
-
-
-@dataclass(frozen=True)
-class CoverageSchedule:
-    """A sequence of :class:`Stage`; an agent looks up its stage by the time since the start."""
-
-    stages: tuple[Stage, ...]
-
-    def __post_init__(self) -> None:
-        if not self.stages:
-            raise ValueError("a schedule needs at least one stage")
-        for s in self.stages:
-            as_positive(s.eps, "stage eps")
-            if not (math.isfinite(s.smoothing) and s.smoothing >= 0):
-                raise ValueError(f"stage smoothing must be finite and >= 0, got {s.smoothing!r}")
-            if not (math.isfinite(s.duration) and s.duration >= 0):
-                raise ValueError(f"stage duration must be finite and >= 0, got {s.duration!r}")
-
-    @classmethod
-    def annealed(
-        cls,
-        target: Target,
-        n: int,
-        speed_limit: float,
-        *,
-        resolution: float = 0.3,
-        stages: int = 10,
-        start: float | None = None,
-        smoothing: float = 1.0,
-        mismatch: float = 0.5,
-        relax: float = 20.0,
-    ) -> CoverageSchedule:
-        r"""The default schedule for ``n`` agents with a speed limit (see module docstring).
-
-        Parameters
-        ----------
-        target : Target
-        n : int
-            Fleet size (sets the spacing :math:`h`).
-        speed_limit : float
-        resolution : float
-            Final :math:`\varepsilon` in units of :math:`h` (0.3 measured best on sparse maps
-            and equal to the best on uniform ones; see ``docs/sparse-targets.md``).
-        stages : int
-            Number of stages (default 10).
-        start : float, optional
-            First :math:`\varepsilon` (default: a quarter of the box's shortest side).
-        smoothing : float
-            Target smoothing per stage, in units of that stage's :math:`\varepsilon`.
-        mismatch : float
-            :math:`\delta_{\text{sat}}` of the gain rule.
-        relax : float
-            Relaxation times per stage (default 20).
-        """
-        if int(n) != n or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
-        if int(stages) != stages or stages < 1:
-            raise ValueError(f"stages must be a positive integer, got {stages!r}")
-        v = as_positive(speed_limit, "speed_limit")
-        h = (target.box.volume / n) ** (1.0 / target.dim)
-        eps_f = as_positive(resolution, "resolution") * h
-        e0 = 0.25 * float(target.box.size.min()) if start is None else as_positive(start, "start")
-        e0 = max(e0, eps_f)
-        eps = np.geomspace(e0, eps_f, int(stages)) if stages > 1 else np.array([eps_f])
-        if not (math.isfinite(smoothing) and smoothing >= 0):
-            raise ValueError(f"smoothing must be finite and >= 0, got {smoothing!r}")
-        relax, mismatch = as_positive(relax, "relax"), as_positive(mismatch, "mismatch")
-        cross = float(np.linalg.norm(target.box.size)) / v
-        out = []
-        for k, e in enumerate(eps):
-            out.append(
-                Stage(float(e), smoothing * float(e), (cross if k == 0 else 0.0) + relax * e * mismatch / v)
-            )
-        return cls(tuple(out))
-
-    @property
-    def duration(self) -> float:
-        """Time until the last stage starts plus its nominal duration."""
-        return float(sum(s.duration for s in self.stages))
-
-    def stage_index(self, t: float) -> int:
-        """Index of the stage in force at time ``t`` since the start (the last one after the end)."""
-        acc = 0.0
-        for k, s in enumerate(self.stages[:-1]):
-            acc += s.duration
-            if t < acc:
-                return k
-        return len(self.stages) - 1
-
-    def segments(self, t0: float, t1: float) -> list[tuple[int, float]]:
-        """Split the interval ``[t0, t1]`` at stage boundaries: ``[(stage index, length), ...]``."""
-        if not (math.isfinite(t0) and math.isfinite(t1)) or t1 < t0 or t0 < 0:
-            raise ValueError(f"need 0 <= t0 <= t1, finite; got {t0!r}, {t1!r}")
-        out, start = [], 0.0
-        for k, st in enumerate(self.stages):
-            end = math.inf if k == len(self.stages) - 1 else start + st.duration
-            a, b = max(t0, start), min(t1, end)
-            if b > a:
-                out.append((k, b - a))
-            start = end
-        return out
-
-    @classmethod
-    def after_losses(cls, target: Target, n: int, speed_limit: float, **kwargs: float) -> CoverageSchedule:
-        """The schedule survivors restart after losing part of the fleet: :meth:`annealed` for the
-        original fleet size ``n`` from two spacings (at the final ``eps`` an agent sees only a few
-        spacings around it, so a hole left by a whole group of lost agents is invisible).
-        ``kwargs`` go to :meth:`annealed`."""
-        h = (target.box.volume / n) ** (1.0 / target.dim)
-        return cls.annealed(target, n, speed_limit, start=2.0 * h, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -211,10 +83,20 @@ def cover(
     mass: float | None = None,
     mismatch: float = 0.5,
     method: str = "auto",
+    fixed_step: float | None = None,
+    objective: str = "density",
     callback: Callable[[float, np.ndarray], None] | None = None,
 ) -> CoverResult:
-    r"""Run a fleet from ``x0`` through a coverage schedule with a speed limit (centrally, for
-    studies and tests; agent processes run the same law from their own clocks).
+    r"""Run a fleet from ``x0`` through a coverage schedule with a speed limit, centrally (for
+    studies and tests).
+
+    With ``fixed_step`` the fleet moves as bodies do that apply each command for one tick (the
+    simulator): every tick, each agent's command is the chain of :func:`swarmcover.control.compose`
+    for the stage its :class:`~swarmcover.schedule.PhaseClock` is in at the tick's start, the
+    world slides bodies along walls and projects them into the box. This is exactly what the
+    agent processes of ``swarmcover launch`` compute in lockstep (``tests/test_fleet_law.py``
+    checks them against each other to round-off). Without it, every stage is integrated by the
+    adaptive :func:`swarmcover.flow`.
 
     Parameters
     ----------
@@ -233,6 +115,11 @@ def cover(
         :math:`\delta_{\text{sat}}` of the gain rule.
     method : str
         See :func:`swarmcover.flow`.
+    fixed_step : float, optional
+        The tick of a lockstep fleet (see above).
+    objective : {"density", "service"}
+        ``"service"`` covers :meth:`Target.for_service` (:math:`\bar\rho^{d/(d+2)}`, which
+        minimises the distance from demand to the nearest robot) instead of :math:`\bar\rho`.
     callback : callable, optional
         ``callback(t, x)`` after every accepted step, ``t`` counted from the start of the run.
 
@@ -249,12 +136,18 @@ def cover(
     total = sched.duration if t_end is None else float(t_end)
     if not (math.isfinite(total) and total >= 0):
         raise ValueError(f"t_end must be finite and >= 0, got {t_end!r}")
+    if objective not in ("density", "service"):
+        raise ValueError(f"objective must be 'density' or 'service', got {objective!r}")
+    law_target = target.for_service() if objective == "service" else target
     m = 1.0 / n if mass is None else as_positive(mass, "mass")
     sep = None if r_min is None else Separation(as_positive(r_min, "r_min"), v)
+    if fixed_step is not None:
+        tick = as_positive(fixed_step, "fixed_step")
+        return _cover_ticks(law_target, x, v, sep, sched, total, m, mismatch, tick, method, callback)
     flows, t0 = [], 0.0
     for k, dur in sched.segments(0.0, total):
         st = sched.stages[k]
-        law = BlobLaw(target, st.eps, m, target_smoothing=st.smoothing)
+        law = BlobLaw(law_target, st.eps, m, target_smoothing=st.smoothing)
         shifted = None if callback is None else (lambda t, y, t0=t0: callback(t0 + t, y))
         res = flow(
             law, x, dur, speed_limit=v, gain=gain_for(st.eps, v, mismatch), separation=sep,
@@ -263,3 +156,25 @@ def cover(
         flows.append(res)
         x, t0 = res.x, t0 + dur
     return CoverResult(x=x, schedule=sched, flows=tuple(flows))
+
+
+def _cover_ticks(target, x, v, sep, sched, total, m, mismatch, tick, method, callback) -> CoverResult:
+    """:func:`cover` with ``fixed_step``: tick by tick, as a lockstep world runs its agents."""
+    clock = PhaseClock(sched)
+    clock.begin(0.0)
+    laws: dict[Stage, BlobLaw] = {}
+    box, t, steps = target.box, 0.0, 0
+    while t < total * (1 - 1e-12):
+        st = clock.stage(t)
+        law = laws.get(st)
+        if law is None:
+            law = laws[st] = BlobLaw(target, st.eps, m, target_smoothing=st.smoothing)
+        push = None if sep is None else sep.velocities(x)
+        u = compose(law.velocities(x, method=method), gain_for(st.eps, v, mismatch), v, push)
+        x = box.clip(x + tick * slide_at_walls(x, u, box.lo, box.hi))
+        t += tick
+        steps += 1
+        if callback is not None:
+            callback(t, x)
+    done = FlowResult(x, t, np.empty(0), np.empty((0, *x.shape)), np.empty(0), np.empty(0), steps, 0, True)
+    return CoverResult(x=x, schedule=sched, flows=(done,))

@@ -48,7 +48,9 @@ __all__ = [
     "Message",
     "Neighbors",
     "Patch",
+    "PhaseInfo",
     "ProtocolError",
+    "ScheduleReport",
     "State",
     "Stats",
     "StatsRequest",
@@ -72,6 +74,8 @@ _Time = Annotated[float, Field(ge=0.0, le=1e11)]
 _Coord = Annotated[float, Field(ge=-1e12, le=1e12)]
 _Vec = Annotated[list[_Coord], Field(min_length=1, max_length=3)]
 _Text = Annotated[str, Field(max_length=200)]
+_Eps = Annotated[float, Field(gt=0.0, le=1e12)]
+_Smoothing = Annotated[float, Field(ge=0.0, le=1e12)]
 
 
 class ProtocolError(ValueError):
@@ -103,11 +107,23 @@ class Counters(_Model):
 
 
 class Hello(_Envelope):
-    """An agent announces itself to its body and peers (first message of an epoch)."""
+    """An agent announces itself to its body and peers (first message of an epoch); ``eps`` and
+    ``smoothing`` (optional) are what it wants its first patch sensed for."""
 
     kind: Literal["hello"] = "hello"
     name: _Text = ""
     rate_hz: Annotated[float, Field(gt=0.0, le=1000.0)]
+    eps: _Eps | None = None
+    smoothing: _Smoothing | None = None
+
+
+class PhaseInfo(_Model):
+    """Which coverage schedule a sender is in (see :mod:`swarmcover.schedule`): ``epoch`` 0 is the
+    initial schedule, ``k >= 1`` the ``k``-th restart after losses; ``age`` is the time since that
+    phase began on the sender's clock (world seconds), so that clocks need not agree."""
+
+    epoch: _U31
+    age: _Time
 
 
 class Bye(_Envelope):
@@ -124,6 +140,7 @@ class Beacon(_Envelope):
     kind: Literal["beacon"] = "beacon"
     position: _Vec
     mass: Annotated[float, Field(gt=0.0, le=1.0)]
+    phase: PhaseInfo | None = None
 
 
 class Patch(_Model):
@@ -132,7 +149,8 @@ class Patch(_Model):
     The coefficients travel as raw buffer ``buffer`` (little-endian float64, C order,
     shape ``shape + [d + 1]``)."""
 
-    eps: Annotated[float, Field(gt=0.0, le=1e12)]
+    eps: _Eps
+    smoothing: _Smoothing | None = None
     origin: _Vec
     spacing: Annotated[list[Annotated[float, Field(gt=0.0, le=1e12)]], Field(min_length=1, max_length=3)]
     shape: Annotated[list[Annotated[int, Field(ge=4, le=MAX_PATCH_NODES)]], Field(min_length=1, max_length=3)]
@@ -145,11 +163,14 @@ class Neighbors(_Model):
     sender, relayed in the state instead of one message each. They travel as raw buffer
     ``buffer`` (little-endian float64, C order, shape ``(count, d + 3)``), one row per beacon:
     ``[agent_id, t, position_1 .. position_d, mass]`` (the beacon's sender, its ``t``, its
-    ``position`` and ``mass``; the relay checked the sender's epoch and sequence)."""
+    ``position`` and ``mass``; the relay checked the sender's epoch and sequence). With ``phase``
+    each row has two more columns, the beacon's ``phase.epoch`` (-1 where it gave none) and
+    ``phase.age``: shape ``(count, d + 5)``."""
 
     count: Annotated[int, Field(ge=0, le=MAX_NEIGHBOR_ROWS)]
     buffer: Annotated[int, Field(ge=0, le=7)] = 1
     dtype: Literal["<f8"] = "<f8"
+    phase: bool = False
 
 
 class State(_Envelope):
@@ -158,11 +179,13 @@ class State(_Envelope):
     ``reply="command"`` (default): answer with a command (and a beacon). ``reply="beacon"``: a
     sensing round of a lockstep tick: answer at once with a beacon of this position only; the
     command round for the same tick follows, so that every agent computes with its neighbours'
-    positions of this tick."""
+    positions of this tick. ``dt`` (optional) is the body's tick, world seconds: the next state
+    comes at ``world_time + dt``, which is when the patch asked for in the answer is for."""
 
     kind: Literal["state"] = "state"
     position: _Vec
     world_time: _Time
+    dt: Annotated[float, Field(gt=0.0, le=1e6)] | None = None
     tick: _U63
     patch: Patch | None = None
     neighbors: Neighbors | None = None
@@ -175,18 +198,34 @@ class BeaconPart(_Model):
 
     position: _Vec
     mass: Annotated[float, Field(gt=0.0, le=1.0)]
+    phase: PhaseInfo | None = None
+
+
+class ScheduleReport(_Model):
+    """Where an agent is in its coverage schedule (for the body's log): its phase, the ``stage``
+    index it computed this command with, and why the phase last changed (``start``: its own first
+    state; ``losses``: it detected lost neighbours and restarted; ``neighbours``: it took up a
+    neighbour's phase)."""
+
+    epoch: _U31
+    age: _Time
+    stage: Annotated[int, Field(ge=0, le=1023)]
+    cause: Literal["start", "losses", "neighbours"]
 
 
 class Command(_Envelope):
-    """An agent's velocity command to its body, answering state ``tick``; ``eps`` is the mollifier
-    it wants its next patch sensed for; ``beacon`` (optional) is this tick's beacon, for a body
-    whose radio relays it to the peers (the envelope's ``t`` is the beacon's)."""
+    """An agent's velocity command to its body, answering state ``tick``; ``eps`` and
+    ``smoothing`` (optional) are what it wants its next patch sensed for; ``beacon`` (optional) is
+    this tick's beacon, for a body whose radio relays it to the peers (the envelope's ``t`` is the
+    beacon's); ``schedule`` (optional) where the agent is in its schedule."""
 
     kind: Literal["command"] = "command"
     velocity: _Vec
     tick: _U63
-    eps: Annotated[float, Field(gt=0.0, le=1e12)]
+    eps: _Eps
+    smoothing: _Smoothing | None = None
     beacon: BeaconPart | None = None
+    schedule: ScheduleReport | None = None
 
 
 class StatsRequest(_Envelope):
@@ -212,7 +251,7 @@ _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 @dataclass(frozen=True)
 class Decoded:
     """A decoded message and its buffers (``patch`` and ``neighbors`` for a :class:`State` that
-    declares them; ``neighbors`` has shape ``(count, d + 3)``)."""
+    declares them; ``neighbors`` has shape ``(count, d + 3)``, or ``(count, d + 5)`` with phases)."""
 
     message: Hello | Bye | Beacon | State | Command | StatsRequest | Stats
     patch: np.ndarray | None = None
@@ -252,7 +291,7 @@ def encode(
         if name == "patch":
             want = (*message.patch.shape, len(message.patch.shape) + 1)
         else:
-            want = (message.neighbors.count, d + 3)
+            want = (message.neighbors.count, d + (5 if message.neighbors.phase else 3))
         if arr.shape != want:
             raise ProtocolError(f"{name} buffer has shape {arr.shape}, header declares {want}")
         frames[1 + declared[name]] = arr.tobytes()
@@ -261,7 +300,8 @@ def encode(
 
 def _check_rows(rows: np.ndarray, d: int) -> None:
     """Neighbour rows: integer ids in [0, 2^31), times and coordinates in the envelope's ranges,
-    masses in (0, 1]; no NaN or infinity."""
+    masses in (0, 1]; with phase columns, epochs -1 or integers in [0, 2^31) and ages in
+    [0, 1e11]; no NaN or infinity."""
     if not len(rows):
         return
     if _rows_ok is not None:
@@ -276,6 +316,7 @@ def _rows_pass(rows: np.ndarray, d: int) -> bool:
     """The checks of :func:`_check_rows` in a few array operations (numpy twin of the C ``rows_ok``)."""
     lo, hi = rows.min(axis=0), rows.max(axis=0)  # NaN propagates into both: then no test passes
     ids = rows[:, 0]
+    phased = rows.shape[1] == d + 5
     return bool(
         lo[0] >= 0
         and hi[0] < 1 << 31
@@ -285,6 +326,16 @@ def _rows_pass(rows: np.ndarray, d: int) -> bool:
         and hi[2 + d] <= 1
         and all(lo[2 + a] >= -1e12 and hi[2 + a] <= 1e12 for a in range(d))
         and np.array_equal(ids, np.floor(ids))
+        and (
+            not phased
+            or (
+                lo[3 + d] >= -1
+                and hi[3 + d] < 1 << 31
+                and lo[4 + d] >= 0
+                and hi[4 + d] <= 1e11
+                and np.array_equal(rows[:, 3 + d], np.floor(rows[:, 3 + d]))
+            )
+        )
     )
 
 
@@ -301,6 +352,12 @@ def _name_bad_rows(rows: np.ndarray, d: int) -> None:
         raise ProtocolError("neighbors: positions must lie within 1e12")
     if np.any(mass <= 0) or np.any(mass > 1):
         raise ProtocolError("neighbors: masses must lie in (0, 1]")
+    if rows.shape[1] == d + 5:
+        ep, age = rows[:, 3 + d], rows[:, 4 + d]
+        if np.any(ep != np.floor(ep)) or np.any(ep < -1) or np.any(ep >= 1 << 31):
+            raise ProtocolError("neighbors: phase epochs must be -1 or integers in [0, 2^31)")
+        if np.any(age < 0) or np.any(age > 1e11):
+            raise ProtocolError("neighbors: phase ages must lie in [0, 1e11]")
     raise ProtocolError("neighbors: invalid rows")  # pragma: no cover - every failure is named above
 
 
@@ -351,11 +408,12 @@ def decode(frames: list[bytes]) -> Decoded:
         nb = msg.neighbors
         d = len(msg.position)
         frame = frames[1 + nb.buffer]
-        size = nb.count * (d + 3) * 8
+        width = d + (5 if nb.phase else 3)
+        size = nb.count * width * 8
         if len(frame) != size:
             raise ProtocolError(
-                f"neighbors buffer is {len(frame)} bytes, {nb.count} rows of {d + 3} need {size}"
+                f"neighbors buffer is {len(frame)} bytes, {nb.count} rows of {width} need {size}"
             )
-        neighbors = np.frombuffer(frame, dtype="<f8").reshape(nb.count, d + 3)
+        neighbors = np.frombuffer(frame, dtype="<f8").reshape(nb.count, width)
         _check_rows(neighbors, d)
     return Decoded(msg, patch, neighbors)

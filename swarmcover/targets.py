@@ -28,7 +28,7 @@ from ._checks import as_points, as_positive
 from .domain import Box, Zone
 from .field import SmoothedReciprocal
 
-__all__ = ["GaussianMixture", "Raster", "Target", "Uniform"]
+__all__ = ["GaussianMixture", "Powered", "Raster", "Target", "Uniform"]
 
 _DEFAULT_FLOOR = 1e-3
 #: quadrature cells per axis used to normalise targets without a closed-form mass
@@ -132,6 +132,17 @@ class Target:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(bounds={self.box.bounds.tolist()}, zones={len(self.zones)})"
+
+    def for_service(self) -> Target:
+        r"""The density a fleet should match to serve this demand best: :math:`\bar\rho^{d/(d+2)}`,
+        normalised (:class:`Powered`).
+
+        Density matching (:math:`\rho = \bar\rho`, the blob flow's fixed point) is what a sampler
+        wants. The locational cost :math:`\int \min_i |q - x_i|^2 \bar\rho(q)\,dq` (the distance
+        from demand to the nearest robot) is minimised instead, for many robots, by a density
+        proportional to :math:`\bar\rho^{d/(d+2)}` (Zador; Gersho, *IEEE Trans. Inf. Theory* 1979):
+        flatter, fewer robots on the peaks, more between them."""
+        return Powered(self, self.dim / (self.dim + 2.0))
 
 
 class Uniform(Target):
@@ -291,3 +302,22 @@ class Raster(Target):
         if self.zones:
             return super()._mass()
         return float(self.values.sum() * self.box.volume / self.values.size)
+
+
+class Powered(Target):
+    r"""A target raised to a power and normalised: :math:`\bar\rho^{p} / \int \bar\rho^{p}`
+    (same box, zones and floor). See :meth:`Target.for_service`.
+
+    Parameters
+    ----------
+    base : Target
+    power : float
+        In (0, inf).
+    """
+
+    def __init__(self, base: Target, power: float) -> None:
+        self.base, self.power = base, as_positive(power, "power")
+        super().__init__(base.box, base.zones, base.floor)
+
+    def _raw(self, p: np.ndarray) -> np.ndarray:
+        return self.base.pdf(p) ** self.power

@@ -67,6 +67,15 @@ def start_agent(cfg: dict) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
 
 
+def wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
+    """Call ``predicate`` (which does the work it waits for, e.g. advances a simulator) until it
+    is true; ``TimeoutError`` after ``timeout`` wall seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not met within {timeout:g} s")
+
+
 def stop_all(procs) -> None:
     for p in procs:
         if p.poll() is None:

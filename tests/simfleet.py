@@ -38,8 +38,9 @@ def agent_cfg(i: int, sim: Simulator, keys=None, **over) -> dict:
 class Fleet:
     """A simulator and its agent processes; ``close()`` kills every process and stops the simulator."""
 
-    def __init__(self, cfg: dict, keys=None, **agent_over) -> None:
-        """``keys`` (a :class:`launcher.keys.FleetKeys`): CURVE for the simulator and every agent."""
+    def __init__(self, cfg: dict, keys=None, start: list[int] | None = None, **agent_over) -> None:
+        """``keys`` (a :class:`launcher.keys.FleetKeys`): CURVE for the simulator and every agent;
+        ``start``: the robots whose agents start now (default: all; :meth:`start_agent` for more)."""
         if keys is not None:
             cfg = {**cfg, "curve": {"secret_key": str(keys.server_secret), "clients": str(keys.clients)}}
         base = {"endpoint": "tcp://127.0.0.1:*", **({} if "curve" in cfg else {"insecure": True})}
@@ -47,8 +48,12 @@ class Fleet:
         self.procs = {}
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        for a in self.sim.world.roster:
-            self.procs[a] = start_agent(agent_cfg(a, self.sim, keys, **agent_over))
+        self.keys, self.agent_over = keys, agent_over
+        for a in self.sim.world.roster if start is None else start:
+            self.start_agent(a)
+
+    def start_agent(self, a: int) -> None:
+        self.procs[a] = start_agent(agent_cfg(a, self.sim, self.keys, **self.agent_over))
 
     def run(self, max_ticks: int | None = None) -> None:
         """Run the simulator in this thread (until its duration or ``max_ticks``)."""

@@ -182,10 +182,12 @@ def test_random_json_only_raises_protocol_error(body, kind):
             pass
 
 
+@pytest.mark.parametrize("phased", [False, True], ids=["plain", "with-phases"])
 @pytest.mark.parametrize("d", [1, 2, 3])
-def test_c_row_check_agrees_with_the_numpy_checks(d, rng, c_kernel):
+def test_c_row_check_agrees_with_the_numpy_checks(d, phased, rng, c_kernel):
     """The optional C check of relayed rows accepts exactly what the numpy checks accept: valid
-    rows, and rows with one cell set to a value on or past a limit (or NaN, infinite, fractional)."""
+    rows, and rows with one cell set to a value on or past a limit (or NaN, infinite, fractional);
+    with the two phase columns too (epoch -1 or an integer id-like value, age in [0, 1e11])."""
     if not c_kernel:
         pytest.skip("the C hot path was not built")
     from swarmcover._hotpath import rows_ok
@@ -197,15 +199,20 @@ def test_c_row_check_agrees_with_the_numpy_checks(d, rng, c_kernel):
         1: [0.0, 1e11, 1e11 * (1 + 1e-15), -1e-300],
         2 + d: [1.0, 1.0 + 1e-16, 1.0000001, 0.0, 5e-324, -1.0],
         2: [1e12, -1e12, 1e12 * (1 + 1e-15), -1.01e12],
+        3 + d: [-1.0, -2.0, 0.0, 2.0**31 - 1, 2.0**31, 0.5, -0.5],
+        4 + d: [0.0, 1e11, 1e11 * (1 + 1e-15), -1e-300],
     }
     bad = [math.nan, math.inf, -math.inf]
     agree = rejected = 0
+    cols = [0, 1, 2, 2 + d, *range(3, 2 + d)] + ([3 + d, 4 + d] if phased else [])
     for _ in range(400):
         k = int(rng.integers(1, 12))
         rows = np.c_[rng.integers(0, 1000, k), rng.uniform(0, 2e9, k), rng.uniform(-50, 50, (k, d)),
                      rng.uniform(1e-3, 1.0, k)]  # fmt: skip
+        if phased:
+            rows = np.c_[rows, rng.integers(-1, 5, k), rng.uniform(0, 1e3, k)]
         if rng.random() < 0.8:
-            col = int(rng.choice([0, 1, 2, 2 + d, *range(3, 2 + d)]))
+            col = int(rng.choice(cols))
             values = edges.get(col, edges[2]) + bad
             rows[int(rng.integers(k)), col] = values[int(rng.integers(len(values)))]
         want = _rows_pass(rows, d)
@@ -213,8 +220,8 @@ def test_c_row_check_agrees_with_the_numpy_checks(d, rng, c_kernel):
         agree += 1
         rejected += not want
     assert agree == 400 and 100 < rejected < 350  # both kinds were tried
-    with pytest.raises(ValueError, match="rows has length"):
-        rows_ok(np.zeros((2, d + 2)), d)
+    with pytest.raises(ValueError, match="rows must have"):
+        rows_ok(np.zeros((2, d + 4)), d)
 
 
 def test_c_nearest_distance_equals_numpy(rng, c_kernel):

@@ -57,8 +57,9 @@ def test_radio_range_loss_latency_and_blackout(rng):
     rows = radio.collect(1, 1.31)
     # one row: the newest beacon that arrived (every other copy was replaced by a newer one or,
     # arriving after a newer one by jitter, discarded)
-    assert rows.shape == (1, 5) and rows[0, 0] == 0 and 1000 <= rows[0, 1] < 3000
-    assert np.array_equal(rows[0, 2:4], pos[0]) and rows[0, 4] == 0.25
+    assert rows.shape == (1, 7) and rows[0, 0] == 0 and 1000 <= rows[0, 1] < 3000
+    # [id, t, position, mass, phase epoch, phase age]: these beacons carried no phase (epoch -1)
+    assert np.array_equal(rows[0, 2:4], pos[0]) and rows[0, 4] == 0.25 and list(rows[0, 5:]) == [-1.0, 0.0]
     assert c.delivered == 1 and c.superseded == 2000 - c.dropped_loss - 1
     assert len(radio.collect(1, 5.0)) == 0  # collected once
     assert len(radio.collect(2, 5.0)) == 0 and len(radio.collect(3, 5.0)) == 0
