@@ -7,7 +7,8 @@ of these in place of ours. The robots do not move.
 
 It is also the smallest example of an agent written against the protocol alone: it imports only
 the standard library and pyzmq (not ``swarmcover``), reads the agent config the launcher writes
-(JSON: ``agent_id``, ``mass``, ``eps``, ``rate_hz``, ``body.endpoint``, ``curve``), says hello,
+(JSON: ``agent_id``, ``mass``, ``eps`` or the first of ``schedule.stages``, ``rate_hz``,
+``body.endpoint``, ``curve``), says hello,
 answers a ``state`` asking for a command with a ``command`` carrying its beacon and one asking for
 a beacon with a ``beacon``, a ``stats_request`` with ``stats``, and on SIGTERM or SIGINT says
 ``bye`` with its counters. Malformed messages are counted as rejected and skipped; it does not
@@ -34,7 +35,9 @@ class FloorAgent:
 
     def __init__(self, cfg: dict, ctx: zmq.Context) -> None:
         self.id = int(cfg["agent_id"])
-        self.mass, self.eps = float(cfg["mass"]), float(cfg["eps"])
+        # the eps it asks patches for: one for ever, or the first stage of its schedule (it never moves)
+        eps = cfg.get("eps") or cfg["schedule"]["stages"][0]["eps"]
+        self.mass, self.eps = float(cfg["mass"]), float(eps)
         self.rate_hz = float(cfg.get("rate_hz", 10.0))
         self.epoch, self.seq = time.time_ns(), 0
         self.counts = dict.fromkeys(

@@ -12,6 +12,11 @@ pair distance / spacing), alloc err (half the L1 distance between the agents' sp
 the bumps' masses), walls (agents on a wall), steps, seconds.
 
     python benchmarks/sparse_maps.py [--quick] [--json benchmarks/results/sparse_maps.json]
+
+With ``--agents``: the fleet of agent processes (``swarmcover launch launch/sparse.toml``) beside
+``cover()`` and Lloyd's algorithm from the same start (``benchmarks/sparse_fleet.py``):
+
+    python benchmarks/sparse_maps.py --agents [--sizes 32 128] [--json benchmarks/results/sparse_fleet.json]
 """
 
 from __future__ import annotations
@@ -188,8 +193,17 @@ def robustness_row(tg: GaussianMixture, n: int, seed: int, label: str, kw: dict)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="only the annealed-and-smoothed candidates")
-    ap.add_argument("--json", default="benchmarks/results/sparse_maps.json")
+    ap.add_argument("--json", default=None, help="default: benchmarks/results/sparse_maps.json "
+                    "(sparse_fleet.json with --agents)")  # fmt: skip
+    ap.add_argument("--agents", action="store_true", help="the fleet of agent processes (see above)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 128], help="--agents: fleet sizes")
     args = ap.parse_args()
+    if args.agents:
+        import sparse_fleet
+
+        sparse_fleet.main(args.sizes, args.json or "benchmarks/results/sparse_fleet.json")
+        return
+    args.json = args.json or "benchmarks/results/sparse_maps.json"
     target = peaky_map(SIZE, 12, 0.27, 2.0, seed=1)
     rows = []
     print(f"{'n':>4} {'candidate':48s} {'cost/Lloyd':>10} {'covered':>8} {'on supp':>8} {'min sep':>8} "

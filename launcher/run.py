@@ -160,6 +160,9 @@ class Launch:
             "scenario": rs.scenario.model_dump(mode="json"),
             "decided": {
                 "eps": rs.eps,
+                "schedule": [vars(st) for st in rs.schedule.stages],
+                "after_losses": [vars(st) for st in rs.after_losses.stages] if rs.after_losses else None,
+                "drift_tau": rs.drift_tau,
                 "spacing": rs.spacing,
                 "speed_limit": rs.speed_limit,
                 "rate_hz": rs.rate_hz,
@@ -366,7 +369,7 @@ class Launch:
         )
         self.say(
             f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} robots, {rs.sim.duration:g} world s, "
-            f"eps {rs.eps:.4g}, speed limit {rs.speed_limit:.4g}, simulator at {self.sim.endpoint}"
+            f"{self._law_line()}, speed limit {rs.speed_limit:.4g}, simulator at {self.sim.endpoint}"
         )
         self.say(f"  run folder {self.run_dir}")
         if self.only == "sim":
@@ -407,6 +410,13 @@ class Launch:
         )
         self._apply_failures(0.0)
         self.sim.advance()
+
+    def _law_line(self) -> str:
+        st = self.rs.schedule.stages
+        if len(st) == 1:
+            return f"eps {self.rs.eps:.4g}"
+        span = self.rs.schedule.duration
+        return f"eps {st[0].eps:.4g} -> {st[-1].eps:.4g} in {len(st)} stages over {span:.0f} s"
 
     @staticmethod
     def _public(endpoint: str) -> str:
@@ -477,6 +487,12 @@ class Launch:
                 row["states"] = int(sim.states_to[k])
                 row["answered"] = int(sim.answered_by[k])
                 row["on_time"] = int(sim.on_time_by[k])
+                if sim.schedule_epoch[k] >= 0:  # where it last said it was in its schedule
+                    row["schedule"] = {
+                        "epoch": int(sim.schedule_epoch[k]),
+                        "stage": int(sim.schedule_stage[k]),
+                        "cause": sim.schedule_cause[k],
+                    }
             agents.append(row)
         metrics = {k: [] for k in ("t", "energy_distance", "lloyd_cost", "blob_energy", "alive")}
         events = self.events
