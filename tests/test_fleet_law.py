@@ -27,8 +27,9 @@ def _spec(schedule: CoverageSchedule) -> list[dict]:
 def _sim(x0, tick=0.02, vmax=0.5, **over) -> dict:
     pairs = dict.fromkeys(SCHED.stages + AFTER.stages)
     final = SCHED.stages[-1]
+    sensing = [{"eps": s.eps, "smoothing": s.smoothing} for s in pairs]
     cfg = lockstep(x0, final.eps, vmax, tick, target_smoothing=final.smoothing, lockstep_timeout_wall=10.0,
-                   sensing=[{"eps": s.eps, "smoothing": s.smoothing} for s in pairs], radio={"range": 2.0})  # fmt: skip
+                   sensing=sensing, radio={"range": 2.0})  # fmt: skip
     cfg.update(over)
     return cfg
 
@@ -56,8 +57,8 @@ def test_annealed_schedule_in_agent_processes_equals_cover_to_round_off(fleets, 
     # every stage was sensed: patches of all three pairs went out
     assert sim.counts["patches_sent"] >= 3 * n
     # one eps for ever would have ended elsewhere: the schedule mattered
-    fixed = cover(sim.target, x0, 0.5, r_min=0.04, schedule=CoverageSchedule.fixed(0.1, 0.1), t_end=ticks * tick,
-                  fixed_step=tick)  # fmt: skip
+    one = CoverageSchedule.fixed(0.1, 0.1)
+    fixed = cover(sim.target, x0, 0.5, r_min=0.04, schedule=one, t_end=ticks * tick, fixed_step=tick)
     assert np.abs(fixed.x - ref.x).max() > 1e-3
 
 
@@ -71,7 +72,9 @@ def test_survivors_restart_the_schedule_together_after_losses(fleets, rng):
     sim = fleet.sim
     sim.start()
     sim.advance(60)
-    assert set(sim.schedule_epoch.tolist()) == {0} and not [e for e in sim.events if e["kind"] == "schedule_restart"]
+    assert set(sim.schedule_epoch.tolist()) == {0} and not [
+        e for e in sim.events if e["kind"] == "schedule_restart"
+    ]
     killed = [1, 4, 7]
     for a in killed:
         fleet.procs[a].send_signal(signal.SIGKILL)

@@ -26,7 +26,12 @@ def test_phase_clock_follows_its_schedule_and_restarts_on_the_after_losses_one()
     c.begin(6.0)  # a phase is held: begin does nothing
     assert c.phase.start == 5.0 and c.cause == "start"
     p = c.restart(9.0)
-    assert p.epoch == 1 and c.cause == "losses" and c.stage(9.5) == AFTER.stages[0] and c.stage(10.0) == AFTER.stages[1]
+    assert (
+        p.epoch == 1
+        and c.cause == "losses"
+        and c.stage(9.5) == AFTER.stages[0]
+        and c.stage(10.0) == AFTER.stages[1]
+    )
     assert c.restart(9.5).epoch == 2
 
 
