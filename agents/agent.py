@@ -203,8 +203,11 @@ class Agent:
             if verdict != Verdict.ACCEPTED:
                 self.counts["rejected"] += 1
                 self.log.info("beacon from %d rejected: %s", msg.agent_id, verdict)
-            elif msg.phase is not None and self.state is not None:  # its schedule phase, on our clock
-                self._hear([msg.phase.epoch], [msg.phase.age], self.state.world_time, now)
+            elif self.state is not None:
+                here = np.asarray(self.state.position, dtype=np.float64)
+                self.policy.heard(here, np.asarray([msg.position], dtype=np.float64))
+                if msg.phase is not None:  # its schedule phase, on our clock
+                    self._hear([msg.phase.epoch], [msg.phase.age], self.state.world_time, now)
         elif isinstance(msg, State) and from_body:
             if msg.agent_id != self.cfg.agent_id or len(msg.position) != self.cfg.dim:
                 self.counts["rejected"] += 1
@@ -219,7 +222,7 @@ class Agent:
                 self.held = None  # and its world may differ: wait for its own patch
             self.policy.begin(msg.world_time, now)
             if dec.neighbors is not None:
-                self._relayed(dec.neighbors, msg.world_time, now)
+                self._relayed(dec.neighbors, msg, now)
             if msg.reply == "beacon":  # sensing round: say where this tick's position is, nothing else
                 self.body_epoch, self.body_seq = msg.epoch, msg.seq
                 self.last_state_at = now
@@ -246,13 +249,13 @@ class Agent:
             p = self.policy.clock.phase
             self.log.info("took up schedule epoch %d (started %.2f s ago)", p.epoch, world_time - p.start)
 
-    def _relayed(self, rows: np.ndarray, world_time: float, now: float) -> None:
+    def _relayed(self, rows: np.ndarray, msg: State, now: float) -> None:
         """Beacons the body's radio relayed with a state: rows ``[id, t, position, mass]`` (and,
         with phases, ``[epoch, age]``)."""
         if self.cfg.peers.kind != "sim":  # peers are heard directly: a body has none to relay
             self.counts["rejected"] += len(rows)
             return
-        d = self.cfg.dim
+        d, world_time = self.cfg.dim, msg.world_time
         if rows.shape[1] == d + 5 and len(rows):
             self._hear(rows[:, d + 3], rows[:, d + 4], world_time, now)
         skew = self.cfg.max_clock_skew
@@ -262,6 +265,7 @@ class Agent:
             rows = rows[fresh]
         # the table refuses this agent's own id (counted as "own")
         got = self.table.offer_relayed(rows, now)
+        self.policy.heard(np.asarray(msg.position, dtype=np.float64), rows[:, 2 : 2 + d])
         self.counts["rejected"] += got["older"] + got["full"] + got["own"]
         if got["full"]:
             self.log.info("%d relayed beacons refused: neighbour table full", got["full"])
@@ -304,6 +308,7 @@ class Agent:
         x = np.asarray(st.position, dtype=np.float64)
         ids, pos, mass = self.table.live(now)
         field, stage = self.field
+        self.policy.moved(x, now)
         return self.policy.velocity(x, ids, pos, mass, field, stage)
 
     def _control(self, now: float) -> None:

@@ -15,8 +15,12 @@ with :math:`v_k` the blob law of the stage :math:`k` in force (:class:`~swarmcov
 estimate (:class:`DriftEstimator`; zero without wind).
 
 **Losses** (:class:`LossWatch`): a neighbour the agent stops hearing (forgotten after
-``forget_after``) that was last heard within the law's radius of the agent counts as lost, unless
-it fell silent before the current phase began (then it is the loss that phase answers). When
+``forget_after``) that was last heard within the law's radius of the agent, and well inside the
+radio's reach, counts as lost, unless it fell silent before the current phase began (then it is
+the loss that phase answers). The reach is learned, not configured: it is the farthest any
+neighbour has been heard (a real radio's range is not known in advance). A neighbour that drifts
+out of range is last heard within a few ticks' motion of the reach; one last heard beyond
+``REACH_MARGIN`` of it is taken as gone out of range, not as failed. When
 ``losses`` of them have been counted the agent restarts the schedule (a new epoch), and its beacons
 carry the restart to the rest of the fleet.
 
@@ -31,6 +35,7 @@ Light imports (numpy only).
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -39,7 +44,12 @@ from .domain import Box
 from .local import local_velocity
 from .schedule import CoverageSchedule, PhaseClock, Stage
 
-__all__ = ["AgentPolicy", "DriftEstimator", "LossWatch"]
+__all__ = ["REACH_MARGIN", "AgentPolicy", "DriftEstimator", "LossWatch"]
+
+#: A neighbour falling silent farther than this fraction of the radio's (learned) reach is taken
+#: as gone out of range, not as lost.
+REACH_MARGIN = 0.9
+_TRAIL = 4096  # own positions remembered (commands): longer than forget_after at any sane rate
 
 _DEADBAND = 1e-6  # drift estimates below this fraction of the speed limit are taken as none
 
@@ -59,16 +69,46 @@ class LossWatch:
         self.losses = int(losses)
         self.count = 0
         self.since = -math.inf  # (wall) when the current phase began
+        self.reach = 0.0  # the farthest a neighbour has been heard
+        self._trail: deque[tuple[float, np.ndarray]] = deque(maxlen=_TRAIL)  # (wall, own position)
 
     def reset(self, since: float) -> None:
         self.count, self.since = 0, float(since)
 
+    def heard(self, x: np.ndarray, positions: np.ndarray) -> None:
+        """Neighbours heard just now at ``positions (k, d)`` by the agent at ``x (d,)``: learns
+        the radio's reach (give only fresh beacons: a position heard a while ago, measured from
+        where the agent is now, says nothing about the range)."""
+        if len(positions):
+            d2 = np.einsum("ij,ij->i", positions - x, positions - x)
+            self.reach = max(self.reach, math.sqrt(float(d2.max())))
+
+    def moved(self, x: np.ndarray, wall: float) -> None:
+        """The agent is at ``x (d,)`` at (wall) time ``wall`` (remembered, to measure a forgotten
+        peer from where the agent was when it last heard it)."""
+        self._trail.append((float(wall), np.array(x, dtype=np.float64)))
+
+    def _where(self, heard: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """Where the agent was when each of ``heard (k,)`` was last heard ``(k, d)`` (``x`` when
+        not remembered)."""
+        at = np.broadcast_to(np.asarray(x, dtype=np.float64), (len(heard), len(x))).copy()
+        if self._trail:
+            walls = np.array([w for w, _ in self._trail])
+            k = np.searchsorted(walls, heard, side="right") - 1
+            ok = k >= 0
+            if ok.any():
+                at[ok] = np.array([self._trail[i][1] for i in k[ok].tolist()])
+        return at
+
     def forgotten(self, positions: np.ndarray, heard: np.ndarray, x: np.ndarray, radius: float) -> bool:
         """Peers just forgotten: their last positions ``(k, d)`` and when they were last heard
-        ``(k,)`` (the clock of :meth:`reset`). Returns whether a restart is due."""
+        ``(k,)`` (the clock of :meth:`reset`); the agent is at ``x (d,)``. Each is measured from
+        where the agent was when it was last heard. Returns whether a restart is due."""
         if self.losses == 0 or not len(heard):
             return False
-        near = np.einsum("ij,ij->i", positions - x, positions - x) <= radius * radius
+        r = min(radius, REACH_MARGIN * self.reach) if self.reach > 0 else radius
+        rel = positions - self._where(np.asarray(heard, dtype=np.float64), x)
+        near = np.einsum("ij,ij->i", rel, rel) <= r * r
         self.count += int(np.sum(near & (heard > self.since)))
         return self.count >= self.losses
 
@@ -207,6 +247,14 @@ class AgentPolicy:
             self.watch.reset(wall)
             return True
         return False
+
+    def heard(self, x: np.ndarray, positions: np.ndarray) -> None:
+        """Fresh beacons from ``positions (k, d)`` heard at ``x (d,)`` (:meth:`LossWatch.heard`)."""
+        self.watch.heard(x, positions)
+
+    def moved(self, x: np.ndarray, wall: float) -> None:
+        """The agent's position at a wall time (:meth:`LossWatch.moved`)."""
+        self.watch.moved(x, wall)
 
     def forgotten(
         self, positions: np.ndarray, heard: np.ndarray, x: np.ndarray, t: float, wall: float

@@ -3,6 +3,7 @@ clock, restarts after losses spread through beacons, late joiners taking up the 
 no false restarts under beacon loss. Real agent processes over real ZeroMQ sockets on loopback."""
 
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -94,6 +95,37 @@ def test_survivors_restart_the_schedule_together_after_losses(fleets, rng):
     assert all(e["epoch"] >= 1 for e in restarts)
     # one loss event, one fleet-wide epoch (independent restarts settle on the same one)
     assert len(set(sim.schedule_epoch[idx].tolist())) == 1
+
+
+def test_a_radio_shorter_than_the_law_radius_gives_no_false_restart_and_a_kill_still_restarts(fleets, rng):
+    """Radio range 0.3, law radius 0.57 to 1.41: as the fleet spreads, neighbours drift out of
+    range and are forgotten; none of that is a loss. A SIGKILL of an agent with a neighbour well
+    inside the range still restarts the schedule."""
+    n, tick, forget = 10, 0.02, 0.2
+    x0 = positions(rng, n)
+    cfg = _sim(x0, tick, lockstep_timeout_wall=0.3, failure_timeout_wall=0.3, radio={"range": 0.3})
+    fleet = fleets(cfg, **_agents(beacon_ttl=0.1, forget_after=forget))
+    sim = fleet.sim
+    sim.start()
+    start = np.array(sim.world.x)
+    sim.advance(60)  # world time 1.2: in the last stage
+    d0, d1 = (np.linalg.norm(p[:, None] - p[None], axis=-1) for p in (start, np.array(sim.world.x)))
+    assert np.any((d0 < 0.25) & (d1 > 0.35)), "no pair drifted out of range: the test tests nothing"
+    # run on for several forget_after periods of wall time, so the drifted-out peers are forgotten
+    until = time.monotonic() + 4 * forget
+    wait_until(lambda: sim.advance(1) >= 0 and time.monotonic() > until, timeout=30.0)
+    assert not [e for e in sim.events if e["kind"] == "schedule_restart"]
+    assert set(sim.schedule_epoch.tolist()) == {0}
+    # now kill the agent with the closest neighbour
+    x = np.array(sim.world.x)
+    d = np.linalg.norm(x[:, None] - x[None], axis=-1) + np.eye(n) * 9.0
+    victim = sim.world.ids[int(np.argmin(d.min(axis=1)))]
+    assert d.min() < 0.2
+    fleet.procs[victim].send_signal(signal.SIGKILL)
+    idx = [sim.world.index[a] for a in range(n) if a != victim]
+    wait_until(lambda: sim.advance(5) >= 0 and bool(np.all(sim.schedule_epoch[idx] >= 1)), timeout=30.0)
+    sim.finish()
+    assert any(e["cause"] == "losses" for e in sim.events if e["kind"] == "schedule_restart")
 
 
 def test_a_late_joiner_takes_up_the_stage_its_neighbours_are_in(fleets, rng):

@@ -10,7 +10,7 @@ import swarmcover as sc
 from simulator.world import World
 from swarmcover.coverage import cover
 from swarmcover.domain import Box
-from swarmcover.policy import AgentPolicy, DriftEstimator, LossWatch
+from swarmcover.policy import REACH_MARGIN, AgentPolicy, DriftEstimator, LossWatch
 from swarmcover.schedule import CoverageSchedule, PhaseClock, Stage
 
 pytestmark = pytest.mark.unit
@@ -76,6 +76,31 @@ def test_loss_watch_counts_only_near_peers_silent_since_the_phase_began():
     assert not LossWatch(0).forgotten(np.zeros((3, 2)), np.full(3, 99.0), x, 1.0)  # 0: never
     with pytest.raises(ValueError):
         LossWatch(-1)
+
+
+def test_loss_watch_learns_the_radio_reach_and_measures_from_where_the_agent_was():
+    """A peer that falls silent at the edge of the reach heard so far went out of range; one well
+    inside it is lost. Both are measured from where the agent was when it last heard them."""
+    w = LossWatch(1)
+    w.reset(since=0.0)
+    x = np.zeros(2)
+    w.heard(x, np.array([[0.3, 0.0], [0.0, 1.0], [0.5, 0.5]]))  # the radio reaches 1.0
+    assert w.reach == pytest.approx(1.0)
+    w.heard(x, np.array([[0.2, 0.0]]))  # a nearer peer does not shrink it
+    assert w.reach == pytest.approx(1.0)
+    # last heard 0.98 away, within the law's radius (2.0): drifted out, not lost
+    assert not w.forgotten(np.array([[0.98, 0.0]]), np.array([1.0]), x, radius=2.0) and w.count == 0
+    # the agent moved 0.5 towards where the peer was since it last heard it: still out of range
+    w.moved(np.zeros(2), wall=1.0)
+    w.moved(np.array([0.5, 0.0]), wall=2.0)
+    assert not w.forgotten(np.array([[0.97, 0.0]]), np.array([1.5]), np.array([0.5, 0.0]), radius=2.0)
+    # well inside the reach when last heard: lost
+    assert w.forgotten(np.array([[0.4, 0.0]]), np.array([1.5]), np.array([0.5, 0.0]), radius=2.0)
+    # the law's radius still bounds it when the radio reaches farther
+    v = LossWatch(1)
+    v.heard(x, np.array([[5.0, 0.0]]))
+    assert not v.forgotten(np.array([[1.5, 0.0]]), np.array([1.0]), x, radius=1.0)
+    assert REACH_MARGIN < 1.0
 
 
 def _policy(**over) -> AgentPolicy:
