@@ -25,6 +25,7 @@ import zmq
 
 from swarmcover.domain import Box
 from swarmcover.local import patch_covers, resolve_kernel
+from swarmcover.logbudget import LogBudget
 from swarmcover.policy import AgentPolicy
 from swarmcover.protocol import (
     Beacon,
@@ -62,6 +63,7 @@ class Agent:
     def __init__(self, cfg: AgentConfig, ctx: zmq.Context | None = None) -> None:
         self.cfg = cfg
         self.log = logging.getLogger(f"swarmcover.agent.{cfg.agent_id}")
+        self.quiet = LogBudget(self.log)  # what senders can make this agent log is bounded
         self.epoch = time.time_ns()  # increases across restarts of the same id on one host
         self.seq = 0
         self.counts = {k: 0 for k in Counters.model_fields}
@@ -175,34 +177,42 @@ class Agent:
         skew = self.cfg.max_clock_skew
         return skew is None or abs(time.time() - t_sent) <= self.cfg.beacon_ttl + skew
 
-    def _handle(self, frames: list[bytes], from_body: bool, now: float, peer: int | None = None) -> None:
+    def _handle(
+        self,
+        frames: list[bytes],
+        from_body: bool,
+        now: float,
+        peer: int | None = None,
+        source_ok: bool = True,
+    ) -> bool:
         """Take one message; ``peer``: the id its authenticated connection belongs to (CURVE direct
-        mode), which the message must claim."""
+        mode), which the message must claim; ``source_ok``: whether it came from the body's
+        confirmed address (UDP; always true for the simulator's connection). True when it was a
+        state from the body, accepted."""
         self.counts["messages_in"] += 1
         try:
             dec = decode(frames)
         except ProtocolError as exc:
             self.counts["rejected"] += 1
-            self.log.warning("rejected a message: %s", exc)
-            return
+            self.quiet.warning("rejected", "rejected a message: %s", exc)
+            return False
         msg = dec.message
         if peer is not None and msg.agent_id != peer:
             self.counts["rejected"] += 1
-            self.log.warning(
-                "a message claiming agent %d came from agent %d's connection", msg.agent_id, peer
-            )
-            return
+            what = "a message claiming agent %d came from agent %d's connection"
+            self.quiet.warning("impersonation", what, msg.agent_id, peer)
+            return False
         if isinstance(msg, Beacon):
             if (self.cfg.peers.kind == "sim") != from_body or msg.agent_id == self.cfg.agent_id:
                 self.counts["rejected"] += 1
-                return
+                return False
             if not self._fresh(msg.t):
                 self.counts["stale"] += 1
-                return
+                return False
             verdict = self.table.offer(msg, now)
             if verdict != Verdict.ACCEPTED:
                 self.counts["rejected"] += 1
-                self.log.info("beacon from %d rejected: %s", msg.agent_id, verdict)
+                self.quiet.info("beacon", "beacon from %d rejected: %s", msg.agent_id, verdict)
             elif self.state is not None:
                 here = np.asarray(self.state.position, dtype=np.float64)
                 self.policy.heard(here, np.asarray([msg.position], dtype=np.float64))
@@ -211,38 +221,53 @@ class Agent:
         elif isinstance(msg, State) and from_body:
             if msg.agent_id != self.cfg.agent_id or len(msg.position) != self.cfg.dim:
                 self.counts["rejected"] += 1
-                self.log.warning("state for agent %d / dim %d rejected", msg.agent_id, len(msg.position))
-                return
-            if msg.epoch < self.body_epoch or (msg.epoch == self.body_epoch and msg.seq <= self.body_seq):
+                what = "state for agent %d / dim %d rejected"
+                self.quiet.warning("state", what, msg.agent_id, len(msg.position))
+                return False
+            if not self._body_may_send(msg, source_ok, now):
                 self.counts["rejected"] += 1
-                self.log.info("state from an old body epoch or out of order rejected")
-                return
+                self.quiet.info("order", "state from another address, an old epoch or out of order refused")
+                return False
             if msg.epoch != self.body_epoch:  # a new body (a restarted simulator): ticks start over
                 self.answered_tick = self.beacon_tick = -1
                 self.held = None  # and its world may differ: wait for its own patch
             self.policy.begin(msg.world_time, now)
+            self.table.at_tick(now, msg.tick)
             if dec.neighbors is not None:
                 self._relayed(dec.neighbors, msg, now)
             if msg.reply == "beacon":  # sensing round: say where this tick's position is, nothing else
                 self.body_epoch, self.body_seq = msg.epoch, msg.seq
                 self.last_state_at = now
                 self._beacon(list(msg.position), msg.tick, msg.world_time)
-                return
+                return True
             field = self._field_for(msg, dec.patch)
             if field is None:
                 self.counts["rejected"] += 1
-                return
+                return False
             if msg.epoch != self.body_epoch:
                 self.log.info("body epoch %d", msg.epoch)
             self.body_epoch, self.body_seq = msg.epoch, msg.seq
             self.policy.drift.observe(msg.tick, msg.world_time, np.asarray(msg.position, dtype=np.float64))
             self.state, self.field = msg, field
             self.last_state_at = now
+            return True
         elif isinstance(msg, StatsRequest) and from_body:
             self._send(self.body, Stats(**self._envelope(), counters=self.counters(),
                                         neighbors=len(self.table.live(now)[0])))  # fmt: skip
         else:
             self.counts["rejected"] += 1
+        return False
+
+    def _body_may_send(self, msg: State, source_ok: bool, now: float) -> bool:
+        """Whether a state may come from the body: in order in the body's epoch, from its
+        address; a new epoch (a restarted body) from the same address, or from anywhere once the
+        body has been silent for ``state_timeout``. So one forged datagram with a huge epoch
+        cannot lock the body out, nor another sender take over a body that is speaking."""
+        if msg.epoch == self.body_epoch:
+            return source_ok and msg.seq > self.body_seq
+        if now - self.last_state_at > self.cfg.state_timeout:
+            return True
+        return source_ok and msg.epoch > self.body_epoch
 
     def _hear(self, epochs, ages, world_time: float, now: float) -> None:
         if self.policy.hear(epochs, ages, world_time, now):
@@ -307,6 +332,12 @@ class Agent:
         st = self.state
         x = np.asarray(st.position, dtype=np.float64)
         ids, pos, mass = self.table.live(now)
+        # a peer's mass is what the fleet agreed (every robot carries this agent's own), never
+        # more: a member claiming more would push its neighbours away (docs/security.md)
+        over = mass > self.cfg.mass
+        if over.any():
+            self.counts["mass_capped"] += int(over.sum())
+            mass = np.minimum(mass, self.cfg.mass)
         field, stage = self.field
         self.policy.moved(x, now)
         return self.policy.velocity(x, ids, pos, mass, field, stage)
@@ -443,6 +474,11 @@ class Agent:
                         link = self.body if from_body else self.peers
                         got = link.receive()
                         expected = getattr(link, "expected", None) or [None] * len(got)
+                        if isinstance(link, UdpBody):  # a body by address: only it is answered
+                            for frames, addr in zip(got, link.sources, strict=True):
+                                if self._handle(frames, True, now, source_ok=link.trusts(addr)):
+                                    link.confirm(addr)
+                            continue
                         for frames, peer in zip(got, expected, strict=True):
                             self._handle(frames, from_body, now, peer)
                 pending = self.state is not None and self.state.tick != self.answered_tick

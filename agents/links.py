@@ -110,13 +110,18 @@ class UdpBody:
         self.sock.bind((host, int(port)))
         self.sock.setblocking(False)
         self.address = self.sock.getsockname()
-        self._reply_to: tuple[str, int] | None = None
+        self.reply_to: tuple[str, int] | None = None
+        self.sources: list[tuple[str, int]] = []
 
     def poll_items(self) -> list:
         return [self.sock.fileno()]
 
     def receive(self) -> list[list[bytes]]:
-        out = []
+        """Datagrams waiting (at most 10,000); :attr:`sources` names each one's sender. Nothing
+        here is trusted yet: replies go to :attr:`reply_to`, set by :meth:`confirm` once the agent
+        has accepted a state from that address."""
+        out: list[list[bytes]] = []
+        self.sources = []
         for _ in range(10_000):
             try:
                 data, addr = self.sock.recvfrom(MAX_HEADER_BYTES + 1)
@@ -126,15 +131,24 @@ class UdpBody:
                 if exc.errno in (errno.ECONNREFUSED, errno.ECONNRESET):
                     continue
                 raise
-            self._reply_to = addr
+            self.sources.append(addr)
             out.append([data])
         return out
 
+    def trusts(self, addr: tuple[str, int] | None) -> bool:
+        """Whether ``addr`` is the body's confirmed address (any address before the first)."""
+        return self.reply_to is None or addr == self.reply_to
+
+    def confirm(self, addr: tuple[str, int] | None) -> None:
+        """The agent accepted a state from ``addr``: commands go there from now on."""
+        if addr is not None:
+            self.reply_to = addr
+
     def send(self, frames: list[bytes]) -> bool:
-        if self._reply_to is None or len(frames) != 1:
+        if self.reply_to is None or len(frames) != 1:
             return False
         try:
-            self.sock.sendto(frames[0], self._reply_to)
+            self.sock.sendto(frames[0], self.reply_to)
             return True
         except OSError:
             return False

@@ -6,6 +6,8 @@ and listing the live ones each tick costs a few numpy operations, not a Python o
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from swarmcover.protocol import Beacon
@@ -15,7 +17,13 @@ try:  # optional C (swarmcover/_hotpath.c): the usual tick of offer_relayed in o
 except ImportError:  # pragma: no cover - an install without a C compiler
     _c_update = None
 
-__all__ = ["NeighborTable", "Verdict"]
+__all__ = ["SILENT_TICKS", "NeighborTable", "Verdict"]
+
+#: A peer is forgotten when it has been silent for ``forget_after`` seconds *and* for this many of
+#: the world's ticks (when the table is told them): in lockstep on a loaded machine two wall
+#: seconds can pass in one tick, and a peer the world waited for is not gone.
+SILENT_TICKS = 5
+_TICK_TRAIL = 4096
 
 
 class Verdict:
@@ -37,7 +45,8 @@ class NeighborTable:
     epoch, or with a sequence number not above the last one taken for that epoch, is rejected.
     Relayed beacons (:meth:`offer_rows`: a body's radio already checked epochs and sequences)
     replace an entry unless they were sent before the one held. Peers unheard for
-    ``forget_after`` seconds are dropped; :meth:`live` returns only those heard within ``ttl``.
+    ``forget_after`` seconds (and :data:`SILENT_TICKS` of the world's ticks, given by
+    :meth:`at_tick`) are dropped; :meth:`live` returns only those heard within ``ttl``.
     At most ``capacity`` peers are held: a new id when full evicts the stalest entry only if that
     one is already stale, so a flood of fake ids cannot push out live neighbours.
     """
@@ -57,6 +66,8 @@ class NeighborTable:
         self._dirty = True
         self._sorted_ids = self._sorted_slots = np.empty(0, dtype=np.int64)
         self._gone: list[tuple[np.ndarray, float]] = []  # (position, heard) of peers forgotten
+        self.tick = -1  # the world's latest tick (at_tick); -1: wall time alone decides
+        self._tick_trail: deque[tuple[float, int]] = deque(maxlen=_TICK_TRAIL)  # (wall, tick)
 
     def __len__(self) -> int:
         return len(self._slot)
@@ -165,10 +176,33 @@ class NeighborTable:
             rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d], now
         )
 
+    def at_tick(self, now: float, tick: int) -> None:
+        """The world is at tick ``tick`` at local time ``now`` (a state arrived)."""
+        if tick != self.tick:
+            self.tick = int(tick)
+            self._tick_trail.append((float(now), self.tick))
+
+    def _ticks_silent(self, heard: np.ndarray) -> np.ndarray:
+        """How many of the world's ticks have passed since each of ``heard (k,)`` (a large number
+        where the tick then is not known, or the ticks started over)."""
+        out = np.full(len(heard), np.iinfo(np.int64).max)
+        if self.tick < 0 or not self._tick_trail:
+            return out
+        walls = np.array([w for w, _ in self._tick_trail])
+        k = np.searchsorted(walls, heard, side="right") - 1
+        ok = k >= 0
+        then = np.array([self._tick_trail[i][1] for i in k[ok].tolist()], dtype=np.int64)
+        since = self.tick - then
+        out[np.flatnonzero(ok)[since >= 0]] = since[since >= 0]
+        return out
+
     def expire(self, now: float) -> list[int]:
-        """Forget peers silent for longer than ``forget_after``; returns their ids (their last
-        positions and when they were heard wait in :meth:`take_forgotten`)."""
+        """Forget peers silent for longer than ``forget_after`` (and :data:`SILENT_TICKS` ticks);
+        returns their ids (their last positions and when they were heard wait in
+        :meth:`take_forgotten`)."""
         gone = np.flatnonzero((self._ids >= 0) & (now - self._heard > self.forget_after))
+        if len(gone):
+            gone = gone[self._ticks_silent(self._heard[gone]) >= SILENT_TICKS]
         ids = [int(self._ids[k]) for k in gone]
         for k in gone:
             if len(self._gone) < self.capacity:

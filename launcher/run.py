@@ -509,6 +509,11 @@ class Launch:
                 "simulator_sent": sim.counts["messages_out"],
                 "commands": sim.counts["commands"],
                 "send_failed": sim.counts["send_failed"],
+                # what members sent beyond their budgets (simulator/budgets.py), and impostors
+                "over_budget": sim.counts["over_budget"],
+                "stats_unasked": sim.counts["stats_unasked"],
+                "impersonation": sim.counts["impersonation"],
+                "events_suppressed": dict(sim.budgets.events_suppressed),
             }
             m = metrics
             final = {

@@ -26,6 +26,8 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils.monitor import recv_monitor_message
 
+from swarmcover.logbudget import LogBudget
+
 __all__ = ["EVENTS_PER_SECOND", "CurveGuard", "load_allow_list"]
 
 log = logging.getLogger("swarmcover.sim.security")
@@ -89,6 +91,7 @@ class CurveGuard:
         self._lock = threading.Lock()
         self._pending: deque[tuple[str, dict]] = deque(maxlen=1000)
         self._window = (0.0, 0)
+        self.quiet = LogBudget(log)  # a flood of refused handshakes writes a few lines, not one each
         self.auth = ThreadAuthenticator(ctx, log=logging.getLogger("swarmcover.sim.zap"))
         self.auth.start()
         self.auth.configure_curve_callback(ZAP_DOMAIN, credentials_provider=self)
@@ -109,7 +112,8 @@ class CurveGuard:
             with self._lock:
                 self.counts["auth_denied"] += 1
                 self._pending.append(("auth_denied", {"key": key.decode("ascii", "replace")}))
-            log.warning("CURVE client with an unknown key refused: %s", key.decode("ascii", "replace"))
+                what = key.decode("ascii", "replace")
+                self.quiet.warning("auth_denied", "CURVE client with an unknown key refused: %s", what)
         return ok
 
     def agent_for(self, user_id: str | None) -> int | None:
@@ -119,7 +123,9 @@ class CurveGuard:
     def take_events(self) -> list[tuple[str, dict]]:
         """Failed attempts since the last call (handshake failures read off the monitor here),
         rate-limited to :data:`EVENTS_PER_SECOND`; the rest are only counted."""
-        while self.monitor.poll(0):
+        for _ in range(10_000):  # bounded: a flood of handshakes cannot hold the tick loop here
+            if not self.monitor.poll(0):
+                break
             try:
                 ev = recv_monitor_message(self.monitor, zmq.NOBLOCK)
             except zmq.Again:
@@ -130,7 +136,7 @@ class CurveGuard:
             with self._lock:
                 self.counts["handshake_failed"] += 1
                 self._pending.append(("handshake_failed", {"why": what, "code": int(ev["value"])}))
-            log.warning("%s (code %d)", what, ev["value"])
+                self.quiet.warning("handshake_failed", "%s (code %d)", what, ev["value"])
         out = []
         now = time.monotonic()
         with self._lock:

@@ -38,6 +38,7 @@ import zmq
 
 from swarmcover.domain import Box
 from swarmcover.law import BlobLaw
+from swarmcover.logbudget import LogBudget
 from swarmcover.metrics import energy_distance, lloyd_cost
 from swarmcover.protocol import (
     MAX_FRAME_BYTES,
@@ -56,6 +57,7 @@ from swarmcover.protocol import (
     encode,
 )
 
+from .budgets import DRAIN_MAX, MemberBudgets
 from .config import SimConfig
 from .radio import Radio
 from .recording import Recorder
@@ -154,7 +156,12 @@ class Simulator:
             "commands_answering": 0,
             "commands_on_time": 0,
             "patches_sent": 0,
+            "over_budget": 0,
+            "stats_unasked": 0,
         }
+        self.budgets = MemberBudgets(n)  # what one member can make this process do is bounded
+        self.stats_asked = np.zeros(n, dtype=bool)
+        self.quiet = LogBudget(log)
         self.epoch = time.time_ns()
         self.seq = 0
         self.tick = 0
@@ -220,6 +227,11 @@ class Simulator:
         if self.recorder is not None:
             self.recorder.event(self.world.t, kind, agent_id, **details)
         log.info("t=%.2f %s %s %s", self.world.t, kind, "" if agent_id is None else agent_id, details or "")
+
+    def _member_event(self, k: int, kind: str, agent_id: int, **details) -> None:
+        """An event a member's message caused: within its budget (:mod:`simulator.budgets`)."""
+        if self.budgets.admit_event(k, kind, self.world.t):
+            self.event(kind, agent_id, **details)
 
     def _sync_failed(self) -> None:
         self.world.failed = self.injected | self.detected
@@ -325,9 +337,11 @@ class Simulator:
         if self.guard is not None and self.guard.agent_for(user) != a:
             self.counts["impersonation"] += 1
             self._reject(f"{msg.kind} claiming agent {a} from the key of agent {self.guard.agent_for(user)}")
-            log.warning("agent %s's key used to claim agent %d", self.guard.agent_for(user), a)
-            if self.counts["impersonation"] <= 100:
-                self.event("impersonation", a, key_of=self.guard.agent_for(user), kind_claimed=msg.kind)
+            owner = self.guard.agent_for(user)
+            self.quiet.warning("impersonation", "agent %s's key used to claim agent %d", owner, a)
+            if owner is not None and owner in self.world.index:  # charged to the key's owner
+                ko = self.world.index[owner]
+                self._member_event(ko, "impersonation", a, key_of=owner, kind_claimed=msg.kind)
             return
         if isinstance(msg, Hello):
             known = self.epochs.get(a)
@@ -344,7 +358,7 @@ class Simulator:
                     self.sensing.reset(k)  # a new process holds no patch
                     self._ask(k, a, msg.eps, msg.smoothing)
                     self._sync_failed()
-                    self.event("recovered", a, epoch=msg.epoch)
+                    self._member_event(k, "recovered", a, epoch=msg.epoch)
                 return
             rejoin = known is not None
             self.routes[a], self.epochs[a], self.seqs[a] = route, msg.epoch, msg.seq
@@ -356,7 +370,7 @@ class Simulator:
             self.schedule_epoch[k] = -1
             self._ask(k, a, msg.eps, msg.smoothing)
             self._sync_failed()
-            self.event("rejoined" if rejoin else "joined", a, epoch=msg.epoch)
+            self._member_event(k, "rejoined" if rejoin else "joined", a, epoch=msg.epoch)
             return
         if self.routes.get(a) != route or msg.epoch != self.epochs.get(a) or msg.seq <= self.seqs.get(a, -1):
             self._reject(f"{msg.kind} claiming agent {a} from another connection, epoch or out of order")
@@ -373,7 +387,8 @@ class Simulator:
             if rep is not None:
                 if rep.epoch != self.schedule_epoch[k] and (rep.epoch > 0 or self.schedule_epoch[k] > 0):
                     # a restart, begun by this agent or taken up from its neighbours
-                    self.event("schedule_restart", a, epoch=rep.epoch, stage=rep.stage, cause=rep.cause)
+                    why = {"epoch": rep.epoch, "stage": rep.stage, "cause": rep.cause}
+                    self._member_event(k, "schedule_restart", a, **why)
                 self.schedule_epoch[k], self.schedule_stage[k] = rep.epoch, rep.stage
                 self.schedule_cause[k] = rep.cause
             if msg.tick == self.state_sent_tick[k] and self.cmd_tick[k] != msg.tick:
@@ -398,9 +413,14 @@ class Simulator:
             self.world.connected[k] = False
             self.routes.pop(a, None)
             self.radio.forget(a)
-            self.event("bye", a, reason=msg.reason, counters=msg.counters.model_dump())
+            self._member_event(k, "bye", a, reason=msg.reason, counters=msg.counters.model_dump())
         elif isinstance(msg, Stats):
-            self.event("stats", a, counters=msg.counters.model_dump(), neighbors=msg.neighbors)
+            if not self.stats_asked[k]:  # one answer per request; unasked stats are not recorded
+                self.counts["stats_unasked"] += 1
+                self._reject(f"stats from agent {a} that nobody asked for")
+                return
+            self.stats_asked[k] = False
+            self._member_event(k, "stats", a, counters=msg.counters.model_dump(), neighbors=msg.neighbors)
         else:
             self._reject(f"{msg.kind} is not for the simulator")
 
@@ -453,17 +473,20 @@ class Simulator:
             left = until - time.monotonic()
             if left >= 1e-3:
                 self.sock.poll(int(left * 1000.0))
-            took = self._drain(time.monotonic())
+            took = self._drain()
             if until - time.monotonic() < 1e-3 or (once and took):
                 return
 
-    def _drain(self, wall: float) -> int:
+    def _drain(self) -> int:
+        """Take at most ``DRAIN_MAX`` waiting messages, each stamped with its own arrival (a
+        long batch must not make the ones at its end look old), each connection within its
+        budget (the excess is dropped unparsed)."""
         took = 0
         guard = self.guard
         if guard is not None:
             for kind, details in guard.take_events():
                 self.event(kind, None, **details)
-        for _ in range(100_000):
+        for _ in range(DRAIN_MAX):
             try:
                 if guard is None:
                     route, *frames = self.sock.recv_multipart(zmq.NOBLOCK)
@@ -474,8 +497,12 @@ class Simulator:
                     route, *frames = [p.bytes for p in parts]
             except zmq.Again:
                 break
-            self._take(route, frames, wall, user)
             took += 1
+            wall = time.monotonic()
+            if not self.budgets.admit_message(route, self.tick, wall):
+                self.counts["over_budget"] += 1
+                continue
+            self._take(route, frames, wall, user)
         return took
 
     def _state(self, k: int, reply: str = "command") -> list[bytes]:
@@ -619,6 +646,7 @@ class Simulator:
         for k in np.flatnonzero(self.world.connected):
             a = int(self.world.ids[k])
             self.seq += 1
+            self.stats_asked[k] = True
             self._send(a, encode(StatsRequest(agent_id=a, epoch=self.epoch, seq=self.seq, t=time.time())))
 
     def collect(self, seconds: float, until: Callable[[], bool] | None = None) -> None:

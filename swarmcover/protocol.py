@@ -104,6 +104,7 @@ class Counters(_Model):
     commands: _U63 = 0
     failsafe: _U63 = 0
     dropped: _U63 = 0  # messages this agent could not queue (a full send queue: the high-water mark)
+    mass_capped: _U63 = 0  # neighbour-ticks whose claimed mass was above the fleet's, used at the fleet's
 
 
 class Hello(_Envelope):
@@ -362,10 +363,13 @@ def _name_bad_rows(rows: np.ndarray, d: int) -> None:
 
 
 def _why_invalid(header: bytes, exc: ValidationError) -> ProtocolError:
+    # The header failed the strict parse; parse it again only to say why. Anything the second
+    # parser refuses is refused, never raised: ``json`` rejects integers of more than 4300 digits
+    # (a plain ``ValueError``, which pydantic accepted above) and nesting past the recursion limit.
     try:
         raw = json.loads(header)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        return ProtocolError(f"header is not JSON: {err}")
+    except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError included
+        return ProtocolError(f"header is not JSON: {str(err)[:120]}")
     if not isinstance(raw, dict):
         return ProtocolError("header must be a JSON object")
     if raw.get("v") != VERSION:

@@ -61,6 +61,30 @@ def test_mutated_messages_decode_or_raise_protocol_error(which, flips, truncate)
         pass
 
 
+_KINDS = ["hello", "beacon", "state", "command", "bye", "stats", "stats_request", "x"]
+_FIELDS = ["agent_id", "epoch", "seq", "t", "position", "mass", "velocity", "tick", "eps", "v", "kind"]
+# what one JSON text can hold that a decoder might not expect: integers past Python's 4300-digit
+# conversion limit, nesting past the recursion limit, numbers past a double, odd literals
+_ODD = st.sampled_from([
+    "1" * 5000, "-" + "9" * 4301, "1e999", "-1e999", "NaN", "Infinity", "-Infinity", "1e308",
+    "[" * 2000 + "]" * 2000, '{"a":' * 900 + "1" + "}" * 900, '"\\ud800"', "null", "true", "[]", "{}",
+    "0.0000000000000000000000000000001", "9223372036854775808", '"' + "x" * 3000 + '"',
+])  # fmt: skip
+
+
+@given(st.sampled_from(_KINDS), st.sampled_from(_FIELDS), _ODD, st.booleans())
+def test_hostile_json_headers_raise_protocol_error(kind, field, odd, bare):
+    """Issue 22: a header with a huge integer (more than 4300 digits), deep nesting or another
+    JSON oddity in any field is refused with a ProtocolError, never another exception (one
+    5 KB hello with a long agent id used to end a run: the second parse raised ValueError)."""
+    body = f'{{"v":1,"kind":"{kind}","agent_id":1,"epoch":0,"seq":1,"t":0.0,"{field}":{odd}}}'
+    header = odd.encode() if bare else body.encode()
+    try:
+        decode([header])
+    except ProtocolError:
+        pass
+
+
 @given(st.sampled_from([Scenario, AgentConfig, SimConfig]), _json, st.sampled_from(["json", "toml"]))
 def test_config_models_reject_junk_with_value_error(model, body, fmt):
     text = json.dumps(body) if fmt == "json" else "".join(f"{k} = {json.dumps(v)}\n" for k, v in (

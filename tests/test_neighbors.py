@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agents.neighbors import NeighborTable, Verdict
+from agents.neighbors import SILENT_TICKS, NeighborTable, Verdict
 from swarmcover.protocol import Beacon
 
 
@@ -24,6 +24,26 @@ def test_direct_beacons_follow_epochs_and_sequences():
     assert ids.tolist() == [1] and pos.tolist() == [[0.3, 0.0]] and mass.tolist() == [0.1]
     assert len(tab.live(0.7)[0]) == 0 and len(tab) == 1  # past the TTL: not live, still held
     assert tab.expire(2.2) == [1] and len(tab) == 0
+
+
+def test_a_peer_is_forgotten_only_when_the_world_moved_on_without_it():
+    """Lockstep on a loaded machine: 3 wall seconds pass within one tick. A peer silent that long
+    in wall time, but not for SILENT_TICKS ticks, is kept; once the ticks pass it is forgotten.
+    Ticks that start over (a new body) do not keep it."""
+    tab = NeighborTable(0, 2, ttl=0.5, forget_after=2.0, capacity=8)
+    tab.at_tick(0.0, 100)
+    tab.offer(_b(1, 5, 1, 0.1), now=0.1)
+    tab.offer(_b(2, 5, 1, 0.2), now=0.1)
+    tab.at_tick(3.0, 101)  # the world stalled
+    assert tab.expire(3.2) == [] and len(tab) == 2
+    tab.offer(_b(2, 5, 2, 0.2), now=3.3)  # peer 2 speaks again
+    for i in range(SILENT_TICKS - 2):  # ticks 102 .. 99 + SILENT_TICKS: one short of enough
+        tab.at_tick(3.4 + 0.01 * i, 102 + i)
+    assert tab.expire(3.5) == []
+    tab.at_tick(3.6, 100 + SILENT_TICKS)
+    assert tab.expire(3.7) == [1] and len(tab) == 1
+    tab.at_tick(9.0, 3)  # a restarted body: its ticks start over
+    assert tab.expire(9.1) == [2]
 
 
 def test_relayed_rows_keep_the_newest_and_respect_capacity():

@@ -1,0 +1,104 @@
+"""Starting ``swarmcover launch`` from tests: the real CLI in its own process group, killed with
+everything that mentions its run folder when the test ends (also when it fails)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["Launches", "events_of", "processes_mentioning", "summary_of", "wait_until"]
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains ``text`` (zombies have none)."""
+    found = []
+    needle = text.encode()
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if needle in (d / "cmdline").read_bytes():
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(poll)
+
+
+def events_of(run: Path) -> list[dict]:
+    p = run / "recording" / "events.jsonl"
+    if not p.exists():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the line being written
+            break
+    return rows
+
+
+class Launches:
+    """Starts ``swarmcover launch`` processes; :meth:`cleanup` kills them and anything that
+    mentions their run folders."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.folders: list[Path] = []
+
+    def start(self, *args: str, out: Path) -> subprocess.Popen:
+        env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+        cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", *args, "--out", str(out)]
+        p = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+        )
+        self.procs.append(p)
+        self.folders.append(out)
+        return p
+
+    def run(self, *args: str, out: Path, timeout: float = 180.0) -> tuple[int, str, str]:
+        p = self.start(*args, out=out)
+        try:
+            so, se = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            so, se = p.communicate()
+            raise AssertionError(f"launch timed out\n{so.decode()[-3000:]}\n{se.decode()[-3000:]}") from None
+        return p.returncode, so.decode(), se.decode()
+
+    def cleanup(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+            for s in (p.stdout, p.stderr):
+                if s is not None:
+                    s.close()
+        for f in self.folders:
+            for pid in processes_mentioning(str(f)):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+def summary_of(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())

@@ -1,0 +1,178 @@
+"""Issue 22: one message must not end a run. Hostile input against real agent processes and
+simulators on loopback; each test fails on the code before the fix it names."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+from harness import start_agent, stop_all
+from launching import Launches, events_of, summary_of, wait_until
+
+from swarmcover.protocol import Beacon, Command, Counters, State, Stats, decode, encode
+
+pytestmark = pytest.mark.integration
+
+LAUNCH = Path(__file__).resolve().parents[1] / "launch"
+
+_HUGE_HELLO = b'{"v":1,"kind":"hello","agent_id":' + b"1" * 5000 + b',"epoch":1,"seq":1,"t":0.0}'
+
+
+def _free_port(kind=socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _UdpBody:
+    """A real body speaking the protocol over UDP: an integrator at ``x``, one state per tick."""
+
+    def __init__(self, port: int, x) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port, self.x = port, np.asarray(x, dtype=float)
+        self.epoch, self.seq, self.tick = time.time_ns() % (1 << 40), 0, 0
+
+    def step(self, timeout: float = 1.0) -> Command | None:
+        """One state out, the agent's command for it back (None when none came in time)."""
+        self.tick += 1
+        self.seq += 1
+        st = State(agent_id=0, epoch=self.epoch, seq=self.seq, t=time.time(), position=self.x.tolist(),
+                   world_time=0.02 * self.tick, tick=self.tick)  # fmt: skip
+        self.sock.sendto(encode(st)[0], ("127.0.0.1", self.port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data, _ = self.sock.recvfrom(65536)
+            except TimeoutError:
+                continue
+            cmd = decode([data]).message
+            if isinstance(cmd, Command) and cmd.tick == self.tick:
+                self.x = np.clip(self.x + 0.02 * np.asarray(cmd.velocity), 0.0, 1.0)
+                return cmd
+        return None
+
+
+def _commands_to(sock: socket.socket) -> int:
+    """Commands that arrived at ``sock`` so far (non-blocking)."""
+    sock.setblocking(False)
+    got = 0
+    while True:
+        try:
+            data, _ = sock.recvfrom(65536)
+        except BlockingIOError:
+            return got
+        got += isinstance(decode([data]).message, Command)
+
+
+def test_udp_agent_survives_junk_and_is_not_hijacked():
+    """A UDP-body agent: a 5 KB header with a 5000-digit integer (it used to exit with code 2),
+    a forged state with epoch 2^63 - 1 and a position 0.9 away (it used to lock the real body out
+    and steer the robot), forged states in the body's own epoch from another address (they used
+    to take the commands): the agent stays up, answers only its body, every tick."""
+    port, pub = _free_port(), f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}"
+    cfg = {
+        "agent_id": 0, "bounds": [[0, 1], [0, 1]], "eps": 0.2, "mass": 1.0, "speed_limit": 0.5,
+        "rate_hz": 200.0, "state_timeout": 5.0, "insecure": True,
+        "body": {"kind": "udp", "listen": f"127.0.0.1:{port}"},
+        "peers": {"kind": "direct", "bind": pub, "roster": [pub]},
+        "target": {"means": [[0.6, 0.6]], "covs": [0.02]},
+    }  # fmt: skip
+    proc = start_agent(cfg)
+    body = _UdpBody(port, [0.2, 0.2])
+    attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    attacker.bind(("127.0.0.1", 0))
+    try:
+        deadline = time.monotonic() + 20.0
+        while body.step(0.5) is None:  # start-up: the first state is answered
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+        for tick in range(60):
+            if tick == 5:
+                attacker.sendto(_HUGE_HELLO, ("127.0.0.1", port))
+            if tick == 10:
+                forged = State(agent_id=0, epoch=(1 << 63) - 1, seq=1, t=time.time(), position=[0.95, 0.95],
+                               world_time=1.0, tick=10_000)  # fmt: skip
+                attacker.sendto(encode(forged)[0], ("127.0.0.1", port))
+            if tick >= 20:
+                forged = State(agent_id=0, epoch=body.epoch, seq=body.seq + 1000 + tick, t=time.time(),
+                               position=[0.95, 0.95], world_time=1.0, tick=body.tick + 1)  # fmt: skip
+                attacker.sendto(encode(forged)[0], ("127.0.0.1", port))
+            cmd = body.step(2.0)
+            assert proc.poll() is None, f"agent exited {proc.returncode}: {proc.communicate()[1][-2000:]}"
+            assert cmd is not None, f"no command for the body's tick {body.tick}"
+        assert _commands_to(attacker) == 0
+        assert np.linalg.norm(body.x - [0.6, 0.6]) < np.linalg.norm(np.array([0.2, 0.2]) - [0.6, 0.6])
+    finally:
+        body.sock.close()
+        attacker.close()
+        stop_all([proc])
+
+
+@pytest.fixture
+def launches():
+    ls = Launches()
+    try:
+        yield ls
+    finally:
+        ls.cleanup()
+
+
+def _flood(sock: zmq.Socket, frames: list[bytes], count: int) -> int:
+    """Send ``frames`` ``count`` times as fast as the socket takes them; returns how many went."""
+    sent, deadline = 0, time.monotonic() + 30.0
+    while sent < count and time.monotonic() < deadline:
+        try:
+            sock.send_multipart(frames, zmq.NOBLOCK)
+            sent += 1
+        except zmq.Again:
+            sock.poll(1, zmq.POLLOUT)
+    return sent
+
+
+def test_one_message_or_a_flood_does_not_end_a_launched_run(tmp_path, launches):
+    """The quickstart, launched (--insecure, so anyone on loopback can speak): a 5 KB hello with a
+    5000-digit agent id (it used to end the run with no summary), then 100,000 forged beacons and
+    20,000 unasked stats from one connection (they used to stall the world for seconds and get
+    every robot declared failed). The run finishes with its summary, nobody is declared failed,
+    the junk is counted, the events stay few, and the fleet covers as the unattacked one does."""
+    port = _free_port(socket.SOCK_STREAM)
+    endpoint = f"tcp://127.0.0.1:{port}"
+    out = tmp_path / "run"
+    proc = launches.start(
+        str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--bind", endpoint, out=out
+    )
+    wait_until(lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or proc.poll() is not None,
+               120.0, "the fleet to join")  # fmt: skip
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SNDHWM, 100_000)
+    s.connect(endpoint)
+    try:
+        s.send_multipart([_HUGE_HELLO])
+        # valid beacons claiming agent 3 from the wrong connection: each costs a full parse
+        forged = Beacon(agent_id=3, epoch=1, seq=1, t=time.time(), position=[5.0, 3.0], mass=0.5)
+        junk = _flood(s, encode(forged), 100_000)
+        stats = Stats(agent_id=3, epoch=1, seq=1, t=time.time(), counters=Counters(), neighbors=0)
+        _flood(s, encode(stats), 20_000)
+        so, se = proc.communicate(timeout=180)
+    finally:
+        s.close(linger=0)
+        ctx.term()
+    assert proc.returncode == 0, (so.decode()[-2000:], se.decode()[-3000:])
+    assert junk == 100_000
+    summary = summary_of(out)
+    kinds = [e["kind"] for e in summary["events"]]
+    assert "detected_failure" not in kinds, [e for e in summary["events"] if e["kind"] == "detected_failure"]
+    assert summary["final"]["alive"] == 12
+    m = summary["messages"]
+    assert m["over_budget"] + m["rejected"] >= 100_000, m
+    assert kinds.count("stats") <= 12 and len(kinds) < 200, {k: kinds.count(k) for k in set(kinds)}
+    ed = summary["metrics"]["energy_distance"]
+    assert ed[-1] < 0.3 * ed[0], ed  # as test_quickstart_runs_headless_end_to_end asks of an unattacked run
+    assert len(se) < 200_000, f"the launcher wrote {len(se)} bytes of log"
