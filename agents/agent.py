@@ -49,6 +49,7 @@ from .config import AgentConfig
 from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
 from .neighbors import NeighborTable, Verdict
 from .ratelimit import TokenBucket
+from .screen import PeerScreen
 
 __all__ = ["Agent"]
 
@@ -74,6 +75,8 @@ class Agent:
         # senses; with a schedule, a patch's eps and smoothing must be one of its stages
         self.strict_smoothing = cfg.schedule is not None
         self.table = NeighborTable(cfg.agent_id, cfg.dim, cfg.beacon_ttl, cfg.forget_after, cfg.max_neighbors)
+        # direct beacons' positions are the senders' word: screened for what a robot can do
+        self.screen = PeerScreen(self.box, cfg.speed_limit, cfg.beacon_ttl, capacity=cfg.max_neighbors)
         self.local_target = self._local_target()
         self._local_fields: dict[Stage, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._own_ctx = ctx is None
@@ -209,6 +212,8 @@ class Agent:
             if not self._fresh(msg.t):
                 self.counts["stale"] += 1
                 return False
+            if self.cfg.peers.kind != "sim" and not self._possible(msg, now):
+                return False
             verdict = self.table.offer(msg, now)
             if verdict != Verdict.ACCEPTED:
                 self.counts["rejected"] += 1
@@ -256,6 +261,25 @@ class Agent:
                                         neighbors=len(self.table.live(now)[0])))  # fmt: skip
         else:
             self.counts["rejected"] += 1
+        return False
+
+    def _possible(self, msg: Beacon, now: float) -> bool:
+        """Whether a peer's direct beacon may be true (:mod:`agents.screen`); a peer that keeps
+        sending impossible ones is quarantined."""
+        a = msg.agent_id
+        if self.screen.quarantined(a, now):
+            self.counts["rejected"] += 1
+            return False
+        why = self.screen.why_impossible(np.asarray(msg.position, dtype=np.float64), now, self.table.last(a))
+        if why is None:
+            return True
+        self.counts["impossible"] += 1
+        self.quiet.warning("impossible", "beacon from %d rejected: %s", a, why)
+        if self.screen.strike(a, now):
+            self.counts["quarantined"] += 1
+            self.table.forget(a)
+            q = self.screen.quarantine
+            self.quiet.warning("quarantine", "peer %d quarantined for %.0f s: %s", a, q, why)
         return False
 
     def _body_may_send(self, msg: State, source_ok: bool, now: float) -> bool:
@@ -334,7 +358,7 @@ class Agent:
         ids, pos, mass = self.table.live(now)
         # a peer's mass is what the fleet agreed (every robot carries this agent's own), never
         # more: a member claiming more would push its neighbours away (docs/security.md)
-        over = mass > self.cfg.mass
+        over = mass > self.cfg.mass * (1.0 + 1e-9)
         if over.any():
             self.counts["mass_capped"] += int(over.sum())
             mass = np.minimum(mass, self.cfg.mass)

@@ -176,6 +176,17 @@ class NeighborTable:
             rows[:, 0].astype(np.int64), rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d], now
         )
 
+    def last(self, agent_id: int) -> tuple[np.ndarray, float] | None:
+        """The held position ``(d,)`` of ``agent_id`` and when it was heard, or None."""
+        k = self._slot.get(agent_id)
+        return None if k is None else (self._pos[k].copy(), float(self._heard[k]))
+
+    def forget(self, agent_id: int) -> None:
+        """Drop ``agent_id``'s entry now (not a loss: nothing goes to :meth:`take_forgotten`)."""
+        k = self._slot.get(agent_id)
+        if k is not None:
+            self._drop(k)
+
     def at_tick(self, now: float, tick: int) -> None:
         """The world is at tick ``tick`` at local time ``now`` (a state arrived)."""
         if tick != self.tick:

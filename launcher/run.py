@@ -512,6 +512,7 @@ class Launch:
                 # what members sent beyond their budgets (simulator/budgets.py), and impostors
                 "over_budget": sim.counts["over_budget"],
                 "stats_unasked": sim.counts["stats_unasked"],
+                "mass_capped": sim.counts["mass_capped"],
                 "impersonation": sim.counts["impersonation"],
                 "events_suppressed": dict(sim.budgets.events_suppressed),
             }

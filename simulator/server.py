@@ -158,6 +158,7 @@ class Simulator:
             "patches_sent": 0,
             "over_budget": 0,
             "stats_unasked": 0,
+            "mass_capped": 0,
         }
         self.budgets = MemberBudgets(n)  # what one member can make this process do is bounded
         self.stats_asked = np.zeros(n, dtype=bool)
@@ -456,7 +457,12 @@ class Simulator:
             return
         ok = not self.world.failed[k] and not self.world.radio_failed[k]
         phase = None if b.phase is None else (b.phase.epoch, b.phase.age)
-        self.radio.send(a, self.world.x[k], t, b.mass, self._radio_now(wall), can_send=ok, phase=phase)
+        # the position relayed is the world's, never the claimed one; the mass at most the fleet's
+        mass = b.mass
+        if mass > self.law.mass * (1.0 + 1e-9):
+            self.counts["mass_capped"] += 1
+            mass = self.law.mass
+        self.radio.send(a, self.world.x[k], t, mass, self._radio_now(wall), can_send=ok, phase=phase)
 
     def _radio_now(self, wall: float) -> float:
         return self.world.t if self.cfg.clock == "lockstep" else wall

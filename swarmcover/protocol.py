@@ -105,6 +105,8 @@ class Counters(_Model):
     failsafe: _U63 = 0
     dropped: _U63 = 0  # messages this agent could not queue (a full send queue: the high-water mark)
     mass_capped: _U63 = 0  # neighbour-ticks whose claimed mass was above the fleet's, used at the fleet's
+    impossible: _U63 = 0  # peers' direct beacons refused as physically impossible
+    quarantined: _U63 = 0  # times a peer was quarantined for sending them
 
 
 class Hello(_Envelope):

@@ -176,3 +176,131 @@ def test_one_message_or_a_flood_does_not_end_a_launched_run(tmp_path, launches):
     ed = summary["metrics"]["energy_distance"]
     assert ed[-1] < 0.3 * ed[0], ed  # as test_quickstart_runs_headless_end_to_end asks of an unattacked run
     assert len(se) < 200_000, f"the launcher wrote {len(se)} bytes of log"
+
+
+def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
+    """5 agents in direct mode (UDP bodies integrated here, beacons PUB/SUB between agents) and,
+    with ``liar``, a sixth roster endpoint held by a liar: id 5 claims mass 1.0 at the target's
+    centre, id 6 (from the same endpoint) positions that jump across the map. Returns the honest
+    fleet's final energy distance and agent 0's counters."""
+    import swarmcover as sc
+    from swarmcover.protocol import Beacon, StatsRequest
+
+    n, dt, speed = 5, 0.02, 0.5
+    target = sc.GaussianMixture([[0.6, 0.6]], [0.02], bounds=[(0, 1), (0, 1)])
+    udp = [_free_port() for _ in range(n)]
+    pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n + 1)]
+    ctx = zmq.Context()
+    lie = ctx.socket(zmq.PUB)
+    lie.setsockopt(zmq.LINGER, 0)
+    lie.bind(pub[n])
+    body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    body.bind(("127.0.0.1", 0))
+    body.settimeout(0.2)
+    procs = []
+    try:
+        for i in range(n):
+            cfg = {
+                "agent_id": i, "bounds": [[0, 1], [0, 1]], "eps": 0.2, "mass": 1 / n, "speed_limit": speed,
+                "r_min": 0.05, "rate_hz": 200.0, "state_timeout": 5.0, "insecure": True,
+                "body": {"kind": "udp", "listen": f"127.0.0.1:{udp[i]}"},
+                "peers": {"kind": "direct", "bind": pub[i], "roster": pub},
+                "target": {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2},
+            }  # fmt: skip
+            procs.append(start_agent(cfg))
+        x = 0.05 + 0.1 * np.random.default_rng(3).random((n, 2))
+        epoch, seq, lseq = time.time_ns(), 0, 0
+        for tick in range(1, ticks + 1):
+            if liar:
+                lseq += 1
+                env = {"epoch": 1, "seq": lseq, "t": time.time()}
+                centre = Beacon(agent_id=5, **env, position=[0.6, 0.6], mass=1.0)  # mass 1.0, not 1/5
+                jumper = Beacon(agent_id=6, **env, position=rng.random(2).tolist(), mass=0.2)
+                for m in (centre, jumper):
+                    lie.send_multipart(encode(m))
+            for i in range(n):
+                seq += 1
+                st = State(agent_id=i, epoch=epoch, seq=seq, t=time.time(), position=x[i].tolist(),
+                           world_time=tick * dt, tick=tick)  # fmt: skip
+                body.sendto(encode(st)[0], ("127.0.0.1", udp[i]))
+            v, answered = np.zeros_like(x), set()
+            deadline = time.monotonic() + (10.0 if tick == 1 else 1.0)
+            while len(answered) < n and time.monotonic() < deadline:
+                try:
+                    data, _ = body.recvfrom(65536)
+                except TimeoutError:
+                    continue
+                cmd = decode([data]).message
+                if isinstance(cmd, Command) and cmd.tick == tick:
+                    v[cmd.agent_id] = cmd.velocity
+                    answered.add(cmd.agent_id)
+            x = np.clip(x + dt * v, 0, 1)
+        seq += 1
+        body.sendto(
+            encode(StatsRequest(agent_id=0, epoch=epoch, seq=seq, t=time.time()))[0], ("127.0.0.1", udp[0])
+        )
+        counters: dict = {}
+        deadline = time.monotonic() + 5.0
+        while not counters and time.monotonic() < deadline:
+            try:
+                msg = decode([body.recvfrom(65536)[0]]).message
+            except TimeoutError:
+                continue
+            if isinstance(msg, Stats):
+                counters = msg.counters.model_dump()
+        return float(sc.metrics.energy_distance(x, target)), counters
+    finally:
+        body.close()
+        lie.close(linger=0)
+        ctx.term()
+        stop_all(procs)
+
+
+def test_direct_mode_liars_are_capped_rejected_and_quarantined(rng):
+    """Direct mode (no simulator: positions are the senders' word), 5 agents with UDP bodies. A
+    liar claiming mass 1.0 at the target's centre counts as one robot of the fleet's mass there;
+    one claiming positions that jump across the map is refused and quarantined. The honest fleet
+    ends within 10 % of the unattacked run's energy distance (plus 0.01 for real-time noise)."""
+    clean, _ = _direct_fleet(rng, liar=False)
+    attacked, counters = _direct_fleet(rng, liar=True)
+    print(
+        f"\ndirect mode, 5 agents: energy distance clean {clean:.4f}, with liars {attacked:.4f}; {counters}"
+    )
+    assert counters["mass_capped"] > 0 and counters["impossible"] > 0 and counters["quarantined"] >= 1, (
+        counters
+    )
+    assert attacked <= 1.1 * clean + 0.01, (clean, attacked)
+
+
+def test_a_member_claiming_mass_one_moves_the_fleet_no_more_than_an_honest_robot(fleets):
+    """Lockstep, 8 real agent processes, run twice from the same start with agent 7 parked on the
+    larger bump's centre (speed limit 1e-9): an honest robot there, then a captured one whose
+    config says mass 1.0 (not 1/8), so its beacons claim it. The simulator relays at most the
+    fleet's per-robot mass (counted), so the others see the honest robot: every robot ends where it
+    ended in the honest run (lockstep is deterministic), so the energy distance is the honest
+    run's. Without the caps the liar's neighbours end elsewhere (energy distance 0.225 against
+    0.271 in this configuration: mass at a peak can even look better; it is still a lie)."""
+    from simfleet import agent_cfg, lockstep, positions
+
+    import swarmcover as sc
+
+    n = 8
+    x0 = positions(np.random.default_rng(11), n)
+    x0[n - 1] = [0.7, 0.6]
+    ed, capped, x = {}, {}, {}
+    for liar in (False, True):
+        fleet = fleets(lockstep(x0, 0.15, 0.5, lockstep_timeout_wall=5.0), start=list(range(n - 1)))
+        sim = fleet.sim
+        fleet.procs[n - 1] = start_agent(
+            agent_cfg(n - 1, sim, mass=1.0 if liar else 1.0 / n, speed_limit=1e-9)
+        )
+        sim.start()
+        sim.advance(200)
+        x[liar] = np.array(sim.world.x)
+        ed[liar] = float(sc.metrics.energy_distance(x[liar], sim.target))
+        capped[liar] = sim.counts["mass_capped"]
+        fleet.close()
+    print(f"\nlockstep, 8 agents: energy distance honest {ed[False]:.4f}, mass liar {ed[True]:.4f}")
+    assert capped[False] == 0 and capped[True] >= 100, capped
+    assert np.allclose(x[True], x[False], rtol=0, atol=1e-6), np.abs(x[True] - x[False]).max()
+    assert ed[True] <= 1.1 * ed[False], ed
