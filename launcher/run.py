@@ -303,6 +303,10 @@ class Launch:
 
     # ---------------------------------------------------------------- run
     def run(self) -> LaunchResult:
+        if self.only != "agents":  # a fleet too big for this machine is refused before anything starts
+            from simulator.radio import check_memory
+
+            check_memory(len(self.rs.roster), len(self.rs.sim.bounds))
         self._make_folder()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
         self._started_wall = time.monotonic()

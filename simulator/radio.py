@@ -36,11 +36,41 @@ from scipy.spatial import cKDTree
 
 from swarmcover.domain import Zone
 
-__all__ = ["Radio", "RadioCounters"]
+__all__ = ["Radio", "RadioCounters", "available_memory", "check_memory", "radio_bytes"]
 
 log = logging.getLogger("swarmcover.sim.radio")
 
 _TAIL = 3  # columns after a relayed row's position: mass, phase epoch, phase age
+
+
+def radio_bytes(n: int, dim: int) -> int:
+    """Bytes of the radio's per (receiver, sender) tables for ``n`` robots in ``dim`` dimensions:
+    newest beacon time, position, mass and phase, arrival, freshness, collection time."""
+    return n * n * (8 + 8 * dim + 8 * _TAIL + 8 + 1 + 8)
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(n: int, dim: int, share: float = 0.5) -> None:
+    """``ValueError`` naming the estimate when the radio for ``n`` robots would take more than
+    ``share`` of the memory available (so a huge fleet is refused before anything starts, not
+    killed by the kernel later)."""
+    need, have = radio_bytes(n, dim), available_memory()
+    if have is not None and need > share * have:
+        raise ValueError(
+            f"fleet.size {n} needs about {need / 1e9:.1f} GB for the radio's tables (n x n); this machine "
+            f"has {have / 1e9:.1f} GB available: use fewer robots, or split the fleet across simulators"
+        )
 
 
 @dataclass
@@ -109,8 +139,9 @@ class Radio:
         self.ids = np.asarray(roster, dtype=np.int64)
         self.index = {int(a): k for k, a in enumerate(self.ids)}
         n, self.dim = len(self.ids), int(dim)
+        check_memory(n, self.dim)
         if n > 2000:
-            log.warning("radio store for %d robots takes %.0f MB", n, n * n * (self.dim + 7) * 8 / 1e6)
+            log.warning("radio store for %d robots takes %.0f MB", n, radio_bytes(n, self.dim) / 1e6)
         # per (receiver, sender): the newest arrived beacon, and whether the receiver has it yet
         self._t = np.full((n, n), -np.inf)
         self._pos = np.zeros((n, n, self.dim))

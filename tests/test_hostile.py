@@ -304,3 +304,17 @@ def test_a_member_claiming_mass_one_moves_the_fleet_no_more_than_an_honest_robot
     assert capped[False] == 0 and capped[True] >= 100, capped
     assert np.allclose(x[True], x[False], rtol=0, atol=1e-6), np.abs(x[True] - x[False]).max()
     assert ed[True] <= 1.1 * ed[False], ed
+
+
+def test_a_fleet_too_big_for_this_machine_is_refused_before_anything_starts(tmp_path, launches):
+    """fleet.size = 100,000 with the default radio (dense n x n tables, about 650 GB): refused with
+    the estimate and what the machine has, before a run folder, a key or a process exists (it
+    used to start, make 100,000 key pairs, and run the machine out of memory)."""
+    from simulator.radio import available_memory, radio_bytes
+
+    assert radio_bytes(100_000, 2) > available_memory()  # no machine this test runs on has 650 GB
+    out = tmp_path / "run"
+    rc, _, se = launches.run(str(LAUNCH / "quickstart.toml"), "--headless", "--set", "fleet.size=100000",
+                              out=out, timeout=60.0)  # fmt: skip
+    assert rc == 2 and "fleet.size 100000 needs about 650.0 GB" in se and "available" in se, se[-2000:]
+    assert not out.exists()
