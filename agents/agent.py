@@ -97,6 +97,7 @@ class Agent:
                 own, peer_keys = keys[:2], {p.agent_id: k for p, k in zip(with_keys, keys[2:], strict=True)}
             self.peers = DirectPeers(self.ctx, cfg.peers.bind, roster, own, peer_keys)
         self.running = False
+        self._stop_asked = False
         self.state: State | None = None
         # the field in use, (coef, origin, spacing) of the last accepted patch or of the local field,
         # and the stage it was sensed for
@@ -441,7 +442,11 @@ class Agent:
 
     # ------------------------------------------------------------------ loop
     def stop(self, *_args) -> None:
+        """Stop the loop; also before :meth:`run` has begun (a SIGTERM during start-up, e.g. the
+        launcher gone before this process was up: the lifeline signals at once), which run()
+        then honours instead of starting."""
         self.running = False
+        self._stop_asked = True
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT stop the loop; a signal also wakes the poll at once (main thread)."""
@@ -474,7 +479,7 @@ class Agent:
             poller.register(item, zmq.POLLIN)
         if self._wake is not None:
             poller.register(self._wake, zmq.POLLIN)
-        self.running = True
+        self.running = not self._stop_asked
         self._warm_up()
         now = self.clock()
         self._hello(now)
