@@ -16,12 +16,45 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DRAIN_MAX", "EVENT_BURST", "MESSAGES_PER_WINDOW", "WINDOW_WALL", "MemberBudgets"]
+__all__ = [
+    "DRAIN_MAX",
+    "EVENT_BURST",
+    "HANDSHAKE_WALL",
+    "MESSAGES_PER_WINDOW",
+    "WINDOW_WALL",
+    "MemberBudgets",
+    "ensure_descriptors",
+]
 
 MESSAGES_PER_WINDOW = 64
 WINDOW_WALL = 0.05
 DRAIN_MAX = 4096
 EVENT_BURST = 20.0
+HANDSHAKE_WALL = 5.0  # seconds a connection may take to finish its ZeroMQ/CURVE handshake
+SPARE_DESCRIPTORS = 256  # beyond one per robot: the recording, logs, pictures, a flood's share
+
+
+def ensure_descriptors(n: int) -> int:
+    """Raise this process's soft limit on open files to its hard limit, and refuse
+    (``ValueError``) a fleet of ``n`` the hard limit cannot serve (one connection per robot plus
+    :data:`SPARE_DESCRIPTORS`). Returns the limit now in force (-1 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < n + SPARE_DESCRIPTORS:
+        raise ValueError(
+            f"a fleet of {n} robots needs at least {n + SPARE_DESCRIPTORS} open files; this process may "
+            f"have {soft} (ulimit -n): raise the limit or use fewer robots"
+        )
+    return int(soft)
 
 
 class MemberBudgets:

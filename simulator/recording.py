@@ -23,6 +23,7 @@ or with :func:`load_recording`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -30,9 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from swarmcover.logbudget import LogBudget
+
 from .world import Snapshot
 
 __all__ = ["Recorder", "Recording", "load_recording"]
+
+log = logging.getLogger("swarmcover.sim.recording")
 
 
 class Recorder:
@@ -51,6 +56,8 @@ class Recorder:
         self._chunk = 0
         self._last_flush = time.monotonic()
         self.closed = False
+        self.write_failures = 0
+        self._quiet = LogBudget(log)
 
     @staticmethod
     def _write_atomic(dest: Path, data: bytes) -> None:
@@ -91,7 +98,13 @@ class Recorder:
             commands=np.stack([s.commands for s in self._rows]),
             status=np.stack([s.status for s in self._rows]),
         )
-        self._write_atomic(self.path / "chunks" / f"{self._chunk:06d}.npz", buf.getvalue())
+        try:
+            self._write_atomic(self.path / "chunks" / f"{self._chunk:06d}.npz", buf.getvalue())
+        except OSError as exc:  # e.g. EMFILE while a flood of connections holds the descriptors
+            self.write_failures += 1
+            what = "recording chunk %d not written (kept, retried at the next flush): %s"
+            self._quiet.warning("chunk", what, self._chunk, exc)
+            return
         self._chunk += 1
         self._rows, self._walls = [], []
 

@@ -57,7 +57,7 @@ from swarmcover.protocol import (
     encode,
 )
 
-from .budgets import DRAIN_MAX, MemberBudgets
+from .budgets import DRAIN_MAX, HANDSHAKE_WALL, MemberBudgets, ensure_descriptors
 from .config import SimConfig
 from .radio import Radio
 from .recording import Recorder
@@ -93,6 +93,7 @@ class Simulator:
         # what the law covers: the demand, or its service density rhobar^(d/(d+2))
         law_target = self.target.for_service() if cfg.objective == "service" else self.target
         n = len(cfg.positions)
+        ensure_descriptors(n)
         pairs = [(cfg.eps, cfg.target_smoothing), *((p.eps, p.smoothing) for p in cfg.sensing)]
         self.sensing = Sensing(law_target, pairs, n, cfg.boundary, cfg.cutoff)
         # the default pair's law, for the blob-energy metric (its field is the cached one)
@@ -200,6 +201,9 @@ class Simulator:
         self.sock.setsockopt(zmq.SNDHWM, 10_000)
         self.sock.setsockopt(zmq.RCVHWM, 10_000)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES + MAX_HEADER_BYTES)
+        # a connection that never finishes its handshake is closed after HANDSHAKE_WALL (idle
+        # TCP connections must not keep descriptors for ever)
+        self.sock.setsockopt(zmq.HANDSHAKE_IVL, int(HANDSHAKE_WALL * 1000))
         self.guard: CurveGuard | None = None
         if cfg.curve is not None:  # the authenticator runs before the socket binds
             self.guard = CurveGuard(

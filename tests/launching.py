@@ -61,11 +61,16 @@ class Launches:
         self.procs: list[subprocess.Popen] = []
         self.folders: list[Path] = []
 
-    def start(self, *args: str, out: Path) -> subprocess.Popen:
+    def start(self, *args: str, out: Path, preexec_fn=None) -> subprocess.Popen:
         env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
         cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", *args, "--out", str(out)]
         p = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+            preexec_fn=preexec_fn,
         )
         self.procs.append(p)
         self.folders.append(out)

@@ -338,3 +338,47 @@ def test_stopping_the_launcher_during_a_large_start_up_leaves_no_agent(tmp_path,
         os.kill(p.pid, sig)
         p.wait(timeout=60)
         wait_until(lambda: not processes_mentioning(str(out)), 15.0, f"every agent of {out.name} to exit")  # noqa: B023
+
+
+def _nofile_1024() -> None:  # in the launcher's child, before exec: `ulimit -n 1024`
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_a_thousand_idle_connections_do_not_end_a_launched_run(tmp_path, launches):
+    """The quickstart under `ulimit -n 1024` (soft and hard), 1,100 idle TCP connections to the
+    simulator's port once the fleet runs (no key needed): they used to exhaust the descriptors
+    and the recording's next write ended the run with no summary. Now idle connections are
+    closed after the handshake interval, a failed write is retried, and the run ends whole."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if min(soft, hard) < 1300:
+        pytest.skip(f"this test process may open only {min(soft, hard)} files")
+    port = _free_port(socket.SOCK_STREAM)
+    out = tmp_path / "run"
+    p = launches.start(str(LAUNCH / "quickstart.toml"), "--headless", "--bind", f"tcp://127.0.0.1:{port}",
+                       out=out, preexec_fn=_nofile_1024)  # fmt: skip
+    wait_until(lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or p.poll() is not None,
+               120.0, "the fleet to join")  # fmt: skip
+    held = []
+    try:
+        for _ in range(1100):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.settimeout(0.5)
+            try:
+                s.connect(("127.0.0.1", port))
+            except OSError:  # the listener's backlog is full: that one did not get in
+                s.close()
+                continue
+            held.append(s)
+        _, se = p.communicate(timeout=180)
+    finally:
+        for s in held:
+            s.close()
+    assert len(held) >= 1000, len(held)
+    assert p.returncode == 0, se.decode()[-3000:]
+    summary = summary_of(out)
+    assert summary["final"]["alive"] == 12 and not summary["interrupted"]
+    assert (out / "metrics.png").is_file() and (out / "final.png").is_file()
