@@ -181,10 +181,10 @@ def test_one_message_or_a_flood_does_not_end_a_launched_run(tmp_path, launches):
 
 
 def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
-    """5 agents in direct mode (UDP bodies integrated here, beacons PUB/SUB between agents) and,
-    with ``liar``, a sixth roster endpoint held by a liar: id 5 claims mass 1.0 at the target's
-    centre, id 6 (from the same endpoint) positions that jump across the map. Returns the honest
-    fleet's final energy distance and agent 0's counters."""
+    """5 agents in direct mode (UDP bodies integrated here, beacons PUB/SUB between agents) and a
+    sixth roster endpoint: robot 5 parked at the target's centre, honest (mass 1/5) or, with
+    ``liar``, claiming mass 1.0, and then also id 6 sending positions that jump across the map.
+    Returns the five agents' final energy distance and agent 0's counters."""
     import swarmcover as sc
     from swarmcover.protocol import Beacon, StatsRequest
 
@@ -213,13 +213,14 @@ def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
         x = 0.05 + 0.1 * np.random.default_rng(3).random((n, 2))
         epoch, seq, lseq = time.time_ns(), 0, 0
         for tick in range(1, ticks + 1):
+            lseq += 1
+            env = {"epoch": 1, "seq": lseq, "t": time.time()}
+            lie.send_multipart(
+                encode(Beacon(agent_id=5, **env, position=[0.6, 0.6], mass=1.0 if liar else 1 / n))
+            )
             if liar:
-                lseq += 1
-                env = {"epoch": 1, "seq": lseq, "t": time.time()}
-                centre = Beacon(agent_id=5, **env, position=[0.6, 0.6], mass=1.0)  # mass 1.0, not 1/5
                 jumper = Beacon(agent_id=6, **env, position=rng.random(2).tolist(), mass=0.2)
-                for m in (centre, jumper):
-                    lie.send_multipart(encode(m))
+                lie.send_multipart(encode(jumper))
             for i in range(n):
                 seq += 1
                 st = State(agent_id=i, epoch=epoch, seq=seq, t=time.time(), position=x[i].tolist(),
@@ -259,11 +260,13 @@ def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
 
 
 def test_direct_mode_liars_are_capped_rejected_and_quarantined(rng):
-    """Direct mode (no simulator: positions are the senders' word), 5 agents with UDP bodies. A
-    liar claiming mass 1.0 at the target's centre counts as one robot of the fleet's mass there;
-    one claiming positions that jump across the map is refused and quarantined. The honest fleet
-    ends within 10 % of the unattacked run's energy distance (plus 0.01 for real-time noise)."""
-    clean, _ = _direct_fleet(rng, liar=False)
+    """Direct mode (no simulator: positions are the senders' word), 5 agents with UDP bodies and
+    a robot parked at the target's centre. Claiming mass 1.0 there, it counts as one robot of the
+    fleet's mass; a peer claiming positions that jump across the map is refused and quarantined.
+    The fleet ends within 10 % of the energy distance it reaches beside an honest robot there
+    (plus 0.01 for real-time noise; without the mass cap it was 1.8 x)."""
+    clean, honest = _direct_fleet(rng, liar=False)
+    assert honest["mass_capped"] == 0 and honest["impossible"] == 0, honest
     attacked, counters = _direct_fleet(rng, liar=True)
     print(
         f"\ndirect mode, 5 agents: energy distance clean {clean:.4f}, with liars {attacked:.4f}; {counters}"
@@ -382,3 +385,54 @@ def test_a_thousand_idle_connections_do_not_end_a_launched_run(tmp_path, launche
     summary = summary_of(out)
     assert summary["final"]["alive"] == 12 and not summary["interrupted"]
     assert (out / "metrics.png").is_file() and (out / "final.png").is_file()
+
+
+def test_a_member_flooding_hellos_byes_and_stats_cannot_fill_the_run_folder(tmp_path, launches):
+    """The launched quickstart (--insecure, so the flood speaks for agent 3 as its key would):
+    hellos with ever newer epochs (each one a rejoin), byes and stats, as fast as they go, for the
+    whole run. The events a member causes are bounded by its budget (a burst of 20, then one per
+    world second: at most 12 x (20 + 16) over the 16 s run), the rest counted by kind in
+    summary.json; no other robot is declared failed."""
+    from swarmcover.protocol import Bye, Hello
+
+    port = _free_port(socket.SOCK_STREAM)
+    endpoint = f"tcp://127.0.0.1:{port}"
+    out = tmp_path / "run"
+    p = launches.start(
+        str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--bind", endpoint, out=out
+    )
+    wait_until(lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or p.poll() is not None,
+               120.0, "the fleet to join")  # fmt: skip
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(endpoint)
+    sent, seq = 0, 0
+    try:
+        while p.poll() is None:
+            seq += 1
+            env = {"agent_id": 3, "epoch": time.time_ns(), "seq": seq, "t": time.time()}
+            for m in (Hello(**env, name="flood", rate_hz=10), Stats(**env, counters=Counters(), neighbors=0),
+                      Bye(**env, reason="flood", counters=Counters())):  # fmt: skip
+                try:
+                    s.send_multipart(encode(m), zmq.NOBLOCK)
+                    sent += 1
+                except zmq.Again:
+                    s.poll(10, zmq.POLLOUT)
+        _, se = p.communicate(timeout=60)
+    finally:
+        s.close(linger=0)
+        ctx.term()
+    assert p.returncode == 0, se.decode()[-3000:]
+    summary = summary_of(out)
+    member = [e for e in summary["events"] if e.get("agent_id") == 3]
+    suppressed = summary["messages"]["events_suppressed"]
+    print(f"\nflood: {sent} messages, {len(member)} events of agent 3 kept, suppressed {suppressed}, "
+          f"summary.json {(out / 'summary.json').stat().st_size} bytes, "
+          f"events.jsonl {(out / 'recording' / 'events.jsonl').stat().st_size} bytes")  # fmt: skip
+    assert sent > 3000
+    assert len(member) <= 20 + 17, [e["kind"] for e in member]
+    assert sum(suppressed.values()) > 0
+    failed = {e["agent_id"] for e in summary["events"] if e["kind"] == "detected_failure"}
+    assert failed <= {3}, failed
+    assert (out / "recording" / "events.jsonl").stat().st_size < 12 * (20 + 17) * 2000
