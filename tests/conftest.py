@@ -63,3 +63,16 @@ def fleets():
     finally:
         for f in made:
             f.close()
+
+
+@pytest.fixture
+def launches():
+    """Start ``swarmcover launch`` processes (:class:`launching.Launches`); each is killed with
+    everything that mentions its run folder when the test ends, also when it fails."""
+    from launching import Launches
+
+    ls = Launches()
+    try:
+        yield ls
+    finally:
+        ls.cleanup()

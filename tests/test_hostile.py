@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import zmq
 from harness import start_agent, stop_all
-from launching import Launches, events_of, processes_mentioning, summary_of, wait_until
+from launching import events_of, processes_mentioning, summary_of, wait_until
 
 from swarmcover.protocol import Beacon, Command, Counters, State, Stats, decode, encode
 
@@ -115,13 +115,21 @@ def test_udp_agent_survives_junk_and_is_not_hijacked():
         stop_all([proc])
 
 
-@pytest.fixture
-def launches():
-    ls = Launches()
-    try:
-        yield ls
-    finally:
-        ls.cleanup()
+def _launch_and_connect(launches, out: Path):
+    """The quickstart launched with --insecure on a free port, once its 12 agents joined; and a
+    plaintext DEALER connected to it (anyone on loopback). Returns (process, context, socket)."""
+    endpoint = f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}"
+    p = launches.start(
+        str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--bind", endpoint, out=out
+    )
+    wait_until(lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or p.poll() is not None,
+               120.0, "the fleet to join")  # fmt: skip
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.SNDHWM, 100_000)
+    s.connect(endpoint)
+    return p, ctx, s
 
 
 def _flood(sock: zmq.Socket, frames: list[bytes], count: int) -> int:
@@ -142,19 +150,8 @@ def test_one_message_or_a_flood_does_not_end_a_launched_run(tmp_path, launches):
     20,000 unasked stats from one connection (they used to stall the world for seconds and get
     every robot declared failed). The run finishes with its summary, nobody is declared failed,
     the junk is counted, the events stay few, and the fleet covers as the unattacked one does."""
-    port = _free_port(socket.SOCK_STREAM)
-    endpoint = f"tcp://127.0.0.1:{port}"
     out = tmp_path / "run"
-    proc = launches.start(
-        str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--bind", endpoint, out=out
-    )
-    wait_until(lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or proc.poll() is not None,
-               120.0, "the fleet to join")  # fmt: skip
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.SNDHWM, 100_000)
-    s.connect(endpoint)
+    proc, ctx, s = _launch_and_connect(launches, out)
     try:
         s.send_multipart([_HUGE_HELLO])
         # valid beacons claiming agent 3 from the wrong connection: each costs a full parse
@@ -395,18 +392,8 @@ def test_a_member_flooding_hellos_byes_and_stats_cannot_fill_the_run_folder(tmp_
     summary.json; no other robot is declared failed."""
     from swarmcover.protocol import Bye, Hello
 
-    port = _free_port(socket.SOCK_STREAM)
-    endpoint = f"tcp://127.0.0.1:{port}"
     out = tmp_path / "run"
-    p = launches.start(
-        str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--bind", endpoint, out=out
-    )
-    wait_until(lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or p.poll() is not None,
-               120.0, "the fleet to join")  # fmt: skip
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(endpoint)
+    p, ctx, s = _launch_and_connect(launches, out)
     sent, seq = 0, 0
     try:
         while p.poll() is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tomllib
-from launching import Launches, events_of, processes_mentioning, summary_of, wait_until
+from launching import events_of, processes_mentioning, summary_of, wait_until
 
 from launcher.scenario import Scenario, apply_overrides, load_scenario, resolve
 
@@ -30,15 +30,6 @@ DOCS = ROOT / "docs" / "scenarios.md"
 
 
 # ---------------------------------------------------------------------------------------- helpers
-@pytest.fixture
-def launches():
-    ls = Launches()
-    try:
-        yield ls
-    finally:
-        ls.cleanup()
-
-
 def assert_png(path: Path) -> tuple[int, int]:
     import pygame
 
