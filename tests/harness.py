@@ -67,6 +67,31 @@ def start_agent(cfg: dict) -> subprocess.Popen:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
 
 
+def udp_body_tick(body, ports: list[int], x: np.ndarray, tick: int, dt: float, epoch: int, seq: int,
+                  timeout: float) -> tuple[np.ndarray, set[int], int]:  # fmt: skip
+    """One tick of UDP bodies run by a test: a state to agent ``i`` at ``127.0.0.1:ports[i]`` for
+    each row of ``x (n, d)``, then this tick's commands from ``body`` (a UDP socket with a
+    timeout) until every agent answered or ``timeout`` s passed. Returns the velocities ``(n, d)``
+    (zero where none came), who answered, and the last sequence number used."""
+    for i in range(len(x)):
+        seq += 1
+        st = State(agent_id=i, epoch=epoch, seq=seq, t=time.time(), position=x[i].tolist(),
+                   world_time=tick * dt, tick=tick)  # fmt: skip
+        body.sendto(encode(st)[0], ("127.0.0.1", ports[i]))
+    v, answered = np.zeros_like(x), set()
+    deadline = time.monotonic() + timeout
+    while len(answered) < len(x) and time.monotonic() < deadline:
+        try:
+            data, _ = body.recvfrom(65536)
+        except TimeoutError:
+            continue
+        cmd = decode([data]).message
+        if isinstance(cmd, Command) and cmd.tick == tick:
+            v[cmd.agent_id] = cmd.velocity
+            answered.add(cmd.agent_id)
+    return v, answered, seq
+
+
 def wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
     """Call ``predicate`` (which does the work it waits for, e.g. advances a simulator) until it
     is true; ``TimeoutError`` after ``timeout`` wall seconds."""

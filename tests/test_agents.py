@@ -8,12 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from harness import Harness, agent_config, start_agent, stop_all, terminate_and_wait
+from harness import Harness, agent_config, start_agent, stop_all, terminate_and_wait, udp_body_tick
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import swarmcover as sc
-from swarmcover.protocol import Beacon, Command, State, decode, encode
+from swarmcover.protocol import Beacon, encode
 
 N = 10
 
@@ -231,23 +231,10 @@ def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path
         start_dist = sc.metrics.energy_distance(x, target)
         epoch, seq, got_any = time.time_ns(), 0, set()
         for tick in range(1, 400):
-            for i in range(n):
-                seq += 1
-                st_msg = State(agent_id=i, epoch=epoch, seq=seq, t=time.time(), position=x[i].tolist(),
-                               world_time=tick * dt, tick=tick)  # fmt: skip
-                body.sendto(encode(st_msg)[0], ("127.0.0.1", udp_ports[i]))
-            v = np.zeros_like(x)
-            answered = set()
-            deadline = time.monotonic() + (10.0 if tick == 1 else 1.0)  # the first waits for start-up
-            while len(answered) < n and time.monotonic() < deadline:
-                try:
-                    data, _ = body.recvfrom(65536)
-                except TimeoutError:
-                    continue
-                cmd = decode([data]).message
-                if isinstance(cmd, Command) and cmd.tick == tick:
-                    v[cmd.agent_id] = cmd.velocity
-                    answered.add(cmd.agent_id)
+            # the first tick waits for start-up
+            v, answered, seq = udp_body_tick(
+                body, udp_ports, x, tick, dt, epoch, seq, 10.0 if tick == 1 else 1.0
+            )
             got_any |= answered
             x = np.clip(x + dt * v, 0, 1)
         assert got_any == set(range(n))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from harness import start_agent, stop_all
+from harness import start_agent, stop_all, udp_body_tick
 from launching import events_of, processes_mentioning, summary_of, wait_until
 
 from swarmcover.protocol import Beacon, Command, Counters, State, Stats, decode, encode
@@ -218,22 +218,7 @@ def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
             if liar:
                 jumper = Beacon(agent_id=6, **env, position=rng.random(2).tolist(), mass=0.2)
                 lie.send_multipart(encode(jumper))
-            for i in range(n):
-                seq += 1
-                st = State(agent_id=i, epoch=epoch, seq=seq, t=time.time(), position=x[i].tolist(),
-                           world_time=tick * dt, tick=tick)  # fmt: skip
-                body.sendto(encode(st)[0], ("127.0.0.1", udp[i]))
-            v, answered = np.zeros_like(x), set()
-            deadline = time.monotonic() + (10.0 if tick == 1 else 1.0)
-            while len(answered) < n and time.monotonic() < deadline:
-                try:
-                    data, _ = body.recvfrom(65536)
-                except TimeoutError:
-                    continue
-                cmd = decode([data]).message
-                if isinstance(cmd, Command) and cmd.tick == tick:
-                    v[cmd.agent_id] = cmd.velocity
-                    answered.add(cmd.agent_id)
+            v, _, seq = udp_body_tick(body, udp, x, tick, dt, epoch, seq, 10.0 if tick == 1 else 1.0)
             x = np.clip(x + dt * v, 0, 1)
         seq += 1
         body.sendto(
