@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 _WHERE = {
     "maps": None,
     "metrics": None,
+    "transport": None,
     "Controller": "control",
     "Separation": "control",
     "gain_for": "control",
@@ -74,6 +75,7 @@ __all__ = [
     "metrics",
     "sample",
     "saturate",
+    "transport",
 ]
 
 __version__ = "0.1.0"
@@ -100,7 +102,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import maps, metrics
+    from . import maps, metrics, transport
     from .control import Controller, Separation, gain_for, saturate
     from .domain import Box, Disk, Polygon, Rectangle, Zone
     from .integrate import FlowResult, flow
