@@ -34,6 +34,7 @@ from swarmcover.protocol import (
     Command,
     Counters,
     Hello,
+    Path,
     PhaseInfo,
     ProtocolError,
     ScheduleReport,
@@ -44,6 +45,7 @@ from swarmcover.protocol import (
     encode,
 )
 from swarmcover.schedule import CoverageSchedule, Stage
+from swarmcover.tracking import PathTracker
 
 from .config import AgentConfig
 from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
@@ -257,11 +259,33 @@ class Agent:
             self.state, self.field = msg, field
             self.last_state_at = now
             return True
+        elif isinstance(msg, Path) and from_body:
+            return self._path(msg, source_ok)
         elif isinstance(msg, StatsRequest) and from_body:
             self._send(self.body, Stats(**self._envelope(), counters=self.counters(),
                                         neighbors=len(self.table.live(now)[0])))  # fmt: skip
         else:
             self.counts["rejected"] += 1
+        return False
+
+    def _path(self, msg: Path, source_ok: bool) -> bool:
+        """A planned path from the body: for this agent, in this domain, from its confirmed address."""
+        bad = None
+        if msg.agent_id != self.cfg.agent_id or not source_ok:
+            bad = "path for another agent or from another address"
+        elif msg.points and (len(msg.points[0]) != self.cfg.dim or not self.box.contains(msg.points).all()):
+            bad = "path outside the domain or of another dimension"
+        if bad is not None:
+            self.counts["rejected"] += 1
+            self.quiet.warning("path", "%s refused", bad)
+            return False
+        tracker = PathTracker(msg.times, msg.points, msg.plan) if msg.points else None
+        if self.policy.follow(tracker):
+            if tracker is None:
+                self.log.info("planned path ended by the body: joining coverage")
+            else:
+                self.log.info("planned path %d: %d nodes, t = %.2f .. %.2f", msg.plan, len(msg.times),
+                              tracker.times[0], tracker.end)  # fmt: skip
         return False
 
     def _possible(self, msg: Beacon, now: float) -> bool:
@@ -365,7 +389,8 @@ class Agent:
             mass = np.minimum(mass, self.cfg.mass)
         field, stage = self.field
         self.policy.moved(x, now)
-        return self.policy.velocity(x, ids, pos, mass, field, stage)
+        dt = st.dt if st.dt is not None else 1.0 / self.cfg.rate_hz
+        return self.policy.velocity(x, ids, pos, mass, field, stage, st.world_time, dt)
 
     def _control(self, now: float) -> None:
         st = self.state

@@ -19,11 +19,8 @@ smallest segment clearance, wall seconds (median of --repeats runs, one run at N
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +33,8 @@ from swarmcover.domain import Disk
 from swarmcover.transport import plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_results
 from geodesics import geodesic_length
 
 DISKS = [((0.5, 0.36), 0.13), ((0.5, 0.66), 0.13)]
@@ -124,18 +123,9 @@ def main() -> None:
         print(f"{r['case']:9} {r['n']:>5} {r['reference']:>10.5f} {r['cost_err']:>+11.4%} "
               f"{fmt(r['assignment_err'], '+.4%'):>12} {r['misfit']:>+9.4f} {fmt(r['clearance'], '.2e'):>10} "
               f"{r['seconds']:>8.2f}")  # fmt: skip
-    try:
-        git = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True)
-        commit = git.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    meta = dict(python=platform.python_version(), machine=platform.machine(), commit=commit,
-                repeats=args.repeats, steps=16, note="misfit: RMS end-point error / target spread (points, "
-                "disks); end spread / target spread - 1 (gaussian)")  # fmt: skip
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(dict(meta=meta, rows=rows), indent=2))
-    print(f"wrote {out}")
+    write_results(args.json, rows, repeats=args.repeats, steps=16,
+                  note="misfit: RMS end-point error / target spread (points, disks); end spread / target "
+                  "spread - 1 (gaussian)")  # fmt: skip
 
 
 if __name__ == "__main__":

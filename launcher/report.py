@@ -76,7 +76,8 @@ def prepare_plotting() -> None:
 
 
 def metrics_png(path: Path, metrics: dict[str, Sequence[float]], events: Sequence[dict], title: str) -> Path:
-    """Plot ``energy_distance``, ``lloyd_cost``, ``blob_energy`` and ``alive`` against world time,
+    """Plot ``energy_distance``, ``lloyd_cost``, ``blob_energy``, ``alive`` and the fleet's total
+    ``distance`` travelled against world time,
     failure events as red lines, restarts and revivals as green ones."""
     prepare_plotting()
     import matplotlib.pyplot as plt
@@ -87,8 +88,9 @@ def metrics_png(path: Path, metrics: dict[str, Sequence[float]], events: Sequenc
         ("lloyd_cost", "Lloyd cost"),
         ("blob_energy", "blob energy"),
         ("alive", "robots alive"),
+        ("distance", "distance travelled"),
     ]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 8), sharex=True)
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 9.5), sharex=True)
     fails = sorted({round(e["t"], 3) for e in events if e.get("kind") in FAILURE_EVENT_KINDS})
     recov = sorted({round(e["t"], 3) for e in events if e.get("kind") in _RECOVERY_KINDS and e["t"] > 0})
     for ax, (key, label) in zip(axes, rows, strict=True):
@@ -158,7 +160,8 @@ def text_summary(summary: dict) -> str:
         f"in {_fmt(summary.get('wall_seconds'))} wall s",
         f"  energy distance {_fmt(f.get('initial_energy_distance'))} -> {_fmt(f.get('energy_distance'))}"
         f"   Lloyd cost {_fmt(f.get('initial_lloyd_cost'))} -> {_fmt(f.get('lloyd_cost'))}"
-        f"   alive {f.get('alive', 'n/a')}/{summary['fleet_size']}",
+        f"   alive {f.get('alive', 'n/a')}/{summary['fleet_size']}"
+        f"   travelled {_fmt(f.get('distance_travelled'))}{' (planned)' if f.get('planned') else ''}",
         "  agents: " + (", ".join(f"{v} {k}" for k, v in sorted(fates.items())) or "none started here"),
         "  events: " + (", ".join(f"{v} {k}" for k, v in sorted(notable.items())) or "none"),
         _timing_line(summary.get("timing")),

@@ -498,7 +498,7 @@ class Launch:
                         "cause": sim.schedule_cause[k],
                     }
             agents.append(row)
-        metrics = {k: [] for k in ("t", "energy_distance", "lloyd_cost", "blob_energy", "alive")}
+        metrics = {k: [] for k in ("t", "energy_distance", "lloyd_cost", "blob_energy", "alive", "distance")}
         events = self.events
         messages: dict = {"sent": 0, "delivered": 0, "dropped": 0, "rejected": 0}
         final: dict = {}
@@ -528,6 +528,8 @@ class Launch:
                 **{k: (m[k][-1] if m[k] else None) for k in ("energy_distance", "lloyd_cost", "blob_energy")},
                 "initial_energy_distance": m["energy_distance"][0] if m["energy_distance"] else None,
                 "initial_lloyd_cost": m["lloyd_cost"][0] if m["lloyd_cost"] else None,
+                "distance_travelled": float(sim.world.travelled.sum()),
+                "planned": bool(sim.cfg.paths),
                 "positions": sim.world.x.tolist(),
                 "status": self._end[1],
             }

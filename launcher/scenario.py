@@ -28,6 +28,7 @@ __all__ = [
     "PROCESS_KINDS",
     "AgentsSection",
     "Control",
+    "Deploy",
     "Domain",
     "Failure",
     "Fleet",
@@ -119,6 +120,19 @@ class Fleet(_Strict):
         if self.deploy != "depot" and (self.center is not None or self.radius is not None):
             raise ValueError(f"`center`/`radius` are for deploy = 'depot', not {self.deploy!r}")
         return self
+
+
+class Deploy(_Strict):
+    """How the fleet gets from its start to the target: ``plan = "none"`` (the coverage law from
+    the start) or ``"transport"``: before the start the launcher plans every robot's path by the
+    blob method for dynamic optimal transport (:func:`swarmcover.transport.plan`, around the
+    target's zones, ``clearance`` from them, ``steps`` time nodes, at ``speed_fraction`` of the
+    speed limit); each agent tracks its path, then switches to the coverage law."""
+
+    plan: Literal["none", "transport"] = "none"
+    steps: int = Field(default=16, ge=2, le=255)
+    clearance: _NonNeg | _Auto = "auto"  # auto: a tenth of the spacing
+    speed_fraction: float = Field(default=0.8, gt=0.0, le=1.0)
 
 
 class Law(_Strict):
@@ -237,6 +251,7 @@ class Scenario(_Strict):
     target: TargetSection = Field(default_factory=TargetSection)
     fleet: Fleet
     law: Law = Field(default_factory=Law)
+    deploy: Deploy = Field(default_factory=Deploy)
     control: Control = Field(default_factory=Control)
     radio: RadioConfig = Field(default_factory=RadioConfig)
     wind: WindConfig | None = None
@@ -484,6 +499,29 @@ def _deploy(s: Scenario, target: sc.Target, spacing: float) -> np.ndarray:
     return p
 
 
+def _planned(s: Scenario, target: sc.Target, positions: np.ndarray, spacing: float, speed: float,
+             r_min: float) -> list[dict]:  # fmt: skip
+    """Every robot's planned path (``[deploy] plan = "transport"``), or none."""
+    d = s.deploy
+    if d.plan == "none":
+        return []
+    from scipy.spatial import cKDTree
+
+    from swarmcover.transport import PlanInfeasible, plan
+
+    goal = target.for_service() if s.law.objective == "service" else target
+    # robots closer at the start than the law's separation: keep what they have
+    closest = float(cKDTree(positions).query(positions, k=2)[0][:, 1].min()) if len(positions) > 1 else 0.0
+    sep = min(r_min, 0.99 * closest)
+    try:
+        p = plan(positions, goal, steps=d.steps, speed_limit=d.speed_fraction * speed, r_min=sep,
+                 clearance=0.1 * spacing if d.clearance == "auto" else float(d.clearance))  # fmt: skip
+    except PlanInfeasible as exc:
+        raise ValueError(f"no plan clears the zones: {exc}") from None
+    times = p.times.tolist()
+    return [{"agent_id": k, "times": times, "points": p.paths[:, k].tolist()} for k in range(p.n)]
+
+
 def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> ResolvedScenario:
     """Decide every ``auto``, check every file, and build the simulator's config."""
     source = Path(source)
@@ -522,6 +560,10 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         raise ValueError(f"{where}: law: {exc}") from None
     final = schedule.stages[-1]
     eps, smoothing = final.eps, final.smoothing
+    if s.deploy.plan != "none":
+        # a planned deployment ends with the fleet spread over the target: the coarse stages that
+        # find every bump from a depot would only stir it up; restarts after losses still anneal
+        schedule = CoverageSchedule.fixed(eps, smoothing)
     drift_tau = 10.0 * s.control.tick if s.law.drift_tau == "auto" else float(s.law.drift_tau)
     states_per_wall_s = s.control.time_scale / s.control.tick
     rate = min(1000.0, 2.0 * states_per_wall_s) if s.control.rate_hz == "auto" else float(s.control.rate_hz)
@@ -536,6 +578,10 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         positions = _deploy(s, target, spacing)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
+    try:
+        paths = _planned(s, target, positions, spacing, speed, r_min)
+    except ValueError as exc:
+        raise ValueError(f"{where}: deploy: {exc}") from None
     world_failures = [f for f in s.failures if f.kind not in PROCESS_KINDS]
     sim_raw = {
         "bounds": bounds,
@@ -577,6 +623,7 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         },
         "seed": s.seed,
         "insecure": True,  # the launcher puts the run's CURVE keys in (or keeps this with --insecure)
+        "paths": paths,
     }
     try:
         sim = SimConfig.model_validate(sim_raw)

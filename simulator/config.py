@@ -178,6 +178,23 @@ class SensingPair(_Strict):
     smoothing: _NonNeg = 0.0
 
 
+class PlannedPath(_Strict):
+    """A robot's planned deployment path (sent to its agent as a ``path`` message after each
+    hello): positions ``points`` at world times ``times``."""
+
+    agent_id: Annotated[int, Field(ge=0, lt=1 << 31)]
+    times: list[_NonNeg] = Field(min_length=2, max_length=256)
+    points: list[list[float]] = Field(min_length=2, max_length=256)
+
+    @model_validator(mode="after")
+    def _nodes(self) -> PlannedPath:
+        if len(self.times) != len(self.points):
+            raise ValueError(f"{len(self.times)} times for {len(self.points)} points")
+        if any(b <= a for a, b in zip(self.times, self.times[1:], strict=False)):
+            raise ValueError("times must be strictly increasing")
+        return self
+
+
 class SimConfig(_Strict):
     """Everything the simulator needs; the roster is ``range(len(positions))`` unless ``ids``."""
 
@@ -214,6 +231,7 @@ class SimConfig(_Strict):
     seed: int = 0
     curve: CurveServer | None = None
     insecure: bool = False
+    paths: list[PlannedPath] = Field(default_factory=list, max_length=100_000)
 
     @model_validator(mode="after")
     def _consistent(self) -> SimConfig:
@@ -231,6 +249,11 @@ class SimConfig(_Strict):
         if self.wind is not None and len(self.wind.velocity) != d:
             raise ValueError(f"wind.velocity must have {d} components")
         roster = set(self.roster)
+        for k, path in enumerate(self.paths):
+            if path.agent_id not in roster:
+                raise ValueError(f"paths[{k}] is for agent {path.agent_id}, not on the roster")
+            if any(len(p) != d for p in path.points):
+                raise ValueError(f"paths[{k}] has points of another dimension than the world's {d}")
         for k, ev in enumerate(self.events):
             if ev.ids is not None and not set(ev.ids) <= roster:
                 raise ValueError(

@@ -49,6 +49,7 @@ from swarmcover.protocol import (
     Command,
     Hello,
     Neighbors,
+    Path,
     ProtocolError,
     State,
     Stats,
@@ -177,12 +178,14 @@ class Simulator:
             "lloyd_cost": [],
             "blob_energy": [],
             "alive": [],
+            "distance": [],
         }
         self._next_event = 0
         self._events_sorted = sorted(cfg.events, key=lambda e: e.t)
         self._eps_warned: set[int] = set()
         self._next_metrics = 0.0
         self.observers: list[Callable[[Snapshot], None]] = []
+        self._paths = {p.agent_id: p for p in cfg.paths}
         self.recorder: Recorder | None = None
         if cfg.record is not None:
             meta = {
@@ -323,6 +326,14 @@ class Simulator:
         except zmq.ZMQError:
             self.counts["send_failed"] += 1
 
+    def _send_path(self, a: int) -> None:
+        """An agent's planned path (after every hello: a restarted agent needs it again)."""
+        path = self._paths.get(a)
+        if path is not None:
+            self.seq += 1
+            env = {"agent_id": a, "epoch": self.epoch, "seq": self.seq, "t": time.time()}
+            self._send(a, encode(Path(**env, plan=1, times=path.times, points=path.points)))
+
     def _reject(self, why: str) -> None:
         self.counts["rejected"] += 1
         log.info("rejected: %s", why)
@@ -376,6 +387,7 @@ class Simulator:
             self._ask(k, a, msg.eps, msg.smoothing)
             self._sync_failed()
             self._member_event(k, "rejoined" if rejoin else "joined", a, epoch=msg.epoch)
+            self._send_path(a)
             return
         if self.routes.get(a) != route or msg.epoch != self.epochs.get(a) or msg.seq <= self.seqs.get(a, -1):
             self._reject(f"{msg.kind} claiming agent {a} from another connection, epoch or out of order")
@@ -563,6 +575,7 @@ class Simulator:
             self.metrics["lloyd_cost"].append(float(lloyd_cost(x, self.target, 128)) if some else math.nan)
             self.metrics["blob_energy"].append(float(self.law.energy(x)) if some else math.nan)
             self.metrics["alive"].append(int(alive.sum()))
+            self.metrics["distance"].append(float(self.world.travelled.sum()))
         for obs in self.observers:
             obs(snap)
 

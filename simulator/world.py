@@ -90,6 +90,7 @@ class World:
         self.radio_failed = np.zeros(n, dtype=bool)
         self.body_failed = np.zeros(n, dtype=bool)
         self.stale = np.zeros(n, dtype=bool)
+        self.travelled = np.zeros(n)  # distance each body has moved
 
     @property
     def roster(self) -> list[int]:
@@ -134,6 +135,7 @@ class World:
         new = self.box.clip(self.x + dt * v)
         if self.zones:
             new = self._keep_out(self.x, new)
+        self.travelled += np.linalg.norm(new - self.x, axis=1)
         self.x = new
         self.t += dt
 

@@ -43,6 +43,7 @@ from .control import Separation, clip_speed, compose, gain_for
 from .domain import Box
 from .local import local_velocity
 from .schedule import CoverageSchedule, PhaseClock, Stage
+from .tracking import PathTracker
 
 __all__ = ["REACH_MARGIN", "AgentPolicy", "DriftEstimator", "LossWatch"]
 
@@ -216,6 +217,24 @@ class AgentPolicy:
         self.watch = LossWatch(restart_losses)
         self.drift = DriftEstimator(box.dim, self.vmax, wind_tau, box)
         self.restarts = 0
+        #: a planned deployment path, tracked before the coverage law (None: coverage from the start)
+        self.path: PathTracker | None = None
+
+    # ------------------------------------------------------------------ planned path
+    def follow(self, path: PathTracker | None) -> bool:
+        """Take up a planned path (``None``: drop the one held); a path with the number of the
+        one held is a repeat. Returns whether it was taken."""
+        if path is None:
+            taken, self.path = self.path is not None, None
+            return taken
+        if self.path is not None and path.plan <= self.path.plan:
+            return False
+        self.path = path
+        return True
+
+    def on_path(self, t: float) -> bool:
+        """Whether a path is being tracked at world time ``t`` (the schedule waits for its end)."""
+        return self.path is not None and not self.path.done(t)
 
     # ------------------------------------------------------------------ schedule
     def radius(self, stage: Stage) -> float:
@@ -236,8 +255,9 @@ class AgentPolicy:
         return None
 
     def begin(self, t: float, wall: float) -> None:
-        """A state at time ``t``: start epoch 0 if no phase is held yet."""
-        if self.clock.phase is None:
+        """A state at time ``t``: start epoch 0 if no phase is held yet (on a planned path: when
+        the path ends, so that the schedule's stages are not spent in transit)."""
+        if self.clock.phase is None and not self.on_path(t):
             self.clock.begin(t)
             self.watch.reset(wall)
 
@@ -288,13 +308,24 @@ class AgentPolicy:
         mass: np.ndarray,
         field: tuple[np.ndarray, np.ndarray, np.ndarray],
         stage: Stage,
+        t: float = 0.0,
+        dt: float | None = None,
     ) -> np.ndarray:
         """The command at ``x (d,)`` with neighbours ``ids (k,)``, ``pos (k, d)``, ``mass (k,)``
-        and the field ``(coef, origin, spacing)`` sensed for ``stage``."""
+        and the field ``(coef, origin, spacing)`` sensed for ``stage``, at world time ``t``; on a
+        planned path (:meth:`follow`) the tracking velocity for the control period ``dt``
+        replaces the law's and the separation barrier (the drift estimate and the speed limit
+        still apply)."""
         coef, origin, spacing = field
+        if self.on_path(t):
+            # the plan keeps its robots apart at its nodes (from starts that may be closer than
+            # r_min, a depot): the barrier would only fight it
+            if not dt:
+                raise ValueError("on a planned path the control period dt is needed")
+            return compose(self.path.velocity(t, x, dt), 1.0, self.vmax, None, self.drift.estimate)
+        push = None if self.sep is None else self.sep.velocity(x, pos, self.agent_id, ids)
         v = local_velocity(
             x, pos, self.mass, mass, eps=stage.eps, cutoff=self.cutoff, coef=coef, origin=origin,
             spacing=spacing, box=self.walls, kernel=self.kernel,
         )  # fmt: skip
-        push = None if self.sep is None else self.sep.velocity(x, pos, self.agent_id, ids)
         return compose(v, self.gain(stage), self.vmax, push, self.drift.estimate)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .configfile import describe_validation_error
 
@@ -37,6 +37,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_NEIGHBOR_ROWS",
     "MAX_PATCH_NODES",
+    "MAX_PATH_NODES",
     "VERSION",
     "Beacon",
     "BeaconPart",
@@ -48,6 +49,7 @@ __all__ = [
     "Message",
     "Neighbors",
     "Patch",
+    "Path",
     "PhaseInfo",
     "ProtocolError",
     "ScheduleReport",
@@ -67,6 +69,8 @@ MAX_FRAME_BYTES = 1 << 20
 MAX_PATCH_NODES = 256
 #: most beacons one state may carry
 MAX_NEIGHBOR_ROWS = 8192
+#: most time nodes in a planned path
+MAX_PATH_NODES = 256
 
 _U31 = Annotated[int, Field(ge=0, lt=1 << 31)]
 _U63 = Annotated[int, Field(ge=0, lt=1 << 63)]
@@ -245,8 +249,35 @@ class Stats(_Envelope):
     neighbors: _U31
 
 
+class Path(_Envelope):
+    """A planned path for agent ``agent_id``, from its body (or a planner speaking for it): the
+    position ``points[j]`` at world time ``times[j]`` (the clock of :attr:`State.world_time`),
+    straight lines at constant speed between nodes. The agent tracks it within its speed limit and
+    switches to the coverage law after the last node; before ``times[0]`` it holds at ``points[0]``.
+    ``plan`` numbers plans: a path with a higher number replaces the one held, the same number is a
+    repeat (a body sends it again after every hello) and is ignored. An empty path (no nodes) ends
+    the current one: the agent joins coverage at once."""
+
+    kind: Literal["path"] = "path"
+    plan: _U31
+    times: Annotated[list[_Time], Field(max_length=MAX_PATH_NODES)]
+    points: Annotated[list[_Vec], Field(max_length=MAX_PATH_NODES)]
+
+    @model_validator(mode="after")
+    def _nodes(self) -> Path:
+        if len(self.times) != len(self.points):
+            raise ValueError(f"{len(self.times)} times for {len(self.points)} points")
+        if len(self.times) == 1:
+            raise ValueError("a path needs at least two nodes (or none, to end the current one)")
+        if any(b <= a for a, b in zip(self.times, self.times[1:], strict=False)):
+            raise ValueError("times must be strictly increasing")
+        if len({len(p) for p in self.points}) > 1:
+            raise ValueError("every point must have the same dimension")
+        return self
+
+
 Message = Annotated[
-    Hello | Bye | Beacon | State | Command | StatsRequest | Stats, Field(discriminator="kind")
+    Hello | Bye | Beacon | State | Command | StatsRequest | Stats | Path, Field(discriminator="kind")
 ]
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
@@ -256,7 +287,7 @@ class Decoded:
     """A decoded message and its buffers (``patch`` and ``neighbors`` for a :class:`State` that
     declares them; ``neighbors`` has shape ``(count, d + 3)``, or ``(count, d + 5)`` with phases)."""
 
-    message: Hello | Bye | Beacon | State | Command | StatsRequest | Stats
+    message: Hello | Bye | Beacon | State | Command | StatsRequest | Stats | Path
     patch: np.ndarray | None = None
     neighbors: np.ndarray | None = None
 
