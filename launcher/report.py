@@ -116,7 +116,8 @@ def metrics_png(path: Path, metrics: dict[str, Sequence[float]], events: Sequenc
 
 
 def final_png(path: Path, sim_cfg, target, snapshot, hud: list[str], history: Sequence[float]) -> Path:
-    """Draw ``snapshot`` (the last frame) off-screen over the target's heat map and save it."""
+    """Draw ``snapshot`` (the last frame) off-screen over the target's heat map, with the planned
+    paths of a planned deployment, and save it."""
     import pygame
 
     from simulator.live import renderer_for
@@ -124,6 +125,8 @@ def final_png(path: Path, sim_cfg, target, snapshot, hud: list[str], history: Se
     pygame.font.init()
     rc = sim_cfg.render
     r = renderer_for(target, np.asarray(sim_cfg.bounds), rc.width, rc.height, sim_cfg.eps, None, 0)
+    if getattr(sim_cfg, "paths", None):
+        r.paths = np.array([p.points for p in sim_cfg.paths])
     screen = pygame.Surface(r.size)
     r.draw(screen, snapshot.positions, snapshot.status, hud, list(history))
     pygame.image.save(screen, str(path))

@@ -14,9 +14,11 @@ import numpy as np
 import pygame
 from scipy.spatial import cKDTree
 
-__all__ = ["AGENT_COLOUR", "STATUS_COLOURS", "Renderer", "draw_frame", "heatmap_surface"]
+__all__ = ["AGENT_COLOUR", "PATH_COLOUR", "STATUS_COLOURS", "Renderer", "draw_frame", "heatmap_surface"]
 
 AGENT_COLOUR = (40, 220, 255)
+#: planned deployment paths
+PATH_COLOUR = (250, 200, 80)
 #: robot colour per status code (see ``simulator.world.Status``)
 STATUS_COLOURS = {
     0: (150, 150, 150),  # waiting: grey
@@ -99,6 +101,8 @@ class Renderer:
         self.keep_trails = trails > 0
         self.zones = list(zones)
         self.font = pygame.font.Font(None, 20)
+        #: planned paths ``(n, K+1, 2)`` drawn under the robots (a planned deployment), or None
+        self.paths: np.ndarray | None = None
 
     def robot_at(self, pixel: tuple[int, int], positions: np.ndarray, within: int = 8) -> int | None:
         """Row of the robot drawn nearest ``pixel`` (within ``within`` pixels), or ``None``."""
@@ -117,7 +121,8 @@ class Renderer:
         hud: list[str],
         history: Sequence[float] = (),
     ) -> None:
-        """One frame: heat map, zones, blobs, links, trails, robots by status, HUD and sparkline."""
+        """One frame: heat map, zones, blobs, links, planned paths, trails, robots by status, HUD
+        and sparkline."""
         screen.blit(self.background, (0, 0))
         px = _to_px(positions, self.bounds, self.size)
         for kind, p in self.zones:
@@ -139,6 +144,10 @@ class Renderer:
             for i, j in cKDTree(positions[idx]).query_pairs(self.link_range):
                 a, b = px[idx[i]], px[idx[j]]
                 pygame.draw.line(screen, (70, 110, 130), (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1)
+        if self.paths is not None:
+            for path in self.paths:
+                pts = [tuple(map(int, q)) for q in _to_px(path, self.bounds, self.size)]
+                pygame.draw.lines(screen, PATH_COLOUR, False, pts, 1)
         if self.keep_trails:
             self.trails.append(px.copy())
             if len(self.trails) > 1:

@@ -215,6 +215,13 @@ def test_launched_agents_track_their_planned_paths_then_cover(tmp_path, launches
     assert np.abs(rec.commands[after]).max() > 0
     steps = np.linalg.norm(np.diff(rec.positions, axis=0), axis=2).sum()
     assert s["final"]["distance_travelled"] == pytest.approx(steps, rel=0.02)
+    # final.png draws the planned paths
+    import pygame
+
+    from simulator.render import PATH_COLOUR
+
+    img = pygame.surfarray.array3d(pygame.image.load(str(out / "final.png")))
+    assert np.all(img == np.array(PATH_COLOUR), axis=2).sum() > 100
     assert not processes_mentioning(str(out))
 
 
