@@ -220,29 +220,44 @@ class Obstacles:
             ga += np.einsum("knz,knzd->knd", coef * (1 - t), n)
             gb += np.einsum("knz,knzd->knd", coef * t, n)
         flat = nodes.reshape(-1, self.dim)
+        gflat = np.zeros_like(flat)
+        seg_a, seg_b = a.reshape(-1, self.dim), b.reshape(-1, self.dim)
+        g_a, g_b = np.zeros_like(seg_a), np.zeros_like(seg_b)
+        lo_s, hi_s = np.minimum(seg_a, seg_b) - c_on, np.maximum(seg_a, seg_b) + c_on
         for poly in self.polys:
-            sd, g = poly.sd(flat)
-            short = np.maximum(c_on - sd, 0.0)
-            total += float(np.sum(short**2))
-            grad += (-2.0 * short[:, None] * g).reshape(grad.shape)
-            t, q = _closest_on_segment(a[..., None, :], b[..., None, :], poly.v)
+            # only what comes within c_on of the polygon's bounding box can have a term
+            plo, phi = poly.v.min(axis=0), poly.v.max(axis=0)
+            near = np.flatnonzero(np.all((flat >= plo - c_on) & (flat <= phi + c_on), axis=1))
+            if near.size:
+                sd, g = poly.sd(flat[near])
+                short = np.maximum(c_on - sd, 0.0)
+                total += float(np.sum(short**2))
+                gflat[near] += -2.0 * short[:, None] * g
+            near = np.flatnonzero(np.all((lo_s <= phi) & (hi_s >= plo), axis=1))
+            if not near.size:
+                continue
+            A, B = seg_a[near], seg_b[near]
+            t, q = _closest_on_segment(A[:, None, :], B[:, None, :], poly.v)
             r, n = _unit(q - poly.v)
             # a segment that cuts a corner (crosses both edges at the vertex) has clearance -r:
             # it grows as the segment moves to and past the vertex
-            sign = np.where(poly.corner_cuts(a.reshape(-1, 2), b.reshape(-1, 2)).reshape(r.shape), -1.0, 1.0)
+            sign = np.where(poly.corner_cuts(A, B), -1.0, 1.0)
             short = np.maximum(c_on - sign * r, 0.0)
             total += float(np.sum(short**2))
             coef = -2.0 * short * sign
-            ga += np.einsum("knz,knzd->knd", coef * (1 - t), n)
-            gb += np.einsum("knz,knzd->knd", coef * t, n)
-            for s in _SAMPLES:
-                p = (1 - s) * a + s * b
-                sd, g = poly.sd(p.reshape(-1, 2))
-                short = np.maximum(c_on - sd, 0.0).reshape(a.shape[:2])
+            g_a[near] += np.einsum("sz,szd->sd", coef * (1 - t), n)
+            g_b[near] += np.einsum("sz,szd->sd", coef * t, n)
+            for w in _SAMPLES:
+                sd, g = poly.sd((1 - w) * A + w * B)
+                short = np.maximum(c_on - sd, 0.0)
                 total += float(np.sum(short**2))
-                gs = -2.0 * short[..., None] * g.reshape(a.shape)
-                ga += (1 - s) * gs
-                gb += s * gs
+                gs = -2.0 * short[:, None] * g
+                g_a[near] += (1 - w) * gs
+                g_b[near] += w * gs
+        if self.polys:
+            grad += gflat.reshape(grad.shape)
+            ga += g_a.reshape(ga.shape)
+            gb += g_b.reshape(gb.shape)
         return total, grad
 
     # -- waypoints for shortest paths ----------------------------------------------------------

@@ -288,7 +288,7 @@ def plan(
         return res.x
 
     for j in range(stages):
-        z = solve(z, epss[j], lams[j], 100 if j < stages - 1 else 3000)
+        z = solve(z, epss[j], lams[j], 100 if j < stages - 1 else 1000)
     for _ in range(_RETRIES):
         nodes = prob.nodes(z)
         bad_obs = obs and obs.path_clearance(nodes).min() < obs.clearance
@@ -300,7 +300,7 @@ def plan(
             prob.w_obs *= 10
         if bad_sep:
             prob.w_sep *= 10
-        z = solve(z, epss[-1], lams[-1], 3000)
+        z = solve(z, epss[-1], lams[-1], 1000)
     nodes = prob.nodes(z)
     return _finish(prob, nodes, epss[-1], record, speed_limit, duration, strict, t_start)
 
