@@ -18,6 +18,7 @@ __all__ = [
     "FAILURE_EVENT_KINDS",
     "SUMMARY_SCHEMA",
     "final_png",
+    "metrics_figure",
     "metrics_png",
     "prepare_plotting",
     "text_summary",
@@ -75,44 +76,90 @@ def prepare_plotting() -> None:
     import matplotlib.pyplot
 
 
+_ROWS = (
+    ("energy_distance", "energy distance", True),
+    ("lloyd_cost", "Lloyd cost", True),
+    ("underserved", "under-served demand", True),
+    ("blob_energy", "blob energy", True),
+    ("alive", "robots alive", False),
+    ("distance", "distance travelled", False),
+    ("on_time", "commands on time", False),
+)
+"""The panels of ``metrics.png``: metric key, label, and whether its minimum and final value are
+marked (the coverage measures, where lower is better)."""
+
+
+def _spans_decades(y: np.ndarray) -> bool:
+    v = y[np.isfinite(y)]
+    return bool(len(v) > 1 and v.min() > 0 and v.max() > 10 * v.min())
+
+
+def _mark_min_and_final(ax, t: np.ndarray, y: np.ndarray) -> None:
+    ok = np.isfinite(y)
+    if not ok.any():
+        return
+    k = int(np.flatnonzero(ok)[np.argmin(y[ok])])
+    last = int(np.flatnonzero(ok)[-1])
+    right = t[k] > t[0] + 0.6 * (t[-1] - t[0])  # label to the left of a minimum near the end
+    ax.plot([t[k]], [y[k]], marker="v", color="tab:purple", ms=6, zorder=3)
+    ax.annotate(f"min {y[k]:.3g} (t {t[k]:.3g}){' = final' if last == k else ''}", (t[k], y[k]),
+                xytext=(-4 if right else 4, 8), textcoords="offset points", fontsize=8, color="tab:purple",
+                ha="right" if right else "left")  # fmt: skip
+    if last != k:
+        ax.plot([t[last]], [y[last]], marker="o", color="black", ms=4, zorder=3)
+        ax.annotate(f"final {y[last]:.3g}", (t[last], y[last]), xytext=(-4, 8), textcoords="offset points",
+                    fontsize=8, ha="right")  # fmt: skip
+
+
 def metrics_png(path: Path, metrics: dict[str, Sequence[float]], events: Sequence[dict], title: str) -> Path:
-    """Plot ``energy_distance``, ``lloyd_cost``, ``blob_energy``, ``alive`` and the fleet's total
-    ``distance`` travelled against world time,
-    failure events as red lines, restarts and revivals as green ones."""
-    prepare_plotting()
+    """Save :func:`metrics_figure` to ``path``."""
     import matplotlib.pyplot as plt
 
+    fig = metrics_figure(metrics, events, title)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def metrics_figure(metrics: dict[str, Sequence[float]], events: Sequence[dict], title: str):
+    """Plot the run's metrics (:data:`_ROWS`) against world time: a log axis where a curve spans
+    more than a decade, the minimum and final value of each coverage measure marked and labelled,
+    failure events as red lines, restarts and revivals as green ones; panels whose metric the run
+    did not record (an older summary) are left out. Returns the matplotlib figure."""
+    prepare_plotting()
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
     t = np.asarray(metrics.get("t", []), dtype=float)
-    rows = [
-        ("energy_distance", "energy distance"),
-        ("lloyd_cost", "Lloyd cost"),
-        ("blob_energy", "blob energy"),
-        ("alive", "robots alive"),
-        ("distance", "distance travelled"),
-    ]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 9.5), sharex=True)
+    rows = [r for r in _ROWS if r[0] in metrics or r[0] in ("energy_distance", "lloyd_cost", "alive")]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.6 * len(rows) + 1.5), sharex=True)
     fails = sorted({round(e["t"], 3) for e in events if e.get("kind") in FAILURE_EVENT_KINDS})
     recov = sorted({round(e["t"], 3) for e in events if e.get("kind") in _RECOVERY_KINDS and e["t"] > 0})
-    for ax, (key, label) in zip(axes, rows, strict=True):
-        y = np.asarray(metrics.get(key, []), dtype=float)
+    for ax, (key, label, mark) in zip(axes, rows, strict=True):
+        y = np.array([math.nan if v is None else v for v in metrics.get(key, [])], dtype=float)
         if len(y) == len(t) and len(t):
             ax.plot(t, y, color="tab:blue", lw=1.5, marker="." if len(t) < 40 else None)
+            if _spans_decades(y):
+                ax.set_yscale("log")
+                label += " (log)"
+            if mark:
+                _mark_min_and_final(ax, t, y)
         for x in fails:
             ax.axvline(x, color="tab:red", lw=0.8, alpha=0.5)
         for x in recov:
             ax.axvline(x, color="tab:green", lw=0.8, alpha=0.5)
         if key == "alive":
-            from matplotlib.ticker import MaxNLocator
-
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
+        if key in ("on_time", "underserved") and ax.get_yscale() == "linear":
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        if key == "on_time":
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel(label, fontsize=9)
+        ax.grid(alpha=0.3, which="both")
     axes[0].set_title(title)
-    axes[-1].set_xlabel("world time (red: failures, green: restarts / revivals)")
+    axes[-1].set_xlabel("world time (red: failures, green: restarts / revivals; v: minimum)")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def final_png(path: Path, sim_cfg, target, snapshot, hud: list[str], history: Sequence[float]) -> Path:
@@ -124,7 +171,7 @@ def final_png(path: Path, sim_cfg, target, snapshot, hud: list[str], history: Se
 
     pygame.font.init()
     rc = sim_cfg.render
-    r = renderer_for(target, np.asarray(sim_cfg.bounds), rc.width, rc.height, sim_cfg.eps, None, 0)
+    r = renderer_for(target, np.asarray(sim_cfg.bounds), rc.width, rc.height, sim_cfg.eps, None, 0, rc.blobs)
     if getattr(sim_cfg, "paths", None):
         r.paths = np.array([p.points for p in sim_cfg.paths])
     screen = pygame.Surface(r.size)

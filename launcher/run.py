@@ -36,6 +36,18 @@ from .processes import ProcessPool, check_agent_command
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
 from .scenario import Failure, ResolvedScenario
 
+_METRIC_KEYS = (
+    "t",
+    "energy_distance",
+    "lloyd_cost",
+    "blob_energy",
+    "alive",
+    "distance",
+    "underserved",
+    "on_time",
+)
+_FINAL_METRICS = ("energy_distance", "lloyd_cost", "blob_energy", "underserved")
+
 __all__ = ["Launch", "LaunchResult", "default_run_dir", "has_display", "parse_ids"]
 
 log = logging.getLogger("swarmcover.launch")
@@ -498,7 +510,7 @@ class Launch:
                         "cause": sim.schedule_cause[k],
                     }
             agents.append(row)
-        metrics = {k: [] for k in ("t", "energy_distance", "lloyd_cost", "blob_energy", "alive", "distance")}
+        metrics: dict[str, list] = {k: [] for k in _METRIC_KEYS}
         events = self.events
         messages: dict = {"sent": 0, "delivered": 0, "dropped": 0, "rejected": 0}
         final: dict = {}
@@ -525,7 +537,7 @@ class Launch:
                 "t": sim.world.t,
                 "ticks": sim.tick,
                 "alive": self._end[0],
-                **{k: (m[k][-1] if m[k] else None) for k in ("energy_distance", "lloyd_cost", "blob_energy")},
+                **{k: (m[k][-1] if m[k] else None) for k in _FINAL_METRICS},
                 "initial_energy_distance": m["energy_distance"][0] if m["energy_distance"] else None,
                 "initial_lloyd_cost": m["lloyd_cost"][0] if m["lloyd_cost"] else None,
                 "distance_travelled": float(sim.world.travelled.sum()),

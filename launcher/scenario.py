@@ -199,6 +199,7 @@ class Render(_Strict):
     fps: _Pos = 20.0
     trails: Annotated[int, Field(ge=0, le=1000)] = 0
     links: bool = True
+    blobs: Literal["none", "outline", "fill"] = "none"
     frames: bool = False
     frame_every: _Pos = 1.0
 
@@ -619,6 +620,7 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
             "fps": s.render.fps,
             "trails": s.render.trails,
             "links": s.render.links,
+            "blobs": s.render.blobs,
             "frame_every": s.render.frame_every,
         },
         "seed": s.seed,

@@ -160,6 +160,7 @@ class RenderConfig(_Strict):
     frame_every: _Pos = 1.0  # world seconds between saved frames
     trails: Annotated[int, Field(ge=0, le=1000)] = 0
     links: bool = True
+    blobs: Literal["none", "outline", "fill"] = "none"
 
 
 class CurveServer(_Strict):

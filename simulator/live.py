@@ -1,8 +1,9 @@
 """The live view: draws the simulator's snapshots and turns clicks and keys into injected events.
 
 Keys: click a robot to fail it; ``f`` fails 10% of the live robots at random; ``r`` revives every
-robot; space pauses; ``+``/``-`` speed the world up or down (real time); ``s`` saves a screenshot;
-closing the window stops the run. Headless (no display, ``SDL_VIDEODRIVER=dummy``) it draws the
+robot; space pauses; ``+``/``-`` speed the world up or down (real time); ``b`` cycles the blobs
+(none, outline, fill); ``u`` toggles the under-served hatching; ``s`` saves a screenshot; closing
+the window stops the run. Headless (no display, ``SDL_VIDEODRIVER=dummy``) it draws the
 same frames off-screen and saves them as PNG every ``render.frame_every`` world seconds when
 ``render.frames_dir`` is set.
 """
@@ -27,9 +28,16 @@ log = logging.getLogger("swarmcover.sim.live")
 
 
 def renderer_for(
-    target, bounds: np.ndarray, width: int, height: int | None, eps: float, link_range, trails: int
+    target,
+    bounds: np.ndarray,
+    width: int,
+    height: int | None,
+    eps: float,
+    link_range,
+    trails: int,
+    blobs: str = "none",
 ):
-    """A :class:`~simulator.render.Renderer` for a 2-D ``target`` (heat map on a grid)."""
+    """A :class:`~simulator.render.Renderer` for a 2-D ``target`` (its density on a grid)."""
     from swarmcover.domain import Disk, Rectangle
 
     from .render import Renderer
@@ -47,7 +55,7 @@ def renderer_for(
         elif isinstance(z, Rectangle):
             zones.append(("rect", (*np.asarray(z.lo, dtype=float), *np.asarray(z.hi, dtype=float))))
     return Renderer(target.pdf(grid).reshape(gx, gy), b, (width, h), blob_radius=eps, link_range=link_range,
-                    trails=trails, zones=zones)  # fmt: skip
+                    trails=trails, zones=zones, blobs=blobs)  # fmt: skip
 
 
 class LiveView:
@@ -66,7 +74,7 @@ class LiveView:
         self.sim, self.headless = sim, headless
         rc = sim.cfg.render
         self.renderer = renderer_for(sim.target, np.asarray(sim.cfg.bounds), rc.width, rc.height, sim.cfg.eps,
-                                     sim.radio.range if rc.links else None, rc.trails)  # fmt: skip
+                                     sim.radio.range if rc.links else None, rc.trails, rc.blobs)  # fmt: skip
         size = self.renderer.size
         self.screen = pygame.Surface(size) if headless else pygame.display.set_mode(size)
         if not headless:
@@ -115,6 +123,8 @@ class LiveView:
             self.handle_events(snap)
 
     def handle_events(self, snap: Snapshot) -> None:
+        from .render import BLOB_MODES
+
         pg = self.pg
         for ev in pg.event.get():
             if ev.type == pg.QUIT:
@@ -141,6 +151,11 @@ class LiveView:
                     self.sim.speed = min(16.0, self.sim.speed * 2)
                 elif key == "-":
                     self.sim.speed = max(1 / 16, self.sim.speed / 2)
+                elif key == "b":
+                    modes = BLOB_MODES
+                    self.renderer.blobs = modes[(modes.index(self.renderer.blobs) + 1) % len(modes)]
+                elif key == "u":
+                    self.renderer.underserved = not self.renderer.underserved
                 elif key == "s":
                     p = Path(self.sim.cfg.record or ".") / f"screenshot_{int(time.time())}.png"
                     log.info("screenshot %s", self.save(p))

@@ -39,7 +39,7 @@ import zmq
 from swarmcover.domain import Box
 from swarmcover.law import BlobLaw
 from swarmcover.logbudget import LogBudget
-from swarmcover.metrics import energy_distance, lloyd_cost
+from swarmcover.metrics import energy_distance, lloyd_cost, underserved_mass
 from swarmcover.protocol import (
     MAX_FRAME_BYTES,
     MAX_HEADER_BYTES,
@@ -179,7 +179,10 @@ class Simulator:
             "blob_energy": [],
             "alive": [],
             "distance": [],
+            "underserved": [],
+            "on_time": [],
         }
+        self._sampled_counts = (0, 0)  # states sent, commands on time at the last metrics sample
         self._next_event = 0
         self._events_sorted = sorted(cfg.events, key=lambda e: e.t)
         self._eps_warned: set[int] = set()
@@ -576,6 +579,13 @@ class Simulator:
             self.metrics["blob_energy"].append(float(self.law.energy(x)) if some else math.nan)
             self.metrics["alive"].append(int(alive.sum()))
             self.metrics["distance"].append(float(self.world.travelled.sum()))
+            self.metrics["underserved"].append(float(underserved_mass(x, self.target)) if some else 1.0)
+            # of the states sent since the last sample, the fraction answered within a tick
+            sent, on_time = self.counts["states_sent"], self.counts["commands_on_time"]
+            d_sent = sent - self._sampled_counts[0]
+            fraction = (on_time - self._sampled_counts[1]) / d_sent if d_sent else math.nan
+            self.metrics["on_time"].append(fraction)
+            self._sampled_counts = (sent, on_time)
         for obs in self.observers:
             obs(snap)
 

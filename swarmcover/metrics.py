@@ -23,6 +23,8 @@ __all__ = [
     "energy_distance",
     "kde_divergence",
     "lloyd_cost",
+    "underserved_mask",
+    "underserved_mass",
 ]
 
 _CHUNK = 1 << 22  # elements of a pairwise-distance block
@@ -52,6 +54,48 @@ def lloyd_cost(x: ArrayLike, target: Target, cells: int = 256) -> float:
     keep = wq > 0
     dist, _ = cKDTree(x).query(q[keep])
     return float(np.sum(wq[keep] * dist**2))
+
+
+def underserved_mask(points: ArrayLike, pdf: ArrayLike, x: ArrayLike) -> np.ndarray:
+    r"""Which ``points (m, d)`` are under-served by robots at ``x (n, d)``: demand farther from
+    every robot than the spacing the target asks for there,
+
+    .. math::
+        U = \{\, q : \bar\rho(q) > 0,\ \min_i |q - x_i| > h(q) \,\},
+        \qquad h(q) = \bigl(n\,\bar\rho(q)\bigr)^{-1/d},
+
+    where ``pdf (m,)`` is the normalised target density :math:`\bar\rho` at the points. A fleet
+    in proportion to :math:`\bar\rho` holds one robot per :math:`1/(n\bar\rho)` of volume, so
+    its robots are about :math:`h/2` from any demand; a bump with no robot stands out at once,
+    and demand-free ground never counts. Returns a boolean mask ``(m,)`` (all of the demand when
+    there is no robot).
+    """
+    q = np.asarray(points, dtype=np.float64)
+    rho = np.asarray(pdf, dtype=np.float64).reshape(-1)
+    if q.ndim != 2 or q.shape[0] != rho.shape[0]:
+        raise ValueError(f"points (m, d) and pdf (m,) must agree, got {q.shape} and {rho.shape}")
+    demand = rho > 0
+    xs = np.asarray(x, dtype=np.float64).reshape(-1, q.shape[1])
+    if xs.shape[0] == 0:
+        return demand
+    out = np.zeros(q.shape[0], dtype=bool)
+    idx = np.flatnonzero(demand)
+    if len(idx):
+        dist, _ = cKDTree(xs).query(q[idx])
+        h = (xs.shape[0] * rho[idx]) ** (-1.0 / q.shape[1])
+        out[idx] = dist > h
+    return out
+
+
+def underserved_mass(x: ArrayLike, target: Target, cells: int = 128) -> float:
+    r"""The fraction of the target's mass that is under-served by robots at ``x (n, d)`` (see
+    :func:`underserved_mask`), by the midpoint rule on ``cells`` per axis; in ``[0, 1]``."""
+    x = as_points(x, target.dim)
+    q, wq = target.quadrature(cells)
+    vol = float(np.prod(target.box.size)) / cells**target.dim
+    mask = underserved_mask(q, wq / vol, x)
+    total = float(wq.sum())
+    return float(wq[mask].sum() / total) if total > 0 else 0.0
 
 
 def _mean_distance(a: np.ndarray, wa: np.ndarray, b: np.ndarray, wb: np.ndarray) -> float:

@@ -64,16 +64,13 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
     import pygame
 
-    from simulator.render import draw_frame, heatmap_surface
+    from simulator.live import renderer_for
 
     pygame.display.init()
     pygame.font.init()
-    size = (800, 480)
-    screen = pygame.display.set_mode(size) if not headless else pygame.Surface(size)
-    axes, _ = target.box.grid((200, 120))
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
-    background = heatmap_surface(target.pdf(grid).reshape(200, 120), size)
-    font = pygame.font.Font(None, 20)
+    view = renderer_for(target, target.box.bounds, 800, None, schedule.stages[-1].eps, None, 0)
+    screen = pygame.display.set_mode(view.size) if not headless else pygame.Surface(view.size)
+    status = np.ones(n, dtype=np.uint8)  # every robot of the demo is live
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     frames = 40
@@ -97,7 +94,7 @@ def _demo(args: argparse.Namespace) -> int:
             f"t = {t:.2f}   agents = {n}   eps = {law.eps:.3f}",
             f"energy distance {ed:.3f}   Lloyd cost {lc:.3f}",
         ]
-        draw_frame(screen, background, x, target.box.bounds, hud, font)
+        view.draw(screen, x, status, hud)
         if not headless:
             pygame.display.flip()
             for event in pygame.event.get():
@@ -208,11 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
     kn.add_argument("--fleet", type=int, help="agents 0..N-1")
     kn.add_argument("--agents", help="these agent ids, e.g. 0-35,40")
     kn.set_defaults(func=_keys_new)
-    r = sub.add_parser("replay", help="render a recorded run (a live window, or PNG frames when headless)")
+    r = sub.add_parser(
+        "replay", help="render a recorded run (a live window, PNG frames when headless, or an animated GIF)"
+    )
     r.add_argument("run", help="the run folder")
     r.add_argument("--out", help="folder for PNG frames (default: RUN/replay)")
     r.add_argument("--every", type=float, default=1.0, help="world seconds between frames")
     r.add_argument("--headless", action="store_true")
+    r.add_argument("--gif", metavar="FILE.gif", help="write one animated GIF instead of frames")
+    r.add_argument("--width", type=int, default=480, help="GIF width in pixels (default 480)")
+    r.add_argument("--max-frames", type=int, default=150, help="GIF frames at most (default 150)")
+    r.add_argument("--max-mb", type=float, default=10.0, help="GIF size at most, in MB (default 10)")
+    r.add_argument("--seconds", type=float, default=12.0, help="GIF playing time (default 12 s)")
     r.set_defaults(func=_replay)
     return p
 
@@ -331,8 +335,14 @@ def _keys_new(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from simulator.replay import replay
+    from simulator.replay import replay, replay_gif
 
+    if args.gif:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+        gif = replay_gif(args.run, args.gif, width=args.width, max_frames=args.max_frames,
+                         max_mb=args.max_mb, seconds=args.seconds)  # fmt: skip
+        print(f"gif: {gif} ({gif.stat().st_size / 1e6:.2f} MB)")
+        return 0
     headless = args.headless or not _has_display()
     if headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
@@ -343,6 +353,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # pygame greets on import; a command's output is the run's, not pygame's
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

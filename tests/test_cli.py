@@ -23,11 +23,11 @@ def test_demo_headless_covers_the_map(tmp_path):
     x = np.load(tmp_path / "run" / "positions.npy")
     assert x.shape == (30, 2) and np.all((x >= 0) & (x <= [10, 6]))
     pygame = pytest.importorskip("pygame")
-    from simulator.render import AGENT_COLOUR
+    from simulator.render import STATUS_COLOURS
 
     img = pygame.surfarray.array3d(pygame.image.load(str(tmp_path / "run" / "final.png")))
-    agent_pixels = np.all(img == AGENT_COLOUR, axis=-1)
-    assert agent_pixels.sum() > 30 * 20  # every agent drawn as a disc of ~45 pixels
+    agent_pixels = np.all(img == STATUS_COLOURS[1], axis=-1)  # the demo's robots are all live
+    assert agent_pixels.sum() > 30 * 15  # every agent drawn as a small marker of ~29 pixels
     # agents are drawn where the fleet is: check the pixel at each agent's position
     w, h = img.shape[:2]
     px = (x[:, 0] / 10 * (w - 1)).astype(int), ((1 - x[:, 1] / 6) * (h - 1)).astype(int)

@@ -274,8 +274,11 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
     # each agent said bye with its own counters before the world closed
     assert all(a["counters"] and a["counters"]["commands"] > 50 for a in s["agents"]), s["agents"]
     m = s["metrics"]
-    assert {"t", "energy_distance", "lloyd_cost", "blob_energy", "alive"} <= set(m)
+    assert {"t", "energy_distance", "lloyd_cost", "blob_energy", "alive", "underserved", "on_time"} <= set(m)
     assert len({len(v) for v in m.values()}) == 1 and len(m["t"]) >= 10
+    assert all(0.0 <= v <= 1.0 for v in m["underserved"] + [v for v in m["on_time"] if v is not None])
+    assert m["underserved"][-1] < m["underserved"][0] and s["final"]["underserved"] == m["underserved"][-1]
+    assert "Hello from the pygame community" not in so + se  # pygame's greeting is not the run's output
     ed = m["energy_distance"]
     assert ed[-1] < 0.3 * ed[0], ed  # the fleet spread from its depot over the target
     assert m["lloyd_cost"][-1] < 0.2 * m["lloyd_cost"][0]
@@ -312,6 +315,15 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
                              "--every", "4"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert replay.returncode == 0, replay.stderr
     assert len(list((out / "recording" / "replay").glob("frame_*.png"))) == 5  # t = 0, 4, 8, 12, 16
+    gif = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", "replay", str(out), "--gif",
+                          str(tmp_path / "run.gif"), "--max-frames", "40"],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert gif.returncode == 0, gif.stderr
+    from PIL import Image
+
+    with Image.open(tmp_path / "run.gif") as im:  # an animated GIF of the whole run, bounded
+        assert im.format == "GIF" and im.is_animated and 20 <= im.n_frames <= 40 and im.width == 480
+    assert (tmp_path / "run.gif").stat().st_size < 10e6
     assert not processes_mentioning(str(out)), "processes left behind"
     for pid in pids:
         assert (

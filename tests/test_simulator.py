@@ -252,7 +252,18 @@ def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
         text=True,
         timeout=120,
     )
-    assert missing.returncode == 2 and "not a recording" in missing.stderr
+    assert missing.returncode == 2 and "no such run folder" in missing.stderr
+    (tmp_path / "empty").mkdir()
+    for args, why in [
+        (["replay", str(tmp_path / "empty")], "not a recording"),
+        (["replay", str(tmp_path / "run"), "--gif", str(tmp_path / "run.png")], "must end in .gif"),
+        (["replay", str(tmp_path / "run"), "--gif", str(tmp_path / "no" / "run.gif")], "no such folder"),
+        (["replay", str(tmp_path / "run"), "--gif", str(tmp_path / "a.gif"), "--width", "9"], "--width"),
+    ]:
+        bad = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", *args], capture_output=True,
+                             text=True, timeout=120)  # fmt: skip
+        assert bad.returncode == 2 and why in bad.stderr, (args, bad.stderr)
+    assert not (tmp_path / "a.gif").exists() and not (tmp_path / "a.gif.tmp").exists()
 
 
 def test_hostile_messages_rejected_and_a_restarted_agent_rejoins(fleets, rng):
