@@ -33,6 +33,7 @@ from swarmcover.local import resolve_kernel
 
 from .keys import FleetKeys, make_keys, open_keys
 from .processes import ProcessPool, check_agent_command
+from .progress import Progress
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
 from .scenario import Failure, ResolvedScenario
 
@@ -157,6 +158,7 @@ class Launch:
         self._next_failure = 0
         self._last_progress = 0.0
         self._started_wall = 0.0
+        self.progress: Progress | None = None  # the world's progress, once it runs
 
     # ---------------------------------------------------------------- folder
     def _make_folder(self) -> None:
@@ -196,7 +198,10 @@ class Launch:
             self.events.append({**row, **details})
 
     def say(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        if self.progress is not None:  # above the live bar
+            self.progress.say(line)
+        else:
+            print(line, file=self.out, flush=True)
 
     # ---------------------------------------------------------------- signals
     def _on_signal(self, signum, _frame) -> None:
@@ -301,17 +306,25 @@ class Launch:
         self._reap()
         self._apply_failures(snap.t)
 
+        m = self.sim.metrics
+        ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
+
+        def live() -> int:
+            return int(np.isin(snap.status, (1, 2, 4, 5)).sum())
+
         def line() -> str:
-            m = self.sim.metrics
-            ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
-            live = int(np.isin(snap.status, (1, 2, 4, 5)).sum())
             return (
-                f"  t {snap.t:7.1f}/{self.rs.sim.duration:g}  live {live}/{len(snap.ids)}  "
+                f"  t {snap.t:7.1f}/{self.rs.sim.duration:g}  live {live()}/{len(snap.ids)}  "
                 f"energy distance {ed:.4f}  commands {self.sim.counts['commands']}  "
                 f"rejected {self.sim.counts['rejected']}"
             )
 
-        self._progress(line)
+        if self.progress is None:
+            self._progress(line)
+        else:
+            self.progress.update(
+                snap.t, lambda: f"live {live()}/{len(snap.ids)}, energy distance {ed:.3g}", line
+            )
 
     # ---------------------------------------------------------------- run
     def run(self) -> LaunchResult:
@@ -334,6 +347,9 @@ class Launch:
                 self.say("second interrupt: stopping at once")
             finally:
                 self._raise_on_signal = False  # from here on, cleanup must run to the end
+                if self.progress is not None:
+                    self.progress.close()
+                    self.progress = None
                 if self.interrupted:
                     self.event("interrupted", None, signals=self._signals)
                 if self.sim is not None and not self.sim.sock.closed:
@@ -424,6 +440,7 @@ class Launch:
             f"  {int(self.sim.world.connected.sum())}/{len(rs.roster)} agents joined in "
             f"{time.monotonic() - self._started_wall:.1f} s; running"
         )
+        self.progress = Progress(self.out, rs.sim.duration, every=self.progress_every)
         self._apply_failures(0.0)
         self.sim.advance()
 

@@ -86,6 +86,38 @@ class Launches:
             raise AssertionError(f"launch timed out\n{so.decode()[-3000:]}\n{se.decode()[-3000:]}") from None
         return p.returncode, so.decode(), se.decode()
 
+    def run_on_terminal(self, *args: str, out: Path, timeout: float = 180.0) -> tuple[int, bytes]:
+        """Run a launch with its stdout and stderr on a pseudo-terminal (as in a person's shell);
+        returns the exit code and every byte it wrote there."""
+        import pty
+        import select
+
+        master, slave = pty.openpty()
+        env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+        cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", *args, "--out", str(out)]
+        p = subprocess.Popen(cmd, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        self.procs.append(p)
+        self.folders.append(out)
+        data, deadline = b"", time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([master], [], [], 0.5)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # every writer closed: the launch and its agents are gone
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            else:
+                raise AssertionError(f"launch timed out\n{data.decode(errors='replace')[-3000:]}")
+        finally:
+            os.close(master)
+        return p.wait(timeout=30), data
+
     def cleanup(self) -> None:
         for p in self.procs:
             if p.poll() is None:
