@@ -425,7 +425,7 @@ class Launch:
                 rc = self.sim.cfg.render.model_copy(update={"frames_dir": str(self.run_dir / "frames")})
                 self.sim.cfg = self.sim.cfg.model_copy(update={"render": rc})
             self.view = LiveView(self.sim, headless=not live)
-            self.sim.observers.append(self.view.on_snapshot)
+            self.view.attach()
         self.sim.observers.append(self._on_snapshot)
         if self.only == "all":
             self._warm_agents_cache()

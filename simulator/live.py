@@ -86,6 +86,25 @@ class LiveView:
         self.last_draw = 0.0
         self.frames_saved: list[Path] = []
         self.last: Snapshot | None = None
+        # `f` picks robots with its own generator: a person's keys never shift the world's seeded draws
+        self.rng = np.random.default_rng()
+
+    def attach(self) -> None:
+        """Watch the simulator: draw its snapshots, and keep taking keys while it is paused."""
+        self.sim.observers.append(self.on_snapshot)
+        self.sim.idle_observers.append(self.on_idle)
+
+    def on_idle(self) -> None:
+        """While paused: draw the world as it stands (a robot failed by a click shows at once) and
+        handle clicks and keys, at the window's rate."""
+        now = time.monotonic()
+        if self.headless or now - self.last_draw < 1.0 / self.sim.cfg.render.fps:
+            return
+        self.last_draw = now
+        self.last = self.sim.world.snapshot()
+        self.draw(self.last)
+        self.pg.display.flip()
+        self.handle_events(self.last)
 
     def hud(self, snap: Snapshot) -> list[str]:
         m = self.sim.metrics
@@ -138,7 +157,7 @@ class LiveView:
                 if key == "f":
                     live = snap.ids[np.isin(snap.status, (1, 2, 4, 5))]
                     pick = (
-                        self.sim.rng.choice(live, size=max(1, len(live) // 10), replace=False)
+                        self.rng.choice(live, size=max(1, len(live) // 10), replace=False)
                         if len(live)
                         else []
                     )
@@ -146,11 +165,11 @@ class LiveView:
                 elif key == "r":
                     self.sim.inject("revive", [int(a) for a in snap.ids])
                 elif key == " ":
-                    self.sim.paused = not self.sim.paused
-                elif key in "+=":
-                    self.sim.speed = min(16.0, self.sim.speed * 2)
+                    self.sim.set_paused(not self.sim.paused)
+                elif key in ("+", "="):
+                    self.sim.set_speed(self.sim.speed * 2)
                 elif key == "-":
-                    self.sim.speed = max(1 / 16, self.sim.speed / 2)
+                    self.sim.set_speed(self.sim.speed / 2)
                 elif key == "b":
                     modes = BLOB_MODES
                     self.renderer.blobs = modes[(modes.index(self.renderer.blobs) + 1) % len(modes)]

@@ -188,6 +188,8 @@ class Simulator:
         self._eps_warned: set[int] = set()
         self._next_metrics = 0.0
         self.observers: list[Callable[[Snapshot], None]] = []
+        #: called while the world is paused (a live view keeps taking keys, to resume it)
+        self.idle_observers: list[Callable[[], None]] = []
         self._paths = {p.agent_id: p for p in cfg.paths}
         self.recorder: Recorder | None = None
         if cfg.record is not None:
@@ -246,6 +248,23 @@ class Simulator:
 
     def _sync_failed(self) -> None:
         self.world.failed = self.injected | self.detected
+
+    def set_paused(self, paused: bool, by: str = "view") -> None:
+        """Pause or resume the world's clock (an event ``paused`` / ``resumed`` records who)."""
+        if bool(paused) != self.paused:
+            self.paused = bool(paused)
+            self.event("paused" if self.paused else "resumed", None, by=by)
+
+    def set_speed(self, speed: float, by: str = "view") -> None:
+        """Run the real-time clock ``speed`` times faster (1/16 to 16; an event ``speed``)."""
+        s = float(min(16.0, max(1 / 16, speed)))
+        if s != self.speed:
+            self.speed = s
+            self.event("speed", None, speed=s, by=by)
+
+    def _idle(self) -> None:
+        for obs in self.idle_observers:
+            obs()
 
     def inject(self, kind: str, ids: list[int]) -> None:
         """Inject ``kind`` (``fail``, ``radio_fail``, ``body_fail``, ``revive``) for robots ``ids``."""
@@ -644,6 +663,7 @@ class Simulator:
         wall = time.monotonic()
         if self.paused:  # no states go out, so nobody is silent
             self.last_command_wall[self.world.connected] = wall
+            self._idle()
         else:
             self.world.step(self.cfg.tick, wall, self.cfg.command_ttl_wall)
             self.tick += 1
@@ -720,6 +740,7 @@ class Simulator:
             if self.cfg.clock == "lockstep":
                 if self.paused:
                     self._pump(time.monotonic() + 0.05)
+                    self._idle()
                     continue
                 self._lockstep_tick()
             else:

@@ -277,7 +277,7 @@ def _sim(args: argparse.Namespace) -> int:
 
         headless = cfg.render.headless or not _has_display()
         view = LiveView(sim, headless=headless)
-        sim.observers.append(view.on_snapshot)
+        view.attach()
     try:
         sim.run()
     finally:

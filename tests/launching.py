@@ -61,8 +61,8 @@ class Launches:
         self.procs: list[subprocess.Popen] = []
         self.folders: list[Path] = []
 
-    def start(self, *args: str, out: Path, preexec_fn=None) -> subprocess.Popen:
-        env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    def start(self, *args: str, out: Path, preexec_fn=None, env: dict | None = None) -> subprocess.Popen:
+        env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})}
         cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", *args, "--out", str(out)]
         p = subprocess.Popen(
             cmd,

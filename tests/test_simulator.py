@@ -110,7 +110,7 @@ def test_headless_frames_show_live_and_failed_robots(fleets, tmp_path, rng, monk
     cfg = lockstep(x0, 0.15, 0.05, 0.05, events=[{"t": 0.1, "kind": "fail", "ids": [0]}], render=frames)
     fleet = fleets(cfg)
     view = LiveView(fleet.sim, headless=True)
-    fleet.sim.observers.append(view.on_snapshot)
+    view.attach()
     fleet.run(max_ticks=10)
     view.close()
     assert len(view.frames_saved) >= 2

@@ -1,0 +1,136 @@
+"""The live window, for real: a launch opens its pygame window on an X server (Xvfb), a screenshot
+shows the map and the robots, and a click and the documented keys sent through the X server
+(XTEST, by xdotool) have their effect in the run's events.
+
+Needs Debian's ``xvfb`` and ``xdotool`` (``.ci/run`` installs them and sets
+``SWARMCOVER_REQUIRE_X=1``, so there it fails rather than skips); skipped, saying so, without.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from launching import events_of, summary_of, wait_until
+
+pytestmark = pytest.mark.integration
+
+LAUNCH = Path(__file__).resolve().parents[1] / "launch"
+
+
+@pytest.fixture
+def xserver():
+    """A private X server (Xvfb on a free display number it picks); yields ``":N"``."""
+    missing = [b for b in ("Xvfb", "xdotool") if shutil.which(b) is None]
+    if missing:
+        why = f"{' and '.join(missing)} not installed (Debian: apt-get install xvfb xdotool)"
+        if os.environ.get("SWARMCOVER_REQUIRE_X") == "1":  # .ci/run installed them: this may not skip
+            pytest.fail(why)
+        pytest.skip(why)
+    r, w = os.pipe()
+    x = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    os.close(w)
+    try:
+        number = b""
+        while not number.endswith(b"\n"):
+            ready, _, _ = select.select([r], [], [], 20.0)
+            chunk = os.read(r, 16) if ready else b""
+            if not chunk:
+                pytest.skip("Xvfb did not start (no display number within 20 s)")
+            number += chunk
+        yield ":" + number.decode().strip()
+    finally:
+        os.close(r)
+        x.terminate()
+        try:
+            x.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            x.kill()
+            x.wait()
+
+
+def _x(display: str, *args: str) -> str:
+    p = subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display}, capture_output=True,
+                       text=True, timeout=20)  # fmt: skip
+    return p.stdout
+
+
+def _screenshot(display: str, wid: str) -> np.ndarray:
+    """The window's pixels ``(h, w, 3)``, read from the X server."""
+    from PIL import ImageGrab
+
+    geo = dict(line.split("=") for line in _x(display, "getwindowgeometry", "--shell", wid).split())
+    x, y, w, h = (int(geo[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+    return np.asarray(ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=display).convert("RGB"))
+
+
+def _kinds(out: Path, kind: str) -> list[dict]:
+    return [e for e in events_of(out) if e["kind"] == kind]
+
+
+def test_the_window_shows_the_map_and_robots_and_takes_clicks_and_keys(xserver, tmp_path, launches):
+    from scipy import ndimage
+
+    from simulator.render import STATUS_COLOURS
+
+    out = tmp_path / "run"
+    p = launches.start(str(LAUNCH / "quickstart.toml"), "--set", "duration=600", "--set",
+                       'control.clock="realtime"', out=out,
+                       env={"DISPLAY": xserver, "SDL_VIDEODRIVER": "x11"})  # fmt: skip
+    try:
+        wid = wait_until(lambda: _x(xserver, "search", "--pid", str(p.pid)).split(), 90, "the window")[0]
+        wait_until(lambda: len(_kinds(out, "joined")) == 12, 90, "12 agents to join")
+        wait_until(lambda: _kinds(out, "start"), 30, "the world to start")
+        # pause, so that robots stay where the screenshot shows them while we click one
+        _x(xserver, "windowfocus", "--sync", wid)
+        _x(xserver, "key", "space")
+        paused = wait_until(lambda: _kinds(out, "paused"), 30, "the pause")[0]
+        img = _screenshot(xserver, wid)
+        assert img.shape[1] == 900  # render.width
+        colours = len(np.unique(img.reshape(-1, 3), axis=0))
+        assert colours > 100, f"{colours} colours: no demand map drawn"
+        live = np.all(img == STATUS_COLOURS[1], axis=-1)
+        blobs, n = ndimage.label(live)
+        assert n >= 6, f"{n} live robot markers in the window"  # 12 robots (some may overlap)
+        cy, cx = (round(v) for v in ndimage.center_of_mass(live, blobs, 1))
+        _x(xserver, "mousemove", "--window", wid, str(cx), str(cy), "click", "1")
+        failed = wait_until(lambda: _kinds(out, "injected_fail"), 30, "the click to fail a robot")
+        assert len(failed) == 1 and failed[0]["t"] == paused["t"]  # the world stood still meanwhile
+
+        def red_cross_at_click() -> bool:
+            near = _screenshot(xserver, wid)[cy - 6 : cy + 7, cx - 6 : cx + 7]
+            return np.all(near == STATUS_COLOURS[3], axis=-1).sum() >= 5
+
+        wait_until(red_cross_at_click, 20, "a red cross where the click was")
+        _x(xserver, "key", "space")
+        wait_until(lambda: _kinds(out, "resumed"), 30, "the world to resume")
+        _x(xserver, "key", "plus")
+        speed = wait_until(lambda: _kinds(out, "speed"), 30, "a faster world")
+        assert speed[0]["speed"] == 2.0
+        _x(xserver, "key", "minus", "minus")
+        wait_until(lambda: [e["speed"] for e in _kinds(out, "speed")] == [2.0, 1.0, 0.5], 30, "slower worlds")
+        _x(xserver, "key", "f")  # a tenth of the 11 live robots, at random: one more
+        wait_until(lambda: len(_kinds(out, "injected_fail")) == 2, 30, "f to fail a random robot")
+        ids = [e["agent_id"] for e in _kinds(out, "injected_fail")]
+        assert len(set(ids)) == 2
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGINT)  # Ctrl-C: the launcher stops and still writes its report
+    assert p.wait(timeout=60) == 130
+    s = summary_of(out)
+    assert s["interrupted"] and s["final"]["alive"] == 10
+    kinds = [e["kind"] for e in s["events"]]
+    assert {"paused", "resumed", "speed", "injected_fail"} <= set(kinds)
+    assert (out / "final.png").is_file()
