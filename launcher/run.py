@@ -548,6 +548,8 @@ class Launch:
                 "mass_capped": sim.counts["mass_capped"],
                 "impersonation": sim.counts["impersonation"],
                 "events_suppressed": dict(sim.budgets.events_suppressed),
+                # connections refused or closed, handshakes failed (simulator/connections.py)
+                "connections": dict(sim.conns.counts),
             }
             m = metrics
             final = {

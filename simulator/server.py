@@ -58,8 +58,9 @@ from swarmcover.protocol import (
     encode,
 )
 
-from .budgets import DRAIN_MAX, HANDSHAKE_WALL, MemberBudgets, ensure_descriptors
+from .budgets import DRAIN_MAX, HANDSHAKE_WALL, SPARE_DESCRIPTORS, MemberBudgets, ensure_descriptors
 from .config import SimConfig
+from .connections import ConnectionGuard
 from .radio import Radio
 from .recording import Recorder
 from .security import CurveGuard, load_allow_list
@@ -94,7 +95,7 @@ class Simulator:
         # what the law covers: the demand, or its service density rhobar^(d/(d+2))
         law_target = self.target.for_service() if cfg.objective == "service" else self.target
         n = len(cfg.positions)
-        ensure_descriptors(n)
+        nofile = ensure_descriptors(n)
         pairs = [(cfg.eps, cfg.target_smoothing), *((p.eps, p.smoothing) for p in cfg.sensing)]
         self.sensing = Sensing(law_target, pairs, n, cfg.boundary, cfg.cutoff)
         # the default pair's law, for the blob-energy metric (its field is the cached one)
@@ -212,10 +213,12 @@ class Simulator:
         # a connection that never finishes its handshake is closed after HANDSHAKE_WALL (idle
         # TCP connections must not keep descriptors for ever)
         self.sock.setsockopt(zmq.HANDSHAKE_IVL, int(HANDSHAKE_WALL * 1000))
+        # connections bounded in total (below the descriptor limit), per key, and silent ones
+        self.conns = ConnectionGuard(self.sock, nofile - SPARE_DESCRIPTORS // 2 if nofile > 0 else 100_000)
         self.guard: CurveGuard | None = None
         if cfg.curve is not None:  # the authenticator runs before the socket binds
             self.guard = CurveGuard(
-                self.ctx, self.sock, cfg.curve.secret_key, load_allow_list(cfg.curve.clients)
+                self.ctx, self.sock, cfg.curve.secret_key, load_allow_list(cfg.curve.clients), self.conns
             )
             missing = sorted(set(cfg.roster) - set(self.guard.keys))
             if missing:
@@ -526,21 +529,17 @@ class Simulator:
         long batch must not make the ones at its end look old), each connection within its
         budget (the excess is dropped unparsed)."""
         took = 0
-        guard = self.guard
-        if guard is not None:
-            for kind, details in guard.take_events():
-                self.event(kind, None, **details)
+        conns, curve = self.conns, self.guard is not None
+        for kind, details in conns.take_events():
+            self.event(kind, None, **details)
         for _ in range(DRAIN_MAX):
-            try:
-                if guard is None:
-                    route, *frames = self.sock.recv_multipart(zmq.NOBLOCK)
-                    user = None
-                else:  # the authenticated key comes with the frames (ZeroMQ metadata)
-                    parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
-                    user = parts[1].get("User-Id") if len(parts) > 1 else None
-                    route, *frames = [p.bytes for p in parts]
+            try:  # the descriptor and the authenticated key come with the frames (ZeroMQ metadata)
+                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 break
+            user = parts[-1].get("User-Id") if curve and len(parts) > 1 else None
+            conns.seen(parts[-1].get(zmq.SRCFD), user)
+            route, *frames = [p.bytes for p in parts]
             took += 1
             wall = time.monotonic()
             if not self.budgets.admit_message(route, self.tick, wall):
@@ -752,10 +751,9 @@ class Simulator:
 
     def finish(self) -> None:
         """Record the end and close the socket and the recording."""
-        if self.guard is not None:  # refused handshakes since the last look
-            for kind, details in self.guard.take_events():
-                self.event(kind, None, **details)
-        counts = {**self.counts, **(self.guard.counts if self.guard is not None else {})}
+        for kind, details in self.conns.take_events():  # refusals since the last look
+            self.event(kind, None, **details)
+        counts = {**self.counts, **self.conns.counts}
         self.event("end", ticks=self.tick, counters=counts, radio=self.radio.counters.as_dict())
         self.close()
 
@@ -774,6 +772,7 @@ class Simulator:
             self.recorder.close()
         if self.guard is not None:
             self.guard.close()
+        self.conns.close()
         self.sock.close(linger=0)
         if self._own_ctx:
             self.ctx.term()
