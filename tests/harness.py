@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -64,7 +65,23 @@ def start_agent(cfg: dict) -> subprocess.Popen:
         "--log-level",
         "WARNING",
     ]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    # output to an unlinked temporary file, never a pipe nobody reads (a full pipe blocks the agent)
+    out = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+    proc.output_file = out  # type: ignore[attr-defined]
+    return proc
+
+
+def agent_output(proc: subprocess.Popen, limit: int = 4000) -> str:
+    """The exit status and the last ``limit`` characters of what an agent started by
+    :func:`start_agent` wrote, for an assertion message."""
+    f = getattr(proc, "output_file", None)
+    text = ""
+    if f is not None and not f.closed:
+        f.flush()
+        f.seek(0)
+        text = f.read().decode(errors="replace")[-limit:]
+    return f"exit status {proc.poll()}; output: {text!r}"
 
 
 def udp_body_tick(body, ports: list[int], x: np.ndarray, tick: int, dt: float, epoch: int, seq: int,
@@ -110,7 +127,7 @@ def stop_all(procs) -> None:
             p.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover
             pass
-        for stream in (p.stdout, p.stderr):
+        for stream in (p.stdout, p.stderr, getattr(p, "output_file", None)):
             if stream is not None:
                 stream.close()
 

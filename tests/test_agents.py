@@ -8,7 +8,15 @@ import time
 
 import numpy as np
 import pytest
-from harness import Harness, agent_config, start_agent, stop_all, terminate_and_wait, udp_body_tick
+from harness import (
+    Harness,
+    agent_config,
+    agent_output,
+    start_agent,
+    stop_all,
+    terminate_and_wait,
+    udp_body_tick,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -200,12 +208,18 @@ def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path
     n, dt, speed = 5, 0.02, 0.5
     mixture = {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2}
     target = sc.GaussianMixture([[0.6, 0.6]], [0.02], bounds=[(0, 1), (0, 1)])
-    udp_ports = [_free_port() for _ in range(n)]
-    pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n)]
-    procs = []
     body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     body.bind(("127.0.0.1", 0))
     body.settimeout(0.2)
+    # ports held together while chosen, so none is handed out twice (or is the body's)
+    held = [socket.socket(socket.AF_INET, k) for k in [socket.SOCK_DGRAM] * n + [socket.SOCK_STREAM] * n]
+    for h in held:
+        h.bind(("127.0.0.1", 0))
+    udp_ports = [h.getsockname()[1] for h in held[:n]]
+    pub = [f"tcp://127.0.0.1:{h.getsockname()[1]}" for h in held[n:]]
+    for h in held:
+        h.close()
+    procs = []
     security_cfg: dict = {"insecure": True}
     roster: list = pub
     if security == "curve":
@@ -230,14 +244,18 @@ def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path
         x = 0.05 + 0.1 * rng.random((n, 2))
         start_dist = sc.metrics.energy_distance(x, target)
         epoch, seq, got_any = time.time_ns(), 0, set()
-        for tick in range(1, 400):
-            # the first tick waits for start-up
-            v, answered, seq = udp_body_tick(
-                body, udp_ports, x, tick, dt, epoch, seq, 10.0 if tick == 1 else 1.0
-            )
+        # start-up: tick 1 is sent again (new sequence numbers) until every agent has answered
+        deadline = time.monotonic() + 90.0
+        while got_any != set(range(n)) and time.monotonic() < deadline:
+            if any(p.poll() is not None for p in procs):
+                break
+            _, answered, seq = udp_body_tick(body, udp_ports, x, 1, dt, epoch, seq, 1.0)
             got_any |= answered
+        missing = sorted(set(range(n)) - got_any)
+        assert not missing, {a: agent_output(procs[a]) for a in missing}
+        for tick in range(2, 400):
+            v, answered, seq = udp_body_tick(body, udp_ports, x, tick, dt, epoch, seq, 1.0)
             x = np.clip(x + dt * v, 0, 1)
-        assert got_any == set(range(n))
         assert np.all(np.linalg.norm(v, axis=1) <= speed * (1 + 1e-9))
         end_dist = sc.metrics.energy_distance(x, target)
         assert end_dist < 0.4 * start_dist
