@@ -17,6 +17,18 @@ from (ZeroMQ's ``SRCFD``), and closes connections that are over a bound:
   (``connections_per_key``); should a key still hold more (an approval expired), its oldest
   connections are closed.
 
+- **memory**: ZeroMQ keeps every frame of a multipart message until its last frame has come,
+  with no bound on the number of frames (the high-water mark counts whole messages, the frame
+  size bound counts one frame), so one connection can grow the process by gigabytes with a
+  message that never ends. A connection in the middle of a message has delivered nothing since
+  it began it, so when this process's resident memory has grown more than ``memory_budget``
+  bytes since the guard started, every connection quiet for ``quiet_wall`` seconds is closed
+  (``connections_memory``; ZeroMQ frees what it held). An honest agent speaks every tick and
+  reconnects by itself if it was closed by mistake. Linux only (``/proc/self/statm``);
+  elsewhere :attr:`ConnectionGuard.memory_watch` is False;
+- **frames**: :meth:`ConnectionGuard.drop` closes the connection of a complete message that the
+  caller refuses outright (more frames than any message to this socket has).
+
 A connection is closed by ``shutdown(2)`` on a duplicate of its descriptor, after checking that
 the descriptor still leads to the same peer: ZeroMQ sees the end of the stream and closes its
 own descriptor as it would for a peer that hung up.
@@ -24,6 +36,7 @@ own descriptor as it would for a peer that hung up.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import socket
@@ -37,13 +50,24 @@ from zmq.utils.monitor import recv_monitor_message
 
 from swarmcover.logbudget import LogBudget
 
-__all__ = ["EVENTS_PER_SECOND", "PER_KEY", "SILENT_WALL", "ConnectionGuard"]
+__all__ = [
+    "EVENTS_PER_SECOND",
+    "MEMORY_BUDGET",
+    "PER_KEY",
+    "QUIET_WALL",
+    "SILENT_WALL",
+    "ConnectionGuard",
+    "resident_bytes",
+]
 
 log = logging.getLogger("swarmcover.sim.connections")
 
 EVENTS_PER_SECOND = 20  # refusal events recorded per second; the rest are only counted
 PER_KEY = 4  # connections one CURVE key may hold (an agent needs one; a restart briefly two)
 SILENT_WALL = 10.0  # seconds after being accepted by which a connection must have said something
+MEMORY_BUDGET = 512 << 20  # bytes the process may grow before quiet connections are closed
+QUIET_WALL = 1.0  # seconds without a complete message that make a connection suspect then
+_MEMORY_EVERY = 0.1  # seconds between two looks at the resident memory
 
 _HANDSHAKE_FAILURES = {
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "handshake failed",
@@ -59,6 +83,7 @@ class _Conn:
     accepted: float
     key: str | None = None
     spoke: bool = False
+    last: float = 0.0  # when its last complete message came (monotonic)
 
 
 def _dup(fd: int) -> socket.socket:
@@ -70,6 +95,23 @@ def _dup(fd: int) -> socket.socket:
     except OSError:
         os.close(d)
         raise
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory in bytes (``/proc/self/statm``), None where unknown."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _malloc_trim() -> None:
+    """Return freed heap to the system (glibc's ``malloc_trim``; nothing elsewhere)."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _peer(fd: int):
@@ -88,11 +130,21 @@ class ConnectionGuard:
     handler's question (any thread)."""
 
     def __init__(
-        self, sock: zmq.Socket, max_total: int, per_key: int = PER_KEY, silent_wall: float = SILENT_WALL
+        self,
+        sock: zmq.Socket,
+        max_total: int,
+        per_key: int = PER_KEY,
+        silent_wall: float = SILENT_WALL,
+        memory_budget: int = MEMORY_BUDGET,
+        quiet_wall: float = QUIET_WALL,
     ):
-        if max_total < 1 or per_key < 1 or silent_wall <= 0:
+        if max_total < 1 or per_key < 1 or silent_wall <= 0 or memory_budget <= 0 or quiet_wall <= 0:
             raise ValueError("connection bounds must be positive")
         self.max_total, self.per_key, self.silent_wall = int(max_total), int(per_key), float(silent_wall)
+        self.memory_budget, self.quiet_wall = int(memory_budget), float(quiet_wall)
+        self._rss0 = resident_bytes()
+        self.memory_watch = self._rss0 is not None
+        self._next_look, self._trim = 0.0, False
         events = zmq.EVENT_ACCEPTED | _GONE
         for e in _HANDSHAKE_FAILURES:
             events |= e
@@ -110,6 +162,9 @@ class ConnectionGuard:
             "connections_silent": 0,
             "connections_per_key": 0,
             "connections_peak": 0,
+            "connections_memory": 0,
+            "connections_dropped": 0,
+            "memory_peak_growth": 0,
             "events_suppressed": 0,
         }
         self._lock = threading.Lock()
@@ -145,15 +200,17 @@ class ConnectionGuard:
         return ok
 
     # ------------------------------------------------------------ the receiving thread
-    def seen(self, fd: int, key: str | None) -> None:
+    def seen(self, fd: int, key: str | None, now: float | None = None) -> None:
         """A message came from descriptor ``fd`` (``SRCFD``), authenticated as ``key``."""
         c = self.conns.get(fd)
+        now = time.monotonic() if now is None else now
         if c is None:  # heard before the monitor reported it accepted
             if fd is None or fd < 0:
                 return
-            c = self._accepted(fd, time.monotonic())
+            c = self._accepted(fd, now)
             if c is None:
                 return
+        c.last = now
         if c.spoke:
             return
         c.spoke = True
@@ -171,6 +228,11 @@ class ConnectionGuard:
             self._close(old)
             what = "a key over %d connections: its oldest closed (%s)"
             self.note("connections_per_key", {"key": key}, what, self.per_key, key)
+
+    def drop(self, fd: int, why: str) -> None:
+        """Close the connection on ``fd`` (whose last message the caller refused: ``why``)."""
+        if fd is not None and self._close(fd):
+            self.note("connections_dropped", {"why": why}, "a connection closed: %s", why)
 
     def take_events(self) -> list[tuple[str, dict]]:
         """Read the monitor, close what is over a bound; the refusals since the last call, at
@@ -197,7 +259,30 @@ class ConnectionGuard:
             self._quiet_fds.popleft()
             if c is not None and not c.spoke and self._close(fd):
                 self.note("connections_silent", {}, "a connection silent for %.0f s closed", self.silent_wall)
+        if self.memory_watch and now >= self._next_look:
+            self._next_look = now + _MEMORY_EVERY
+            self._check_memory(now)
         return self._budgeted(now)
+
+    def _check_memory(self, now: float) -> None:
+        """Close the quiet connections when the process has grown past its budget (one of them
+        is holding an unfinished multipart message)."""
+        if self._trim:  # what the closed connections held is free by now: give it back
+            self._trim = False
+            _malloc_trim()
+        rss = resident_bytes()
+        if rss is None or self._rss0 is None:
+            return
+        grown = rss - self._rss0
+        self.counts["memory_peak_growth"] = max(self.counts["memory_peak_growth"], grown)
+        if grown <= self.memory_budget:
+            return
+        quiet = [fd for fd, c in self.conns.items() if now - max(c.last, c.accepted) >= self.quiet_wall]
+        closed = sum(self._close(fd) for fd in quiet)
+        if closed:
+            self._trim = True
+            self.note("connections_memory", {"closed": closed, "grown_mb": round(grown / 2**20)},
+                      "memory grew %.0f MB: %d quiet connections closed", grown / 2**20, closed)  # fmt: skip
 
     def _accepted(self, fd: int, now: float) -> _Conn | None:
         """A connection on ``fd``: the one already known (its first message came before the

@@ -41,7 +41,6 @@ from swarmcover.law import BlobLaw
 from swarmcover.logbudget import LogBudget
 from swarmcover.metrics import energy_distance, lloyd_cost, underserved_mass
 from swarmcover.protocol import (
-    MAX_FRAME_BYTES,
     MAX_HEADER_BYTES,
     Beacon,
     BeaconPart,
@@ -209,7 +208,9 @@ class Simulator:
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.sock.setsockopt(zmq.SNDHWM, 10_000)
         self.sock.setsockopt(zmq.RCVHWM, 10_000)
-        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES + MAX_HEADER_BYTES)
+        # agents send headers only (buffers go the other way, with states): a bigger frame ends
+        # its connection in ZeroMQ, one of more frames in _drain, an endless one in self.conns
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_HEADER_BYTES)
         # a connection that never finishes its handshake is closed after HANDSHAKE_WALL (idle
         # TCP connections must not keep descriptors for ever)
         self.sock.setsockopt(zmq.HANDSHAKE_IVL, int(HANDSHAKE_WALL * 1000))
@@ -538,10 +539,14 @@ class Simulator:
             except zmq.Again:
                 break
             user = parts[-1].get("User-Id") if curve and len(parts) > 1 else None
-            conns.seen(parts[-1].get(zmq.SRCFD), user)
-            route, *frames = [p.bytes for p in parts]
+            fd, wall = parts[-1].get(zmq.SRCFD), time.monotonic()
+            conns.seen(fd, user, wall)
             took += 1
-            wall = time.monotonic()
+            if len(parts) > 2:  # the route and one header: nothing an agent sends has more
+                self.counts["rejected"] += 1
+                conns.drop(fd, f"a message of {len(parts) - 1} frames")
+                continue
+            route, *frames = [p.bytes for p in parts]
             if not self.budgets.admit_message(route, self.tick, wall):
                 self.counts["over_budget"] += 1
                 continue

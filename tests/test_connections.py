@@ -14,7 +14,7 @@ import zmq.auth
 from launching import events_of, summary_of, wait_until
 from zmq.utils.monitor import recv_monitor_message
 
-from simulator.connections import ConnectionGuard
+from simulator.connections import ConnectionGuard, resident_bytes
 from simulator.security import CurveGuard, load_allow_list
 
 LAUNCH = Path(__file__).resolve().parents[1] / "launch"
@@ -90,6 +90,49 @@ def test_total_cap_and_silent_connections_are_closed():
     finally:
         for s in socks:
             s.close(linger=0)
+        guard.close()
+        router.close(linger=0)
+        ctx.term()
+
+
+@pytest.mark.skipif(resident_bytes() is None, reason="reads the resident memory in /proc")
+def test_past_the_memory_budget_only_quiet_connections_are_closed():
+    """A guard with a 1 MiB memory budget and 0.5 s of quiet allowed: while this process has
+    grown less than that, a quiet connection stays; once it has grown past (32 MiB held here),
+    the connection that has said nothing for 0.5 s is closed and the one that keeps talking is
+    not."""
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    guard = ConnectionGuard(router, max_total=10, silent_wall=60.0, memory_budget=1 << 20, quiet_wall=0.5)
+    router.bind("tcp://127.0.0.1:0")
+    ep = router.getsockopt(zmq.LAST_ENDPOINT).decode()
+    talker, quiet = _dealer(ctx, ep), _dealer(ctx, ep)
+    ballast = None
+    try:
+        quiet.send(b"hello")
+        for _ in range(10):
+            talker.send(b"tick")
+            _pump(router, guard, 0.1)
+        assert len(guard.conns) == 2 and guard.counts["connections_memory"] == 0, guard.counts
+        ballast = bytearray(32 << 20)  # touched: resident
+        for i in range(0, len(ballast), 4096):
+            ballast[i] = 1
+
+        def closed() -> bool:
+            talker.send(b"tick")
+            _pump(router, guard, 0.1)
+            return guard.counts["connections_memory"] >= 1
+
+        wait_until(closed, 10.0, "the quiet connection to be closed")
+        assert len(guard.conns) == 1, guard.conns
+        assert guard.counts["memory_peak_growth"] >= 32 << 20
+        talker.send(b"still here")
+        assert router.poll(5000) and router.recv_multipart()[-1] == b"still here"
+    finally:
+        del ballast
+        talker.close(linger=0)
+        quiet.close(linger=0)
         guard.close()
         router.close(linger=0)
         ctx.term()
