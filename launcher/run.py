@@ -419,13 +419,19 @@ class Launch:
         live = rs.sim.render.enabled and not self.headless
         frames = rs.scenario.render.frames
         if live or frames:
-            from simulator.live import LiveView
+            from simulator.live import LiveView, WindowUnavailable
 
             if frames:
                 rc = self.sim.cfg.render.model_copy(update={"frames_dir": str(self.run_dir / "frames")})
                 self.sim.cfg = self.sim.cfg.model_copy(update={"render": rc})
-            self.view = LiveView(self.sim, headless=not live)
-            self.view.attach()
+            try:
+                self.view = LiveView(self.sim, headless=not live)
+            except WindowUnavailable as e:
+                log.warning("%s; running headless (--headless says so without trying)", e)
+                self.headless = True
+                self.view = LiveView(self.sim, headless=True) if frames else None
+            if self.view is not None:
+                self.view.attach()
         self.sim.observers.append(self._on_snapshot)
         if self.only == "all":
             self._warm_agents_cache()

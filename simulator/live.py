@@ -22,9 +22,13 @@ if TYPE_CHECKING:
     from .server import Simulator
     from .world import Snapshot
 
-__all__ = ["LiveView", "renderer_for"]
+__all__ = ["LiveView", "WindowUnavailable", "renderer_for"]
 
 log = logging.getLogger("swarmcover.sim.live")
+
+
+class WindowUnavailable(RuntimeError):
+    """A window was asked for but the display cannot give one (SDL's reason in the message)."""
 
 
 def renderer_for(
@@ -69,14 +73,22 @@ class LiveView:
         import pygame
 
         self.pg = pygame
-        pygame.display.init()
+        try:
+            pygame.display.init()
+        except pygame.error as e:
+            where = os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or "the default display"
+            raise WindowUnavailable(f"cannot open a window on {where}: {e}") from None
         pygame.font.init()
         self.sim, self.headless = sim, headless
         rc = sim.cfg.render
         self.renderer = renderer_for(sim.target, np.asarray(sim.cfg.bounds), rc.width, rc.height, sim.cfg.eps,
                                      sim.radio.range if rc.links else None, rc.trails, rc.blobs)  # fmt: skip
         size = self.renderer.size
-        self.screen = pygame.Surface(size) if headless else pygame.display.set_mode(size)
+        try:
+            self.screen = pygame.Surface(size) if headless else pygame.display.set_mode(size)
+        except pygame.error as e:
+            pygame.display.quit()
+            raise WindowUnavailable(f"cannot open a {size[0]}x{size[1]} window: {e}") from None
         if not headless:
             pygame.display.set_caption("swarmcover")
         self.frames_dir = Path(rc.frames_dir) if rc.frames_dir else None

@@ -76,8 +76,10 @@ class Launches:
         self.folders.append(out)
         return p
 
-    def run(self, *args: str, out: Path, timeout: float = 180.0) -> tuple[int, str, str]:
-        p = self.start(*args, out=out)
+    def run(
+        self, *args: str, out: Path, timeout: float = 180.0, env: dict | None = None
+    ) -> tuple[int, str, str]:
+        p = self.start(*args, out=out, env=env)
         try:
             so, se = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

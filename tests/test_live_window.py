@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,34 @@ def _x(display: str, *args: str) -> str:
     return p.stdout
 
 
+def _launcher_output(p: subprocess.Popen) -> str:
+    """What a launcher wrote (it is stopped first if still running), for a failure's message."""
+    if p.poll() is None:
+        os.killpg(p.pid, signal.SIGKILL)
+    so, se = p.communicate(timeout=30)
+    return f"exit status {p.returncode}\nstdout:\n{so.decode()[-3000:]}\nstderr:\n{se.decode()[-3000:]}"
+
+
+def _window(display: str, p: subprocess.Popen, timeout: float = 90.0) -> str:
+    """The id of the launcher's window (by its pid, or by its title: the private server has no
+    other); fails at once, with the launcher's output, if the launcher exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if p.poll() is not None:
+            raise AssertionError(f"the launcher exited before its window showed\n{_launcher_output(p)}")
+        found = (
+            _x(display, "search", "--pid", str(p.pid)).split()
+            or _x(display, "search", "--name", "^swarmcover$").split()
+        )
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    probe = subprocess.run(["xdotool", "search", "--name", "."], env={**os.environ, "DISPLAY": display},
+                           capture_output=True, text=True, timeout=20)  # fmt: skip
+    raise AssertionError(f"no window within {timeout:g} s; windows on {display}: {probe.stdout.split()} "
+                         f"(xdotool: {probe.stderr.strip()!r})\n{_launcher_output(p)}")  # fmt: skip
+
+
 def _screenshot(display: str, wid: str) -> np.ndarray:
     """The window's pixels ``(h, w, 3)``, read from the X server."""
     from PIL import ImageGrab
@@ -90,7 +119,7 @@ def test_the_window_shows_the_map_and_robots_and_takes_clicks_and_keys(xserver, 
                        'control.clock="realtime"', out=out,
                        env={"DISPLAY": xserver, "SDL_VIDEODRIVER": "x11"})  # fmt: skip
     try:
-        wid = wait_until(lambda: _x(xserver, "search", "--pid", str(p.pid)).split(), 90, "the window")[0]
+        wid = _window(xserver, p)
         wait_until(lambda: len(_kinds(out, "joined")) == 12, 90, "12 agents to join")
         wait_until(lambda: _kinds(out, "start"), 30, "the world to start")
         # pause, so that robots stay where the screenshot shows them while we click one
@@ -134,3 +163,15 @@ def test_the_window_shows_the_map_and_robots_and_takes_clicks_and_keys(xserver, 
     kinds = [e["kind"] for e in s["events"]]
     assert {"paused", "resumed", "speed", "injected_fail"} <= set(kinds)
     assert (out / "final.png").is_file()
+
+
+def test_a_display_that_gives_no_window_means_a_headless_run_that_says_why(tmp_path, launches):
+    out = tmp_path / "run"
+    no_window = {"DISPLAY": ":987654", "SDL_VIDEODRIVER": "x11"}  # no X server has that number
+    args = (str(LAUNCH / "quickstart.toml"), "--duration", "1", "--set", "render.frames=true")
+    rc, _, se = launches.run(*args, out=out, timeout=120, env=no_window)
+    assert rc == 0, se[-3000:]
+    assert "cannot open a window on :987654" in se and "running headless" in se
+    assert "Traceback" not in se
+    assert summary_of(out)["final"]["alive"] == 12
+    assert (out / "final.png").is_file() and list((out / "frames").glob("frame_*.png"))
