@@ -319,9 +319,15 @@ class Agent:
         return source_ok and msg.epoch > self.body_epoch
 
     def _hear(self, epochs, ages, world_time: float, now: float) -> None:
+        clock = self.policy.clock
+        held = clock.deferred
         if self.policy.hear(epochs, ages, world_time, now):
-            p = self.policy.clock.phase
+            p = clock.phase
             self.log.info("took up schedule epoch %d (started %.2f s ago)", p.epoch, world_time - p.start)
+        elif clock.deferred > held:
+            self.counts["epochs_deferred"] += 1
+            self.quiet.warning("epoch", "a restart heard while epoch %d is still annealing: held off "
+                               "for up to %.3g s", clock.phase.epoch, clock.holdoff)  # fmt: skip
 
     def _relayed(self, rows: np.ndarray, msg: State, now: float) -> None:
         """Beacons the body's radio relayed with a state: rows ``[id, t, position, mass]`` (and,

@@ -46,7 +46,7 @@ from .law import BlobLaw
 from .schedule import CoverageSchedule, PhaseClock, Stage
 from .targets import Target
 
-__all__ = ["CoverResult", "CoverageSchedule", "Stage", "cover"]
+__all__ = ["CoverResult", "CoverageSchedule", "Stage", "cover", "default_r_min"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,45 @@ class CoverResult:
     def n_steps(self) -> int:
         """Accepted integration steps over all stages."""
         return sum(f.n_steps for f in self.flows)
+
+
+def default_r_min(target: Target, n: int, fraction: float = 0.2, peak_fraction: float = 0.5) -> float:
+    r"""The minimum separation a fleet of ``n`` can keep and still match ``target``.
+
+    .. math::
+
+        r_{\min} = \min\left(f\,h,\; f_p\,h_p\right), \qquad
+        h = (|\Omega|/n)^{1/d}, \quad h_p = \left(\frac{1}{n\,\max\bar\rho}\right)^{1/d}
+
+    :math:`h` is the fleet's mean spacing and :math:`h_p` the spacing the target asks for at its
+    densest point (one agent's mass :math:`1/n` over the peak density). A barrier wider than
+    :math:`h_p` keeps the fleet from the density the peaks need: on a sparse map at 128 agents,
+    ``0.2 h`` was 1.1 :math:`h_p` and the energy distance twice what a barrier of ``0.5 h_p`` gives
+    (``docs/sparse-targets.md``). The peak is read on a 128-cell grid of the box.
+
+    Parameters
+    ----------
+    target : Target
+        The density the fleet matches (for the service objective, :meth:`Target.for_service`).
+    n : int
+        Fleet size.
+    fraction, peak_fraction : float
+        :math:`f` and :math:`f_p`.
+
+    Returns
+    -------
+    float
+    """
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    d = target.dim
+    h = (target.box.volume / n) ** (1.0 / d)
+    q, _ = target.quadrature(128 if d <= 2 else 32)
+    peak = float(np.max(target.pdf(q)))
+    h_peak = (1.0 / (n * peak)) ** (1.0 / d) if peak > 0 else math.inf
+    return float(
+        min(as_positive(fraction, "fraction") * h, as_positive(peak_fraction, "peak_fraction") * h_peak)
+    )
 
 
 def cover(

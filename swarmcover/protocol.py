@@ -111,6 +111,7 @@ class Counters(_Model):
     mass_capped: _U63 = 0  # neighbour-ticks whose claimed mass was above the fleet's, used at the fleet's
     impossible: _U63 = 0  # peers' direct beacons refused as physically impossible
     quarantined: _U63 = 0  # times a peer was quarantined for sending them
+    epochs_deferred: _U63 = 0  # beacons whose later restart was held off (the current one still annealing)
 
 
 class Hello(_Envelope):

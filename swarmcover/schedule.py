@@ -13,7 +13,9 @@ of which schedule is in force since when, on the agent's own clock:
   joiner takes up the stage its neighbours are in; two agents that restarted independently for the
   same losses settle on the first of them);
 - an agent that detects losses around it (:class:`swarmcover.policy.LossWatch`) starts epoch
-  :math:`\max + 1` now, and the restart spreads through beacons to the whole connected fleet.
+  :math:`\max + 1` now, and the restart spreads through beacons to the whole connected fleet;
+- a later restart heard while the current one is still annealing is held off until it is done
+  (``PhaseClock.holdoff``): a peer claiming ever higher epochs cannot keep a fleet re-annealing.
 
 Light imports (numpy only): an agent process uses this module.
 """
@@ -188,7 +190,7 @@ class Phase:
 
 
 class PhaseClock:
-    """One agent's phase of the fleet's schedules (see the module docstring).
+    r"""One agent's phase of the fleet's schedules (see the module docstring).
 
     Parameters
     ----------
@@ -198,6 +200,12 @@ class PhaseClock:
         Every later epoch (default: ``initial`` again).
     max_epoch : int
         Epochs heard above this are refused (a bound on what a peer can claim).
+    holdoff : float, optional
+        A restart heard while the current restart (epoch :math:`\ge 1`) is younger than this is
+        not taken up yet (it is, from the next beacon that carries it once the current one is
+        that old). Default: the time the after-losses schedule takes to reach its last stage. So
+        a peer that claims ever higher epochs re-anneals its neighbours at most once per
+        annealing, and each annealing runs to its end; the first restart is never held off.
     """
 
     def __init__(
@@ -205,13 +213,21 @@ class PhaseClock:
         initial: CoverageSchedule,
         after_losses: CoverageSchedule | None = None,
         max_epoch: int = (1 << 31) - 1,
+        holdoff: float | None = None,
     ) -> None:
         self.initial = initial
         self.after = initial if after_losses is None else after_losses
         self.max_epoch = int(max_epoch)
+        if holdoff is None:
+            holdoff = sum(st.duration for st in self.after.stages[:-1])
+        if not (math.isfinite(holdoff) and holdoff >= 0):
+            raise ValueError(f"holdoff must be finite and >= 0, got {holdoff!r}")
+        self.holdoff = float(holdoff)
         self.phase: Phase | None = None
         #: why the phase last changed: "start", "losses" or "neighbours"
         self.cause = "start"
+        #: higher epochs heard and held off (see ``holdoff``)
+        self.deferred = 0
 
     def begin(self, now: float) -> None:
         """Start epoch 0 at ``now`` unless a phase is already held."""
@@ -239,6 +255,9 @@ class PhaseClock:
             return False
         start = float(now) - float(age)
         p = self.phase
+        if p is not None and epoch > p.epoch >= 1 and float(now) - p.start < self.holdoff:
+            self.deferred += 1
+            return False
         if p is None or epoch > p.epoch or (epoch == p.epoch and start < p.start):
             self.phase, self.cause = Phase(epoch, start), "neighbours"
             return True

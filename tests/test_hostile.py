@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zmq
-from harness import start_agent, stop_all, udp_body_tick
+from harness import agent_output, start_agent, stop_all, udp_body_tick
 from launching import events_of, processes_mentioning, summary_of, wait_until
 
 from swarmcover.protocol import Beacon, Command, Counters, State, Stats, decode, encode
@@ -257,6 +257,86 @@ def test_direct_mode_liars_are_capped_rejected_and_quarantined(rng):
         counters
     )
     assert attacked <= 1.1 * clean + 0.01, (clean, attacked)
+
+
+def test_a_peer_claiming_ever_higher_epochs_restarts_its_neighbours_once_per_annealing():
+    """Direct mode, 3 agents with UDP bodies following an annealed schedule, and a member whose
+    every beacon (one per tick, 300 ticks of 0.02 world s) claims a newer restart. Each agent takes
+    up the first at once and then at most one per holdoff (1 world s: the after-losses schedule's
+    annealing), as its own beacons show; the rest are counted in ``epochs_deferred``. Before, each
+    agent took up every one of them and never left the restart's first stage."""
+    from swarmcover.protocol import PhaseInfo, StatsRequest
+
+    n, dt, ticks = 3, 0.02, 300
+    udp = [_free_port() for _ in range(n)]
+    pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n + 1)]
+    stages = [{"eps": 0.3, "smoothing": 0.3, "duration": 1.0}, {"eps": 0.15, "smoothing": 0.15}]
+    after = [{"eps": 0.2, "smoothing": 0.2, "duration": 1.0}, {"eps": 0.15, "smoothing": 0.15}]
+    ctx = zmq.Context()
+    lie, watch = ctx.socket(zmq.PUB), ctx.socket(zmq.SUB)
+    for sock in (lie, watch):
+        sock.setsockopt(zmq.LINGER, 0)
+    lie.bind(pub[n])
+    watch.setsockopt(zmq.SUBSCRIBE, b"")
+    watch.connect(pub[0])
+    body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    body.bind(("127.0.0.1", 0))
+    body.settimeout(0.2)
+    procs = []
+    try:
+        for i in range(n):
+            cfg = {
+                "agent_id": i, "bounds": [[0, 1], [0, 1]], "mass": 1 / (n + 1), "speed_limit": 0.5,
+                "schedule": {"stages": stages, "after_losses": after}, "r_min": 0.05, "rate_hz": 200.0,
+                "state_timeout": 5.0, "insecure": True,
+                "body": {"kind": "udp", "listen": f"127.0.0.1:{udp[i]}"},
+                "peers": {"kind": "direct", "bind": pub[i], "roster": pub},
+                "target": {"means": [[0.6, 0.6]], "covs": [0.02]},
+            }  # fmt: skip
+            procs.append(start_agent(cfg))
+        x = 0.2 + 0.1 * np.random.default_rng(5).random((n, 2))
+        epoch, seq, told = time.time_ns(), 0, []
+        for tick in range(1, ticks + 1):
+            env = {"epoch": 1, "seq": tick, "t": time.time()}
+            lie.send_multipart(encode(Beacon(agent_id=n, **env, position=[0.6, 0.6], mass=1 / (n + 1),
+                                             phase=PhaseInfo(epoch=tick, age=0.0))))  # fmt: skip
+            v, answered, seq = udp_body_tick(body, udp, x, tick, dt, epoch, seq, 1.0)
+            started = time.monotonic()
+            while tick == 1 and len(answered) < n:  # start-up: resend the first state until all answer
+                assert time.monotonic() - started < 90, [agent_output(p) for p in procs]
+                v, answered, seq = udp_body_tick(body, udp, x, tick, dt, epoch, seq, 1.0)
+            x = np.clip(x + dt * v, 0, 1)
+            while watch.poll(0):
+                b = decode(watch.recv_multipart()).message
+                if isinstance(b, Beacon) and b.agent_id == 0 and b.phase is not None:
+                    told.append((tick, b.phase.epoch))
+        seq += 1
+        body.sendto(
+            encode(StatsRequest(agent_id=0, epoch=epoch, seq=seq, t=time.time()))[0], ("127.0.0.1", udp[0])
+        )
+        counters: dict = {}
+        deadline = time.monotonic() + 5.0
+        while not counters and time.monotonic() < deadline:
+            try:
+                msg = decode([body.recvfrom(65536)[0]]).message
+            except TimeoutError:
+                continue
+            if isinstance(msg, Stats):
+                counters = msg.counters.model_dump()
+    finally:
+        body.close()
+        lie.close(linger=0)
+        watch.close(linger=0)
+        ctx.term()
+        stop_all(procs)
+    changes = [(t, e) for k, (t, e) in enumerate(told) if k and e != told[k - 1][1]]
+    print(f"\nagent 0 took up {len(changes)} of {ticks} claimed restarts: {changes}; {counters}")
+    assert told and max(e for _, e in told) > 1  # the liar was heard
+    # 6 world s: the first at once, then one per world second at most
+    assert 1 <= len(changes) <= 1 + ticks * dt / 1.0, changes
+    gaps = np.diff([t for t, _ in changes]) * dt
+    assert np.all(gaps >= 1.0 - 2 * dt), gaps
+    assert counters["epochs_deferred"] >= ticks - 10 * len(changes), counters
 
 
 def test_a_member_claiming_mass_one_moves_the_fleet_no_more_than_an_honest_robot(fleets):

@@ -50,6 +50,32 @@ def test_phase_adoption_rules():
     assert not c.hear_many(np.array([-1.0]), np.array([0.0]), 12.0)
 
 
+def test_a_peer_claiming_ever_higher_epochs_restarts_an_agent_at_most_once_per_annealing():
+    c = PhaseClock(SCHED, AFTER)  # holdoff: AFTER's stages but the last, 1.0
+    assert c.holdoff == pytest.approx(1.0)
+    c.begin(0.0)
+    assert c.hear(1, 0.0, 5.0) and (c.phase.epoch, c.phase.start) == (1, 5.0)  # the first: never held off
+    adopted, t = [], 5.0
+    for k in range(2, 202):  # a liar's beacon every 0.05 s, each claiming a newer restart
+        t += 0.05
+        if c.hear(k, 0.0, t):
+            adopted.append(round(t, 2))
+    # 10 s of lies: one restart taken up per second (each after the last had annealed), not 200
+    assert len(adopted) in (9, 10) and np.all(np.diff([5.0, *adopted]) >= 1.0 - 1e-9), adopted
+    assert c.deferred == 200 - len(adopted)
+    assert c.stage(t) == AFTER.stages[0] and c.stage(c.phase.start + 1.0) == AFTER.stages[-1]
+    # the same epoch started earlier is still taken at once (agents settling on the first restart)
+    assert c.hear(c.phase.epoch, 2.0, t) and c.phase.start == pytest.approx(t - 2.0)
+    # an agent's own restart is not held off; no holdoff at all with holdoff=0
+    held = c.phase.epoch
+    assert c.restart(t).epoch == held + 1
+    free = PhaseClock(SCHED, AFTER, holdoff=0.0)
+    free.begin(0.0)
+    assert all(free.hear(k, 0.0, 1.0 + 0.01 * k) for k in range(1, 50)) and free.deferred == 0
+    with pytest.raises(ValueError, match="holdoff"):
+        PhaseClock(SCHED, AFTER, holdoff=-1.0)
+
+
 def test_a_late_joiner_takes_up_the_stage_its_neighbours_are_in():
     fleet, late = PhaseClock(SCHED), PhaseClock(SCHED)
     fleet.begin(0.0)

@@ -68,3 +68,20 @@ def test_peaky_map_and_corner_start_validate():
         peaky_map(n_bumps=200, support=0.5)
     with pytest.raises(ValueError, match="n must"):
         corner_start(sc.Box([(0, 1), (0, 1)]), 0, 0.1)
+
+
+def test_default_r_min_is_a_fifth_of_the_spacing_unless_the_peak_needs_closer_robots():
+    from swarmcover.coverage import default_r_min
+
+    # uniform: the peak asks for the mean spacing h, and 0.2 h is the smaller
+    assert default_r_min(sc.Uniform([(0, 100), (0, 50)]), 50) == pytest.approx(2.0)
+    # one narrow bump (variance 25): peak density 1/(2 pi 25); one robot's mass 1/100 there
+    # needs the spacing h_p = sqrt(2 pi 25 / 100), and the barrier is half of that
+    bump = sc.GaussianMixture([[50.0, 50.0]], [25.0], bounds=[(0, 100), (0, 100)])
+    h_p = np.sqrt(2 * np.pi * 25.0 / 100)
+    assert default_r_min(bump, 100) == pytest.approx(0.5 * h_p, rel=0.03)
+    assert default_r_min(bump, 100) < 0.2 * 10.0
+    # the service objective's density is flatter: its peak allows a wider barrier
+    assert default_r_min(bump.for_service(), 100) > default_r_min(bump, 100)
+    with pytest.raises(ValueError, match="positive integer"):
+        default_r_min(bump, 0)
