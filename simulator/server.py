@@ -133,6 +133,7 @@ class Simulator:
         self.beacon_tick = np.full(n, -1, dtype=np.int64)
         self.state_sent_wall = np.full(n, math.nan)  # when the latest command-state went out
         self.state_sent_tick = np.full(n, -1, dtype=np.int64)
+        self.state_sent_sample = np.zeros(n, dtype=np.int64)  # the metrics interval it went out in
         self.latencies: deque[float] = deque(maxlen=1_000_000)  # sense-to-command, wall seconds
         # per robot: states asking for a command, first commands answering them, of those on time
         self.states_to = np.zeros(n, dtype=np.int64)
@@ -182,7 +183,9 @@ class Simulator:
             "underserved": [],
             "on_time": [],
         }
-        self._sampled_counts = (0, 0)  # states sent, commands on time at the last metrics sample
+        # per metrics interval: command-states sent in it, and of those, answered within a tick
+        self._interval_sent: list[int] = [0]
+        self._interval_on_time: list[int] = [0]
         self._next_event = 0
         self._events_sorted = sorted(cfg.events, key=lambda e: e.t)
         self._eps_warned: set[int] = set()
@@ -444,6 +447,7 @@ class Simulator:
                 if lat <= self.cfg.tick / (self.cfg.time_scale * self.speed):
                     self.counts["commands_on_time"] += 1
                     self.on_time_by[k] += 1
+                    self._count_on_time(int(self.state_sent_sample[k]))
             self.world.set_command(a, np.array(msg.velocity), wall)
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = msg.tick
@@ -567,6 +571,8 @@ class Simulator:
         if got is not None:
             self.counts["patches_sent"] += 1
         self.state_sent_wall[k], self.state_sent_tick[k] = time.monotonic(), self.tick
+        self.state_sent_sample[k] = len(self._interval_sent) - 1
+        self._interval_sent[-1] += 1
         self.counts["states_sent"] += 1
         self.states_to[k] += 1
         # the beacons its radio received since its last state ride along (one message, not one each)
@@ -579,6 +585,14 @@ class Simulator:
         st = State(**env, position=x.tolist(), world_time=t_world, dt=self.cfg.tick, tick=self.tick,
                    patch=patch, neighbors=nb)  # fmt: skip
         return encode(st, coef, rows)
+
+    def _count_on_time(self, interval: int, answered: int = 1) -> None:
+        """Count ``answered`` on-time answers to states sent in metrics ``interval`` and, once
+        that interval is sampled, keep its ``on_time`` entry the fraction of its own states."""
+        self._interval_on_time[interval] += answered
+        if interval < len(self.metrics["on_time"]):
+            sent = self._interval_sent[interval]
+            self.metrics["on_time"][interval] = self._interval_on_time[interval] / sent if sent else math.nan
 
     # ------------------------------------------------------------------ per tick
     def _radio_update(self) -> None:
@@ -603,12 +617,12 @@ class Simulator:
             self.metrics["alive"].append(int(alive.sum()))
             self.metrics["distance"].append(float(self.world.travelled.sum()))
             self.metrics["underserved"].append(float(underserved_mass(x, self.target)) if some else 1.0)
-            # of the states sent since the last sample, the fraction answered within a tick
-            sent, on_time = self.counts["states_sent"], self.counts["commands_on_time"]
-            d_sent = sent - self._sampled_counts[0]
-            fraction = (on_time - self._sampled_counts[1]) / d_sent if d_sent else math.nan
-            self.metrics["on_time"].append(fraction)
-            self._sampled_counts = (sent, on_time)
+            # of the states sent since the last sample, the fraction answered within a tick (an
+            # answer still in flight counts when it comes: _count_on_time updates this entry)
+            self.metrics["on_time"].append(math.nan)
+            self._count_on_time(len(self._interval_sent) - 1, 0)
+            self._interval_sent.append(0)
+            self._interval_on_time.append(0)
         for obs in self.observers:
             obs(snap)
 
