@@ -109,6 +109,28 @@ def udp_body_tick(body, ports: list[int], x: np.ndarray, tick: int, dt: float, e
     return v, answered, seq
 
 
+def udp_body_start(body, ports: list[int], x: np.ndarray, dt: float, epoch: int, seq: int, procs,
+                   timeout: float = 90.0) -> tuple[np.ndarray, int]:  # fmt: skip
+    """Tick 1 of :func:`udp_body_tick`, sent again (new sequence numbers) until every agent has
+    answered it once, across the resends (an agent answers a tick once: an agent that answered
+    the first send is silent on the next); fails at once, naming the agents that never answered
+    and their exit status and output, when one exits or ``timeout`` s pass. Returns the
+    velocities (the latest answer of each) and the last sequence number used."""
+    got, v = set(), np.zeros_like(x)
+    deadline = time.monotonic() + timeout
+    while got != set(range(len(x))) and time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            break
+        vi, answered, seq = udp_body_tick(body, ports, x, 1, dt, epoch, seq, 1.0)
+        for a in answered:
+            v[a] = vi[a]
+        got |= answered
+    missing = sorted(set(range(len(x))) - got)
+    if missing:
+        raise AssertionError({a: agent_output(procs[a]) for a in missing})
+    return v, seq
+
+
 def wait_until(predicate, timeout: float = 20.0, what: str = "condition") -> None:
     """Call ``predicate`` (which does the work it waits for, e.g. advances a simulator) until it
     is true; ``TimeoutError`` after ``timeout`` wall seconds."""
