@@ -76,3 +76,17 @@ def launches():
         yield ls
     finally:
         ls.cleanup()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Every test is exactly one of ``unit`` (in process, no sockets or processes) or
+    ``integration`` (real processes, sockets, launches): ``pytest -m unit`` is the fast lane."""
+    wrong = [
+        item.nodeid
+        for item in items
+        if sum(item.get_closest_marker(m) is not None for m in ("unit", "integration")) != 1
+    ]
+    if wrong:
+        raise pytest.UsageError(
+            "each test needs exactly one of the markers unit or integration: " + ", ".join(wrong[:10])
+        )

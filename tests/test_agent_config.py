@@ -19,6 +19,7 @@ def _readme_block(tag: str) -> str:
     return blocks[0]
 
 
+@pytest.mark.unit
 def test_readme_hardware_config_loads(tmp_path):
     f = tmp_path / "robot3.toml"
     f.write_text(_readme_block("robot3.toml"))
@@ -31,6 +32,7 @@ def test_readme_hardware_config_loads(tmp_path):
 BASE = '{"agent_id": 1, "bounds": [[0, 1], [0, 1]], "eps": 0.1, "mass": 0.1, "speed_limit": 1.0%s}'
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("extra", "named"),
     [
@@ -49,6 +51,7 @@ def test_bad_config_names_the_problem(extra, named):
         load_config(text=BASE % extra)
 
 
+@pytest.mark.integration
 def test_missing_config_file_is_a_clear_cli_error(tmp_path):
     missing = tmp_path / "nope.toml"
     r = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", "agent", "--config", str(missing)],
@@ -58,6 +61,7 @@ def test_missing_config_file_is_a_clear_cli_error(tmp_path):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.unit
 def test_typo_in_config_file_names_file_and_key(tmp_path):
     f = tmp_path / "a.toml"
     f.write_text("agent_id = 1\nbounds = [[0, 1]]\neps = 0.1\nmass = 0.5\nspeed_limit = 1.0\nrate_hzz = 5\n")

@@ -8,9 +8,12 @@ Particles start on the exact profile's quantiles at tau0 and are compared with i
 import math
 
 import numpy as np
+import pytest
 from scipy.optimize import brentq
 
 from swarmcover import BlobLaw, Uniform, flow
+
+pytestmark = pytest.mark.unit
 
 GOLDEN = math.pi * (3 - math.sqrt(5))
 

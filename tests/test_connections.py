@@ -17,6 +17,8 @@ from zmq.utils.monitor import recv_monitor_message
 from simulator.connections import ConnectionGuard, resident_bytes
 from simulator.security import CurveGuard, load_allow_list
 
+pytestmark = pytest.mark.integration
+
 LAUNCH = Path(__file__).resolve().parents[1] / "launch"
 
 

@@ -6,6 +6,8 @@ import pytest
 import swarmcover as sc
 from swarmcover.control import Separation, gain_for, saturate
 
+pytestmark = pytest.mark.unit
+
 
 def test_separation_profile_is_a_barrier_with_compact_support():
     sep = Separation(r_min=1.0, speed=2.0, reach=2.0, cap=50.0)

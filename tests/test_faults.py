@@ -28,6 +28,8 @@ from simulator.server import Simulator
 from swarmcover.metrics import energy_distance
 from swarmcover.protocol import Beacon, Command, Hello, decode, encode
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture
 def procs():

@@ -6,6 +6,8 @@ import pytest
 from swarmcover import BlobLaw, GaussianMixture, Uniform, flow
 from swarmcover.metrics import kde_divergence
 
+pytestmark = pytest.mark.unit
+
 
 def _target():
     return GaussianMixture([[0.3, 0.3], [0.7, 0.6]], [0.01, 0.02], [0.4, 0.6], bounds=[(0, 1), (0, 1)])

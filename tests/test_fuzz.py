@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from simulator.config import SimConfig
 from simulator.security import load_allow_list
 from swarmcover.configfile import parse_config
 from swarmcover.protocol import Beacon, Command, Patch, ProtocolError, State, decode, encode
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"agent_id": 3, "epoch": 7, "seq": 1, "t": 1.5}

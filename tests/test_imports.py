@@ -4,15 +4,19 @@ package's lazily loaded names all resolve."""
 import subprocess
 import sys
 
+import pytest
+
 import swarmcover as sc
 
 
+@pytest.mark.unit
 def test_every_public_name_resolves():
     for name in sc.__all__:
         assert getattr(sc, name) is not None, name
     assert set(dir(sc)) >= set(sc.__all__)
 
 
+@pytest.mark.integration
 def test_a_function_named_like_its_module_is_the_function():
     """``swarmcover.lloyd`` is the function even when its module was loaded through another name."""
     code = "import swarmcover as sc\nsc.LloydResult\nprint(callable(sc.lloyd), callable(sc.sample))\n"
@@ -22,6 +26,7 @@ def test_a_function_named_like_its_module_is_the_function():
     assert out.stdout.split() == ["True", "True"]
 
 
+@pytest.mark.integration
 def test_an_agent_process_loads_neither_scipy_nor_numba():
     """Hundreds of agent processes share a machine: each must not pay for scipy and numba (about
     80 MB and 0.7 s apiece) when its law runs on numpy."""

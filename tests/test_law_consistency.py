@@ -5,6 +5,8 @@ import pytest
 
 from swarmcover import BlobLaw, Disk, GaussianMixture, Uniform
 
+pytestmark = pytest.mark.unit
+
 
 def _mixture(d):
     bounds = [(0.0, 1.0)] * d

@@ -12,6 +12,8 @@ import pytest
 
 from swarmcover import BlobLaw, GaussianMixture
 
+pytestmark = pytest.mark.unit
+
 
 def _phi(z: np.ndarray, eps: float) -> np.ndarray:
     d = z.shape[-1]

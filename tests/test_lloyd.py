@@ -6,6 +6,8 @@ import pytest
 import swarmcover as sc
 from swarmcover.metrics import lloyd_cost
 
+pytestmark = pytest.mark.unit
+
 
 def test_uniform_1d_converges_to_even_spacing(rng):
     target = sc.Uniform([(0.0, 1.0)])

@@ -6,6 +6,8 @@ import pytest
 from swarmcover import BlobLaw, GaussianMixture, Uniform, sample
 from swarmcover.metrics import agent_density, blob_energy, energy_distance, kde_divergence, lloyd_cost
 
+pytestmark = pytest.mark.unit
+
 
 def test_lloyd_cost_of_one_agent_at_the_centre():
     """H = ∫ |q - c|^2 dq over the unit square = 1/6."""

@@ -6,6 +6,8 @@ import pytest
 from agents.neighbors import SILENT_TICKS, NeighborTable, Verdict
 from swarmcover.protocol import Beacon
 
+pytestmark = pytest.mark.unit
+
 
 def _b(a, epoch, seq, x, t=1.7e9):
     return Beacon(agent_id=a, epoch=epoch, seq=seq, t=t, position=[x, 0.0], mass=0.1)

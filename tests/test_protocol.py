@@ -25,6 +25,8 @@ from swarmcover.protocol import (
     encode,
 )
 
+pytestmark = pytest.mark.unit
+
 ENV = {"agent_id": 7, "epoch": 123, "seq": 9, "t": 1.7e9}
 
 

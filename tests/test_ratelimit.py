@@ -5,6 +5,8 @@ import pytest
 
 from agents.ratelimit import TokenBucket
 
+pytestmark = pytest.mark.unit
+
 
 def test_states_at_the_rate_with_jitter_never_wait(rng):
     """States on the rate's schedule, each early or late by up to 45 % of a period, always find a

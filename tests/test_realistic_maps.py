@@ -14,6 +14,8 @@ from swarmcover.coverage import CoverageSchedule, cover
 from swarmcover.maps import corner_start, peaky_map
 from swarmcover.metrics import lloyd_cost
 
+pytestmark = pytest.mark.unit
+
 SIZE = 1024.0
 SPEED = 20.0
 

@@ -6,6 +6,8 @@ import pytest
 from swarmcover import GaussianMixture, anneal_schedule, sample
 from swarmcover.metrics import energy_distance
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def bimodal():

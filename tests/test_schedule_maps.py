@@ -7,6 +7,8 @@ import swarmcover as sc
 from swarmcover.coverage import CoverageSchedule, Stage, cover
 from swarmcover.maps import corner_start, peaky_map
 
+pytestmark = pytest.mark.unit
+
 
 def test_annealed_schedule_shape():
     target = sc.Uniform([(0, 100), (0, 50)])

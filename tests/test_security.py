@@ -25,6 +25,8 @@ from simulator.config import SimConfig
 from simulator.security import load_allow_list
 from swarmcover.protocol import Hello, encode
 
+pytestmark = pytest.mark.integration
+
 
 def _client(ctx: zmq.Context, endpoint: str, keys: tuple[bytes, bytes, bytes] | None) -> zmq.Socket:
     s = ctx.socket(zmq.DEALER)

@@ -1,11 +1,14 @@
 """The simulator with real agent processes over real ZeroMQ on loopback."""
 
 import numpy as np
+import pytest
 from simfleet import BOUNDS, TARGET, lockstep, positions
 
 import swarmcover as sc
 from simulator.recording import load_recording
 from swarmcover.metrics import energy_distance
+
+pytestmark = pytest.mark.integration
 
 
 def test_lockstep_matches_flow(fleets, rng):

@@ -7,6 +7,8 @@ import pytest
 
 from swarmcover import Box, Disk, GaussianMixture, Polygon, Raster, Rectangle, Uniform
 
+pytestmark = pytest.mark.unit
+
 
 def _integral(target, cells=400):
     axes, cell = target.box.grid(cells)

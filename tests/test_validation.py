@@ -5,6 +5,8 @@ import pytest
 
 from swarmcover import BlobLaw, Box, Disk, GaussianMixture, Raster, Uniform
 
+pytestmark = pytest.mark.unit
+
 UNIT = [(0, 1), (0, 1)]
 
 

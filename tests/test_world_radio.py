@@ -8,6 +8,8 @@ from simulator.radio import Radio
 from simulator.world import Status, World
 from swarmcover.domain import Box, Disk
 
+pytestmark = pytest.mark.unit
+
 BOX = Box([(0, 1), (0, 1)])
 
 
