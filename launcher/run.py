@@ -29,6 +29,7 @@ from typing import Literal, TextIO
 
 import numpy as np
 
+from simulator.world import Status
 from swarmcover.local import resolve_kernel
 
 from .keys import FleetKeys, make_keys, open_keys
@@ -310,7 +311,7 @@ class Launch:
         ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
 
         def live() -> int:
-            return int(np.isin(snap.status, (1, 2, 4, 5)).sum())
+            return int(Status.alive(snap.status).sum())
 
         def line() -> str:
             return (

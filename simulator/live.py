@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .world import Status
+
 if TYPE_CHECKING:
     from .server import Simulator
     from .world import Snapshot
@@ -121,8 +123,8 @@ class LiveView:
     def hud(self, snap: Snapshot) -> list[str]:
         m = self.sim.metrics
         ed = m["energy_distance"][-1] if m["energy_distance"] else float("nan")
-        live = int(np.isin(snap.status, (1, 2, 4, 5)).sum())
-        failed = int((snap.status == 3).sum())
+        live = int(Status.alive(snap.status).sum())
+        failed = int((snap.status == Status.FAILED).sum())
         mode = "paused" if self.sim.paused else f"x{self.sim.speed:g}"
         return [
             f"t = {snap.t:7.2f}   live {live}/{len(snap.ids)}   failed {failed}   {mode}",
@@ -167,7 +169,7 @@ class LiveView:
             elif ev.type == pg.KEYDOWN:
                 key = ev.unicode
                 if key == "f":
-                    live = snap.ids[np.isin(snap.status, (1, 2, 4, 5))]
+                    live = snap.ids[Status.alive(snap.status)]
                     pick = (
                         self.rng.choice(live, size=max(1, len(live) // 10), replace=False)
                         if len(live)

@@ -51,7 +51,6 @@ STATUS_COLOURS = {
     Status.BODY_FAILED: (255, 130, 0),  # orange
 }
 _STATUS_LABELS = {0: "waiting", 1: "live", 2: "stale", 3: "failed", 4: "radio down", 5: "body failed"}
-_ALIVE = (Status.LIVE, Status.STALE, Status.RADIO_FAILED, Status.BODY_FAILED)
 BLOB_MODES = ("none", "outline", "fill")
 _NO_DEMAND = np.array([32, 32, 36], dtype=np.float64)
 
@@ -160,7 +159,7 @@ class Renderer:
 
     def underserved_grid(self, positions: np.ndarray, status: np.ndarray) -> np.ndarray:
         """Boolean ``(gx, gy)``: the grid cells whose demand no live robot serves."""
-        alive = np.isin(status, _ALIVE)
+        alive = Status.alive(status)
         mask = underserved_mask(self._grid, self.density.reshape(-1), np.asarray(positions)[alive])
         return mask.reshape(self.density.shape)
 
@@ -178,7 +177,7 @@ class Renderer:
         positions = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
         status = np.asarray(status)
         px = _to_px(positions, self.bounds, self.size)
-        alive = np.isin(status, _ALIVE)
+        alive = Status.alive(status)
         if self.underserved:
             self._draw_underserved(screen, positions, status)
         self._draw_zones(screen)

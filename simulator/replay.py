@@ -19,12 +19,11 @@ import numpy as np
 
 from .config import SimConfig
 from .recording import Recording, load_recording
+from .world import Status
 
 __all__ = ["replay", "replay_gif"]
 
 log = logging.getLogger("swarmcover.sim.replay")
-
-_ALIVE = (1, 2, 4, 5)
 
 
 def _open(run: str | Path) -> tuple[Path, Recording, SimConfig]:
@@ -72,7 +71,7 @@ def _frames(rec: Recording, rows: list[int], r, screen) -> Iterator[int]:
     for i in rows:
         t, st = rec.t[i], rec.status[i]
         lost = sum(1 for f in fails if f <= t)
-        hud = [f"replay t = {t:7.2f}   live {int(np.isin(st, _ALIVE).sum())}/{len(st)}"
+        hud = [f"replay t = {t:7.2f}   live {int(Status.alive(st).sum())}/{len(st)}"
                + (f"   failures so far {lost}" if lost else "")]  # fmt: skip
         r.draw(screen, rec.positions[i], st, hud, history)
         yield i

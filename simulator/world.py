@@ -15,6 +15,7 @@ and recording use.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
@@ -22,11 +23,15 @@ from swarmcover.control import clip_speed
 from swarmcover.domain import Box, Zone
 from swarmcover.integrate import slide_at_walls
 
-__all__ = ["STATUS_NAMES", "Snapshot", "Status", "World"]
+__all__ = ["ALIVE", "STATUS_NAMES", "Snapshot", "Status", "World"]
 
 
-class Status:
-    """Per-robot status codes (``uint8``), as recorded and rendered."""
+class Status(IntEnum):
+    """Per-robot status codes (``uint8`` in snapshots and recordings), as recorded and rendered.
+
+    Like PettingZoo's ``agents`` among ``possible_agents``: every robot on the roster has one,
+    and :data:`ALIVE` is the set whose controller the world still serves.
+    """
 
     WAITING = 0  # on the roster, no controller has said hello yet
     LIVE = 1  # controller connected and answering
@@ -35,8 +40,17 @@ class Status:
     RADIO_FAILED = 4  # live, but its radio is down (injected)
     BODY_FAILED = 5  # live controller, body ignores its commands (injected)
 
+    @staticmethod
+    def alive(codes: np.ndarray) -> np.ndarray:
+        """Boolean mask, shape of ``codes``: whose controller is alive (a code in :data:`ALIVE`)."""
+        return np.isin(codes, ALIVE)
 
-STATUS_NAMES = {0: "waiting", 1: "live", 2: "stale", 3: "failed", 4: "radio_failed", 5: "body_failed"}
+
+#: The statuses of a robot whose controller is alive (connected, whatever else is wrong).
+ALIVE: tuple[int, ...] = (Status.LIVE, Status.STALE, Status.RADIO_FAILED, Status.BODY_FAILED)
+
+#: Code -> name, as written to ``summary.json`` and the recording.
+STATUS_NAMES: dict[int, str] = {int(s): s.name.lower() for s in Status}
 
 
 @dataclass(frozen=True)
