@@ -29,14 +29,15 @@ from typing import Literal, TextIO
 
 import numpy as np
 
-from simulator.world import Status
+from simulator.faults import select
+from simulator.world import Snapshot, Status
 from swarmcover.local import resolve_kernel
 
 from .keys import FleetKeys, make_keys, open_keys
 from .processes import ProcessPool, check_agent_command
 from .progress import Progress
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
-from .scenario import Failure, ResolvedScenario
+from .scenario import ResolvedScenario
 
 _METRIC_KEYS = (
     "t",
@@ -233,17 +234,8 @@ class Launch:
         p = self.pool.start(a, cfg, self.rs.scenario.agents.log_level)
         self.event("restarted" if restart else "process_started", a, pid=p.pid)
 
-    def _select(self, f: Failure, candidates: list[int]) -> list[int]:
-        if f.ids is not None:
-            return [a for a in f.ids if a in candidates]
-        if f.fraction is not None:
-            k = round(f.fraction * len(candidates))
-            return sorted(int(a) for a in self.rng.choice(candidates, size=k, replace=False)) if k else []
-        snap = self.sim.world
-        inside = f.region.zone().contains(snap.x)
-        return [a for a in candidates if inside[snap.index[a]]]
-
-    def _apply_failures(self, world_t: float) -> None:
+    def _apply_failures(self, snap: Snapshot) -> None:
+        world_t = snap.t
         while (
             self._next_failure < len(self._failures)
             and self._failures[self._next_failure].t <= world_t + 1e-9
@@ -259,11 +251,11 @@ class Launch:
                 )
                 continue
             if f.kind == "restart":
-                for a in self._select(f, self.pool.gone_ids()):
+                for a in select(f, self.pool.gone_ids(), snap.ids, snap.positions, self.rng):
                     self._start_agent(a, restart=True)
                 continue
             sig = signal.SIGKILL if f.kind == "kill" else signal.SIGTERM
-            for a in self._select(f, self.pool.running_ids()):
+            for a in select(f, self.pool.running_ids(), snap.ids, snap.positions, self.rng):
                 pid = self.pool.signal(a, sig)
                 if pid is not None:
                     self.pool.procs[a].fate = "killed" if f.kind == "kill" else "terminated"
@@ -305,7 +297,7 @@ class Launch:
 
     def _on_snapshot(self, snap) -> None:
         self._reap()
-        self._apply_failures(snap.t)
+        self._apply_failures(snap)
 
         m = self.sim.metrics
         ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
@@ -448,7 +440,7 @@ class Launch:
             f"{time.monotonic() - self._started_wall:.1f} s; running"
         )
         self.progress = Progress(self.out, rs.sim.duration, every=self.progress_every)
-        self._apply_failures(0.0)
+        self._apply_failures(self.sim.world.snapshot())  # failures at t = 0
         self.sim.advance()
 
     def _law_line(self) -> str:

@@ -60,6 +60,7 @@ from swarmcover.protocol import (
 from .budgets import DRAIN_MAX, HANDSHAKE_WALL, SPARE_DESCRIPTORS, MemberBudgets, ensure_descriptors
 from .config import SimConfig
 from .connections import ConnectionGuard
+from .faults import Faults
 from .radio import Radio
 from .recording import Recorder
 from .security import CurveGuard, load_allow_list
@@ -123,8 +124,7 @@ class Simulator:
             [z.zone() for z in rc.blackouts],
             rng=np.random.default_rng(cfg.seed + 1),
         )
-        self.injected = np.zeros(n, dtype=bool)
-        self.detected = np.zeros(n, dtype=bool)
+        self.faults = Faults(self.world, self.radio, cfg.events, cfg.random_dropouts, self.rng, self.event)
         self.routes: dict[int, bytes] = {}
         self.epochs: dict[int, int] = {}
         self.seqs: dict[int, int] = {}
@@ -186,8 +186,6 @@ class Simulator:
         # per metrics interval: command-states sent in it, and of those, answered within a tick
         self._interval_sent: list[int] = [0]
         self._interval_on_time: list[int] = [0]
-        self._next_event = 0
-        self._events_sorted = sorted(cfg.events, key=lambda e: e.t)
         self._eps_warned: set[int] = set()
         self._next_metrics = 0.0
         self.observers: list[Callable[[Snapshot], None]] = []
@@ -253,9 +251,6 @@ class Simulator:
         if self.budgets.admit_event(k, kind, self.world.t):
             self.event(kind, agent_id, **details)
 
-    def _sync_failed(self) -> None:
-        self.world.failed = self.injected | self.detected
-
     def set_paused(self, paused: bool, by: str = "view") -> None:
         """Pause or resume the world's clock (an event ``paused`` / ``resumed`` records who)."""
         if bool(paused) != self.paused:
@@ -274,75 +269,17 @@ class Simulator:
             obs()
 
     def inject(self, kind: str, ids: list[int]) -> None:
-        """Inject ``kind`` (``fail``, ``radio_fail``, ``body_fail``, ``revive``) for robots ``ids``."""
-        for a in ids:
-            k = self.world.index.get(int(a))
-            if k is None:
-                continue
-            if kind == "fail" and not self.injected[k]:
-                self.injected[k] = True
-                self.radio.forget(int(a))
-            elif kind == "radio_fail":
-                self.world.radio_failed[k] = True
-            elif kind == "body_fail":
-                self.world.body_failed[k] = True
-            elif kind == "revive":
-                self.injected[k] = self.detected[k] = False
-                self.world.radio_failed[k] = self.world.body_failed[k] = False
+        """Inject ``kind`` (``fail``, ``radio_fail``, ``body_fail``, ``revive``) for robots ``ids``
+        (:class:`simulator.faults.Faults`); a revived robot's silence counts from now."""
+        for k in self.faults.inject(kind, ids):
+            if kind == "revive":
                 self.last_command_wall[k] = time.monotonic()
-            else:
-                continue
-            self.event(f"injected_{kind}", int(a))
-        self._sync_failed()
-
-    def _select(self, ev) -> list[int]:
-        ids = self.world.ids
-        if ev.ids is not None:
-            return list(ev.ids)
-        if ev.fraction is not None:
-            live = ids[~self.world.failed] if ev.kind != "revive" else ids[self.world.failed]
-            k = round(ev.fraction * len(live))
-            return [int(a) for a in self.rng.choice(live, size=k, replace=False)] if k else []
-        return [int(a) for a in ids[ev.region.zone().contains(self.world.x)]]
-
-    def _due_events(self) -> None:
-        while (
-            self._next_event < len(self._events_sorted)
-            and self._events_sorted[self._next_event].t <= self.world.t
-        ):
-            ev = self._events_sorted[self._next_event]
-            self._next_event += 1
-            self.inject(ev.kind, self._select(ev))
-        rd = self.cfg.random_dropouts
-        if rd.rate > 0:
-            p = 1.0 - math.exp(-rd.rate * self.cfg.tick)
-            cand = self.world.ids[self.world.live_mask()]
-            hit = cand[self.rng.random(len(cand)) < p]
-            if len(hit):
-                self.inject(rd.kind, [int(a) for a in hit])
 
     def _detect(self, wall: float, answered: np.ndarray | None = None) -> None:
-        silent = (
-            self.world.connected
-            & ~self.world.failed
-            & (wall - self.last_command_wall > self.cfg.failure_timeout_wall)
-        )
-        if answered is not None:  # lockstep: who answered this tick is not silent, however long others took
-            silent &= ~answered
-        listening = self.world.live_mask() & ~silent  # who could still hear it: the survivors
-        for k in np.flatnonzero(silent):
-            a = int(self.world.ids[k])
-            self.detected[k] = True
-            last = {r: t for r, t in self.radio.last_heard(a).items() if listening[self.world.index[r]]}
-            self.event(
-                "detected_failure",
-                a,
-                silent_for_wall=round(wall - self.last_command_wall[k], 3),
-                last_heard_by={str(r): round(t, 4) for r, t in sorted(last.items())},
-            )
-            self.radio.forget(a)
-        if silent.any():
-            self._sync_failed()
+        self.faults.detect(wall, self.last_command_wall, self.cfg.failure_timeout_wall, answered)
+
+    def _due_events(self) -> None:
+        self.faults.due(self.world.t, self.cfg.tick, self.inject)
 
     # ------------------------------------------------------------------ messages
     def _send(self, agent_id: int, frames: list[bytes]) -> None:
@@ -393,28 +330,28 @@ class Simulator:
             if known is not None and msg.epoch <= known:
                 if msg.epoch < known or self.routes.get(a) != route:
                     self._reject(f"hello from agent {a} with an old epoch or another connection")
-                elif self.detected[k] and not self.injected[k] and msg.seq > self.seqs.get(a, -1):
+                elif (
+                    self.faults.detected[k] and not self.faults.injected[k] and msg.seq > self.seqs.get(a, -1)
+                ):
                     # detected as failed (silent too long) but it is alive after all: a slow
                     # start or a stall, not a death; it asks again, from the same connection
                     self.seqs[a] = msg.seq
-                    self.detected[k] = False
                     self.last_command_wall[k] = wall
                     self.cmd_tick[k] = self.beacon_tick[k] = -1
                     self.sensing.reset(k)  # a new process holds no patch
                     self._ask(k, a, msg.eps, msg.smoothing)
-                    self._sync_failed()
+                    self.faults.clear_detected(k)
                     self._member_event(k, "recovered", a, epoch=msg.epoch)
                 return
             rejoin = known is not None
             self.routes[a], self.epochs[a], self.seqs[a] = route, msg.epoch, msg.seq
             self.world.connected[k] = True
-            self.detected[k] = False
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = self.beacon_tick[k] = -1
             self.sensing.reset(k)  # a new process holds no patch
             self.schedule_epoch[k] = -1
             self._ask(k, a, msg.eps, msg.smoothing)
-            self._sync_failed()
+            self.faults.clear_detected(k)
             self._member_event(k, "rejoined" if rejoin else "joined", a, epoch=msg.epoch)
             self._send_path(a)
             return
