@@ -516,9 +516,9 @@ class Launch:
                 last = [e for e in sim.events if e.get("agent_id") == a and e["kind"] in ("bye", "stats")]
                 row["counters"] = last[-1]["counters"] if last else None
                 k = sim.world.index[a]  # the simulator's own count, whatever the agent reports
-                row["states"] = int(sim.states_to[k])
-                row["answered"] = int(sim.answered_by[k])
-                row["on_time"] = int(sim.on_time_by[k])
+                row["states"] = int(sim.fleet_metrics.states_to[k])
+                row["answered"] = int(sim.fleet_metrics.answered_by[k])
+                row["on_time"] = int(sim.fleet_metrics.on_time_by[k])
                 if sim.schedule_epoch[k] >= 0:  # where it last said it was in its schedule
                     row["schedule"] = {
                         "epoch": int(sim.schedule_epoch[k]),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -39,7 +38,6 @@ import zmq
 from swarmcover.domain import Box
 from swarmcover.law import BlobLaw
 from swarmcover.logbudget import LogBudget
-from swarmcover.metrics import energy_distance, lloyd_cost, underserved_mass
 from swarmcover.protocol import (
     MAX_HEADER_BYTES,
     Beacon,
@@ -61,6 +59,7 @@ from .budgets import DRAIN_MAX, HANDSHAKE_WALL, SPARE_DESCRIPTORS, MemberBudgets
 from .config import SimConfig
 from .connections import ConnectionGuard
 from .faults import Faults
+from .fleetmetrics import FleetMetrics
 from .radio import Radio
 from .recording import Recorder
 from .security import CurveGuard, load_allow_list
@@ -131,14 +130,6 @@ class Simulator:
         self.last_command_wall = np.full(n, -math.inf)
         self.cmd_tick = np.full(n, -1, dtype=np.int64)
         self.beacon_tick = np.full(n, -1, dtype=np.int64)
-        self.state_sent_wall = np.full(n, math.nan)  # when the latest command-state went out
-        self.state_sent_tick = np.full(n, -1, dtype=np.int64)
-        self.state_sent_sample = np.zeros(n, dtype=np.int64)  # the metrics interval it went out in
-        self.latencies: deque[float] = deque(maxlen=1_000_000)  # sense-to-command, wall seconds
-        # per robot: states asking for a command, first commands answering them, of those on time
-        self.states_to = np.zeros(n, dtype=np.int64)
-        self.answered_by = np.zeros(n, dtype=np.int64)
-        self.on_time_by = np.zeros(n, dtype=np.int64)
         self.beacon_tokens = np.full(n, float(BEACON_BURST))
         self.beacon_token_tick = np.zeros(n, dtype=np.int64)
         self.beacon_token_wall = np.zeros(n)
@@ -173,21 +164,10 @@ class Simulator:
         self.paused = False
         self.speed = 1.0  # real time: multiplies time_scale (renderer keys)
         self.events: list[dict] = []
-        self.metrics: dict[str, list[float]] = {
-            "t": [],
-            "energy_distance": [],
-            "lloyd_cost": [],
-            "blob_energy": [],
-            "alive": [],
-            "distance": [],
-            "underserved": [],
-            "on_time": [],
-        }
-        # per metrics interval: command-states sent in it, and of those, answered within a tick
-        self._interval_sent: list[int] = [0]
-        self._interval_on_time: list[int] = [0]
+        # coverage quality every metrics_every world seconds, sense-to-command timing per robot
+        self.fleet_metrics = FleetMetrics(n, cfg.metrics_every, self.target, self.law, self.counts)
+        self.metrics = self.fleet_metrics.series
         self._eps_warned: set[int] = set()
-        self._next_metrics = 0.0
         self.observers: list[Callable[[Snapshot], None]] = []
         #: called while the world is paused (a live view keeps taking keys, to resume it)
         self.idle_observers: list[Callable[[], None]] = []
@@ -374,17 +354,11 @@ class Simulator:
                     self._member_event(k, "schedule_restart", a, **why)
                 self.schedule_epoch[k], self.schedule_stage[k] = rep.epoch, rep.stage
                 self.schedule_cause[k] = rep.cause
-            if msg.tick == self.state_sent_tick[k] and self.cmd_tick[k] != msg.tick:
+            if msg.tick == self.fleet_metrics.sent_tick[k] and self.cmd_tick[k] != msg.tick:
                 # the first answer to the latest state: its sense-to-command latency (on time: back
                 # before the world's next step, one tick period after the state went out)
-                lat = time.monotonic() - self.state_sent_wall[k]
-                self.latencies.append(lat)
-                self.counts["commands_answering"] += 1
-                self.answered_by[k] += 1
-                if lat <= self.cfg.tick / (self.cfg.time_scale * self.speed):
-                    self.counts["commands_on_time"] += 1
-                    self.on_time_by[k] += 1
-                    self._count_on_time(int(self.state_sent_sample[k]))
+                period = self.cfg.tick / (self.cfg.time_scale * self.speed)
+                self.fleet_metrics.answered(k, time.monotonic(), period)
             self.world.set_command(a, np.array(msg.velocity), wall)
             self.last_command_wall[k] = wall
             self.cmd_tick[k] = msg.tick
@@ -507,11 +481,7 @@ class Simulator:
         patch, coef = (None, None) if got is None else got
         if got is not None:
             self.counts["patches_sent"] += 1
-        self.state_sent_wall[k], self.state_sent_tick[k] = time.monotonic(), self.tick
-        self.state_sent_sample[k] = len(self._interval_sent) - 1
-        self._interval_sent[-1] += 1
-        self.counts["states_sent"] += 1
-        self.states_to[k] += 1
+        self.fleet_metrics.state_sent(k, self.tick, time.monotonic())
         # the beacons its radio received since its last state ride along (one message, not one each)
         rows = self.radio.collect(a, self._radio_now(time.monotonic()))
         if self.world.radio_failed[k] or not len(rows):
@@ -523,14 +493,6 @@ class Simulator:
                    patch=patch, neighbors=nb)  # fmt: skip
         return encode(st, coef, rows)
 
-    def _count_on_time(self, interval: int, answered: int = 1) -> None:
-        """Count ``answered`` on-time answers to states sent in metrics ``interval`` and, once
-        that interval is sampled, keep its ``on_time`` entry the fraction of its own states."""
-        self._interval_on_time[interval] += answered
-        if interval < len(self.metrics["on_time"]):
-            sent = self._interval_sent[interval]
-            self.metrics["on_time"][interval] = self._interval_on_time[interval] / sent if sent else math.nan
-
     # ------------------------------------------------------------------ per tick
     def _radio_update(self) -> None:
         ok = self.world.live_mask() & ~self.world.radio_failed
@@ -540,26 +502,7 @@ class Simulator:
         snap = self.world.snapshot()
         if self.recorder is not None:
             self.recorder.snapshot(snap, wall_epoch)
-        if self.world.t + 1e-9 >= self._next_metrics:
-            self._next_metrics += self.cfg.metrics_every
-            alive = self.world.live_mask()
-            x = self.world.x[alive]
-            some = len(x) > 1
-            self.metrics["t"].append(self.world.t)
-            self.metrics["energy_distance"].append(
-                float(energy_distance(x, self.target)) if some else math.nan
-            )
-            self.metrics["lloyd_cost"].append(float(lloyd_cost(x, self.target, 128)) if some else math.nan)
-            self.metrics["blob_energy"].append(float(self.law.energy(x)) if some else math.nan)
-            self.metrics["alive"].append(int(alive.sum()))
-            self.metrics["distance"].append(float(self.world.travelled.sum()))
-            self.metrics["underserved"].append(float(underserved_mass(x, self.target)) if some else 1.0)
-            # of the states sent since the last sample, the fraction answered within a tick (an
-            # answer still in flight counts when it comes: _count_on_time updates this entry)
-            self.metrics["on_time"].append(math.nan)
-            self._count_on_time(len(self._interval_sent) - 1, 0)
-            self._interval_sent.append(0)
-            self._interval_on_time.append(0)
+        self.fleet_metrics.sample(self.world)
         for obs in self.observers:
             obs(snap)
 
@@ -636,17 +579,8 @@ class Simulator:
         return nxt
 
     def timing(self) -> dict:
-        """Sense-to-command timing so far: states sent, commands answering them, the fraction on
-        time (back within one tick period; meaningful in real time), latency median and p99 (ms)."""
-        lat = np.asarray(self.latencies, dtype=np.float64) * 1e3
-        sent = self.counts["states_sent"]
-        return {
-            "states_sent": sent,
-            "answered": self.counts["commands_answering"],
-            "on_time_fraction": self.counts["commands_on_time"] / sent if sent else None,
-            "latency_ms_median": float(np.median(lat)) if len(lat) else None,
-            "latency_ms_p99": float(np.percentile(lat, 99)) if len(lat) else None,
-        }
+        """Sense-to-command timing so far (:meth:`simulator.fleetmetrics.FleetMetrics.timing`)."""
+        return self.fleet_metrics.timing()
 
     def request_stats(self) -> None:
         """Ask every connected agent for its counters; the answers are recorded as ``stats``
