@@ -512,18 +512,18 @@ class Launch:
                 "restarts": p.restarts if p else 0,
             }
             if sim is not None:
-                row["joined"] = a in sim.epochs
+                row["joined"] = a in sim.sessions.epochs
                 last = [e for e in sim.events if e.get("agent_id") == a and e["kind"] in ("bye", "stats")]
                 row["counters"] = last[-1]["counters"] if last else None
                 k = sim.world.index[a]  # the simulator's own count, whatever the agent reports
                 row["states"] = int(sim.fleet_metrics.states_to[k])
                 row["answered"] = int(sim.fleet_metrics.answered_by[k])
                 row["on_time"] = int(sim.fleet_metrics.on_time_by[k])
-                if sim.schedule_epoch[k] >= 0:  # where it last said it was in its schedule
+                if sim.sessions.schedule_epoch[k] >= 0:  # where it last said it was in its schedule
                     row["schedule"] = {
-                        "epoch": int(sim.schedule_epoch[k]),
-                        "stage": int(sim.schedule_stage[k]),
-                        "cause": sim.schedule_cause[k],
+                        "epoch": int(sim.sessions.schedule_epoch[k]),
+                        "stage": int(sim.sessions.schedule_stage[k]),
+                        "cause": sim.sessions.schedule_cause[k],
                     }
             agents.append(row)
         metrics: dict[str, list] = {k: [] for k in _METRIC_KEYS}

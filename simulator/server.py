@@ -28,7 +28,6 @@ its radio, or make its body ignore commands.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 
@@ -64,13 +63,12 @@ from .radio import Radio
 from .recording import Recorder
 from .security import CurveGuard, load_allow_list
 from .sensing import PATCH_MARGIN, PATCH_RESEND_TICKS, Sensing
+from .sessions import Admission, Sessions
 from .world import STATUS_NAMES, Snapshot, World
 
 __all__ = ["PATCH_MARGIN", "PATCH_RESEND_TICKS", "Simulator"]
 
 log = logging.getLogger("swarmcover.sim")
-
-BEACON_BURST = 8  # beacons an agent may send at once after being quiet (see _take)
 
 
 def _wind_field(cfg: SimConfig) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -124,19 +122,7 @@ class Simulator:
             rng=np.random.default_rng(cfg.seed + 1),
         )
         self.faults = Faults(self.world, self.radio, cfg.events, cfg.random_dropouts, self.rng, self.event)
-        self.routes: dict[int, bytes] = {}
-        self.epochs: dict[int, int] = {}
-        self.seqs: dict[int, int] = {}
-        self.last_command_wall = np.full(n, -math.inf)
-        self.cmd_tick = np.full(n, -1, dtype=np.int64)
-        self.beacon_tick = np.full(n, -1, dtype=np.int64)
-        self.beacon_tokens = np.full(n, float(BEACON_BURST))
-        self.beacon_token_tick = np.zeros(n, dtype=np.int64)
-        self.beacon_token_wall = np.zeros(n)
-        # where each agent last said it is in its schedule (Command.schedule): epoch, stage, cause
-        self.schedule_epoch = np.full(n, -1, dtype=np.int64)
-        self.schedule_stage = np.full(n, -1, dtype=np.int64)
-        self.schedule_cause = [""] * n
+        self.sessions = Sessions(n)  # who speaks for each robot, and what it has said
         self.counts = {
             "messages_in": 0,
             "messages_out": 0,
@@ -253,17 +239,17 @@ class Simulator:
         (:class:`simulator.faults.Faults`); a revived robot's silence counts from now."""
         for k in self.faults.inject(kind, ids):
             if kind == "revive":
-                self.last_command_wall[k] = time.monotonic()
+                self.sessions.last_command_wall[k] = time.monotonic()
 
     def _detect(self, wall: float, answered: np.ndarray | None = None) -> None:
-        self.faults.detect(wall, self.last_command_wall, self.cfg.failure_timeout_wall, answered)
+        self.faults.detect(wall, self.sessions.last_command_wall, self.cfg.failure_timeout_wall, answered)
 
     def _due_events(self) -> None:
         self.faults.due(self.world.t, self.cfg.tick, self.inject)
 
     # ------------------------------------------------------------------ messages
     def _send(self, agent_id: int, frames: list[bytes]) -> None:
-        route = self.routes.get(agent_id)
+        route = self.sessions.routes.get(agent_id)
         if route is None:
             return
         try:
@@ -306,39 +292,11 @@ class Simulator:
                 self._member_event(ko, "impersonation", a, key_of=owner, kind_claimed=msg.kind)
             return
         if isinstance(msg, Hello):
-            known = self.epochs.get(a)
-            if known is not None and msg.epoch <= known:
-                if msg.epoch < known or self.routes.get(a) != route:
-                    self._reject(f"hello from agent {a} with an old epoch or another connection")
-                elif (
-                    self.faults.detected[k] and not self.faults.injected[k] and msg.seq > self.seqs.get(a, -1)
-                ):
-                    # detected as failed (silent too long) but it is alive after all: a slow
-                    # start or a stall, not a death; it asks again, from the same connection
-                    self.seqs[a] = msg.seq
-                    self.last_command_wall[k] = wall
-                    self.cmd_tick[k] = self.beacon_tick[k] = -1
-                    self.sensing.reset(k)  # a new process holds no patch
-                    self._ask(k, a, msg.eps, msg.smoothing)
-                    self.faults.clear_detected(k)
-                    self._member_event(k, "recovered", a, epoch=msg.epoch)
-                return
-            rejoin = known is not None
-            self.routes[a], self.epochs[a], self.seqs[a] = route, msg.epoch, msg.seq
-            self.world.connected[k] = True
-            self.last_command_wall[k] = wall
-            self.cmd_tick[k] = self.beacon_tick[k] = -1
-            self.sensing.reset(k)  # a new process holds no patch
-            self.schedule_epoch[k] = -1
-            self._ask(k, a, msg.eps, msg.smoothing)
-            self.faults.clear_detected(k)
-            self._member_event(k, "rejoined" if rejoin else "joined", a, epoch=msg.epoch)
-            self._send_path(a)
+            self._hello(k, a, route, msg, wall)
             return
-        if self.routes.get(a) != route or msg.epoch != self.epochs.get(a) or msg.seq <= self.seqs.get(a, -1):
+        if not self.sessions.in_order(a, route, msg.epoch, msg.seq):
             self._reject(f"{msg.kind} claiming agent {a} from another connection, epoch or out of order")
             return
-        self.seqs[a] = msg.seq
         if isinstance(msg, Command):
             if len(msg.velocity) != self.cfg.dim:
                 self._reject(f"command of dimension {len(msg.velocity)}")
@@ -347,21 +305,18 @@ class Simulator:
                 return
             self._ask(k, a, msg.eps, msg.smoothing)
             rep = msg.schedule
-            if rep is not None:
-                if rep.epoch != self.schedule_epoch[k] and (rep.epoch > 0 or self.schedule_epoch[k] > 0):
-                    # a restart, begun by this agent or taken up from its neighbours
-                    why = {"epoch": rep.epoch, "stage": rep.stage, "cause": rep.cause}
-                    self._member_event(k, "schedule_restart", a, **why)
-                self.schedule_epoch[k], self.schedule_stage[k] = rep.epoch, rep.stage
-                self.schedule_cause[k] = rep.cause
-            if msg.tick == self.fleet_metrics.sent_tick[k] and self.cmd_tick[k] != msg.tick:
+            if rep is not None and self.sessions.report_schedule(k, rep):
+                # a restart, begun by this agent or taken up from its neighbours
+                self._member_event(
+                    k, "schedule_restart", a, epoch=rep.epoch, stage=rep.stage, cause=rep.cause
+                )
+            if msg.tick == self.fleet_metrics.sent_tick[k] and self.sessions.cmd_tick[k] != msg.tick:
                 # the first answer to the latest state: its sense-to-command latency (on time: back
                 # before the world's next step, one tick period after the state went out)
                 period = self.cfg.tick / (self.cfg.time_scale * self.speed)
                 self.fleet_metrics.answered(k, time.monotonic(), period)
             self.world.set_command(a, np.array(msg.velocity), wall)
-            self.last_command_wall[k] = wall
-            self.cmd_tick[k] = msg.tick
+            self.sessions.commanded(k, msg.tick, wall)
             self.counts["commands"] += 1
             if msg.beacon is not None:  # this tick's beacon, riding on the command
                 self._beacon(k, a, msg.beacon, msg.t, wall)
@@ -369,7 +324,7 @@ class Simulator:
             self._beacon(k, a, msg, msg.t, wall)
         elif isinstance(msg, Bye):
             self.world.connected[k] = False
-            self.routes.pop(a, None)
+            self.sessions.bye(a)
             self.radio.forget(a)
             self._member_event(k, "bye", a, reason=msg.reason, counters=msg.counters.model_dump())
         elif isinstance(msg, Stats):
@@ -382,6 +337,24 @@ class Simulator:
         else:
             self._reject(f"{msg.kind} is not for the simulator")
 
+    def _hello(self, k: int, a: int, route: bytes, msg: Hello, wall: float) -> None:
+        """Admit a hello (:meth:`simulator.sessions.Sessions.hello`) and act on it."""
+        silent = bool(self.faults.detected[k] and not self.faults.injected[k])
+        got = self.sessions.hello(k, a, route, msg.epoch, msg.seq, wall, silent)
+        if got is Admission.REFUSED:
+            self._reject(f"hello from agent {a} with an old epoch or another connection")
+        if got in (Admission.REFUSED, Admission.REPEATED):
+            return
+        # joined, rejoined (a restarted process) or recovered (detected silent, but it was only a
+        # slow start or a stall, not a death): a new process holds no patch
+        self.world.connected[k] = True
+        self.sensing.reset(k)
+        self._ask(k, a, msg.eps, msg.smoothing)
+        self.faults.clear_detected(k)
+        self._member_event(k, got.value, a, epoch=msg.epoch)
+        if got is not Admission.RECOVERED:
+            self._send_path(a)
+
     def _ask(self, k: int, a: int, eps: float | None, smoothing: float | None) -> None:
         """Agent ``a`` asks for patches sensed for ``eps`` (and ``smoothing``)."""
         if eps is not None and not self.sensing.ask(k, eps, smoothing) and a not in self._eps_warned:
@@ -391,24 +364,11 @@ class Simulator:
 
     def _beacon(self, k: int, a: int, b: Beacon | BeaconPart, t: float, wall: float) -> None:
         """Hand agent ``a``'s beacon (a message, or riding on its command) to the radio."""
-        # the protocol sends one beacon per tick; each is copied to every robot in range, so a
-        # flood would be multiplied. A token bucket per agent drops the excess: one token per
-        # tick of the world or, in real time, per tick period of wall time (so beacons that
-        # queued while this process stalled still pass), at most BEACON_BURST saved.
-        elapsed, burst = float(self.tick - self.beacon_token_tick[k]), float(BEACON_BURST)
-        if self.cfg.clock == "realtime":  # and up to a second's worth after a stall
-            period = self.cfg.tick / (self.cfg.time_scale * self.speed)
-            elapsed = max(elapsed, (wall - self.beacon_token_wall[k]) / period)
-            burst = max(burst, 1.0 / period)
-        tokens = min(burst, self.beacon_tokens[k] + elapsed)
-        self.beacon_token_tick[k], self.beacon_token_wall[k] = self.tick, wall
-        if tokens < 1.0:
-            self.beacon_tokens[k] = tokens
+        period = self.cfg.tick / (self.cfg.time_scale * self.speed) if self.cfg.clock == "realtime" else None
+        if not self.sessions.admit_beacon(k, self.tick, wall, period):
             self.counts["beacons_over_rate"] += 1
             self._reject(f"agent {a} beacons faster than one a tick")
             return
-        self.beacon_tokens[k] = tokens - 1.0
-        self.beacon_tick[k] = self.tick
         if len(b.position) != self.cfg.dim:
             self._reject("beacon of the wrong dimension")
             return
@@ -477,7 +437,7 @@ class Simulator:
             st = State(**env, position=x.tolist(), world_time=self.world.t, dt=self.cfg.tick, tick=self.tick,
                        reply="beacon")  # fmt: skip
             return encode(st)
-        got = self.sensing.patch_for(k, x, self.tick, int(self.cmd_tick[k]))
+        got = self.sensing.patch_for(k, x, self.tick, int(self.sessions.cmd_tick[k]))
         patch, coef = (None, None) if got is None else got
         if got is not None:
             self.counts["patches_sent"] += 1
@@ -521,20 +481,20 @@ class Simulator:
     def _lockstep_tick(self) -> None:
         # silence is measured from the first state an agent left unanswered: one that answered the
         # last tick is not silent, however long the world paused in between
-        answered_last = self.cmd_tick >= self.tick
-        self.last_command_wall[answered_last] = time.monotonic()
+        answered_last = self.sessions.cmd_tick >= self.tick
+        self.sessions.last_command_wall[answered_last] = time.monotonic()
         self.tick += 1
         self._due_events()
         self._radio_update()
         live = np.flatnonzero(self.world.live_mask())
         for k in live:  # sensing round: every agent beacons this tick's position
             self._send(int(self.world.ids[k]), self._state(k, "beacon"))
-        self._await(live, lambda k: self.beacon_tick[k] >= self.tick)
+        self._await(live, lambda k: self.sessions.beacon_tick[k] >= self.tick)
         for k in live:  # command round: each computes with its neighbours' positions of this tick
             self._send(int(self.world.ids[k]), self._state(k))
-        self._await(live, lambda k: self.cmd_tick[k] >= self.tick)
+        self._await(live, lambda k: self.sessions.cmd_tick[k] >= self.tick)
         wall = time.monotonic()
-        answered = self.cmd_tick == self.tick
+        answered = self.sessions.cmd_tick == self.tick
         self._detect(wall, answered)
         self.world.command[~answered] = 0.0  # a robot that did not answer this tick holds still
         self.world.step(self.cfg.tick, wall, None)
@@ -560,7 +520,7 @@ class Simulator:
         period = self.cfg.tick / (self.cfg.time_scale * self.speed)
         wall = time.monotonic()
         if self.paused:  # no states go out, so nobody is silent
-            self.last_command_wall[self.world.connected] = wall
+            self.sessions.last_command_wall[self.world.connected] = wall
             self._idle()
         else:
             self.world.step(self.cfg.tick, wall, self.cfg.command_ttl_wall)
@@ -618,7 +578,7 @@ class Simulator:
         self._next_wall = time.monotonic()
         # silence counts from the first state: an agent that joined early is not silent for
         # the time the world waited for the others
-        self.last_command_wall[self.world.connected] = self._next_wall
+        self.sessions.last_command_wall[self.world.connected] = self._next_wall
 
     def advance(self, max_ticks: int | None = None) -> int:
         """Run ticks until the duration, :meth:`stop`, or ``max_ticks``; returns the ticks run."""

@@ -291,7 +291,7 @@ def test_a_flooding_member_does_not_disturb_the_others(tmp_path):
                 except zmq.Again:
                     break
             sim.advance(max_ticks=1)
-            answered.append(int((sim.cmd_tick[:n] == sim.tick).sum()))
+            answered.append(int((sim.sessions.cmd_tick[:n] == sim.tick).sum()))
         got = energy_distance(sim.world.x[:n], sim.target)
     finally:
         flood.close(linger=0)

@@ -54,7 +54,9 @@ def test_annealed_schedule_in_agent_processes_equals_cover_to_round_off(fleets, 
     ref = cover(sim.target, x0, 0.5, r_min=0.04, schedule=SCHED, t_end=ticks * tick, fixed_step=tick)
     assert np.abs(sim.world.x - ref.x).max() < 1e-9, np.abs(sim.world.x - ref.x).max()
     assert np.abs(ref.x - np.asarray(x0)).max() > 0.1  # the fleet really moved
-    assert set(sim.schedule_stage.tolist()) == {2} and set(sim.schedule_epoch.tolist()) == {0}
+    assert set(sim.sessions.schedule_stage.tolist()) == {2} and set(sim.sessions.schedule_epoch.tolist()) == {
+        0
+    }
     # every stage was sensed: patches of all three pairs went out
     assert sim.counts["patches_sent"] >= 3 * n
     # one eps for ever would have ended elsewhere: the schedule mattered
@@ -73,7 +75,7 @@ def test_survivors_restart_the_schedule_together_after_losses(fleets, rng):
     sim = fleet.sim
     sim.start()
     sim.advance(60)
-    assert set(sim.schedule_epoch.tolist()) == {0} and not [
+    assert set(sim.sessions.schedule_epoch.tolist()) == {0} and not [
         e for e in sim.events if e["kind"] == "schedule_restart"
     ]
     killed = [1, 4, 7]
@@ -84,7 +86,7 @@ def test_survivors_restart_the_schedule_together_after_losses(fleets, rng):
 
     def restarted() -> bool:
         sim.advance(5)
-        return bool(np.all(sim.schedule_epoch[idx] >= 1))
+        return bool(np.all(sim.sessions.schedule_epoch[idx] >= 1))
 
     wait_until(restarted, timeout=30.0)
     sim.advance(10)
@@ -94,7 +96,7 @@ def test_survivors_restart_the_schedule_together_after_losses(fleets, rng):
     assert any(e["cause"] == "losses" for e in restarts)
     assert all(e["epoch"] >= 1 for e in restarts)
     # one loss event, one fleet-wide epoch (independent restarts settle on the same one)
-    assert len(set(sim.schedule_epoch[idx].tolist())) == 1
+    assert len(set(sim.sessions.schedule_epoch[idx].tolist())) == 1
 
 
 def test_a_radio_shorter_than_the_law_radius_gives_no_false_restart_and_a_kill_still_restarts(fleets, rng):
@@ -115,7 +117,7 @@ def test_a_radio_shorter_than_the_law_radius_gives_no_false_restart_and_a_kill_s
     until = time.monotonic() + 4 * forget
     wait_until(lambda: sim.advance(1) >= 0 and time.monotonic() > until, timeout=30.0)
     assert not [e for e in sim.events if e["kind"] == "schedule_restart"]
-    assert set(sim.schedule_epoch.tolist()) == {0}
+    assert set(sim.sessions.schedule_epoch.tolist()) == {0}
     # now kill the agent with the closest neighbour
     x = np.array(sim.world.x)
     d = np.linalg.norm(x[:, None] - x[None], axis=-1) + np.eye(n) * 9.0
@@ -123,7 +125,9 @@ def test_a_radio_shorter_than_the_law_radius_gives_no_false_restart_and_a_kill_s
     assert d.min() < 0.2
     fleet.procs[victim].send_signal(signal.SIGKILL)
     idx = [sim.world.index[a] for a in range(n) if a != victim]
-    wait_until(lambda: sim.advance(5) >= 0 and bool(np.all(sim.schedule_epoch[idx] >= 1)), timeout=30.0)
+    wait_until(
+        lambda: sim.advance(5) >= 0 and bool(np.all(sim.sessions.schedule_epoch[idx] >= 1)), timeout=30.0
+    )
     sim.finish()
     assert any(e["cause"] == "losses" for e in sim.events if e["kind"] == "schedule_restart")
 
@@ -141,11 +145,14 @@ def test_a_late_joiner_takes_up_the_stage_its_neighbours_are_in(fleets, rng):
     late = n - 1
     fleet.start_agent(late)
     k = sim.world.index[late]
-    wait_until(lambda: sim.advance(1) >= 0 and sim.schedule_stage[k] >= 0, timeout=30.0)
+    wait_until(lambda: sim.advance(1) >= 0 and sim.sessions.schedule_stage[k] >= 0, timeout=30.0)
     sim.advance(3)
     sim.finish()
-    assert sim.schedule_stage[k] == 2 == sim.schedule_stage[0] and sim.schedule_epoch[k] == 0
-    assert sim.schedule_cause[k] == "neighbours" and sim.schedule_cause[0] == "start"
+    assert (
+        sim.sessions.schedule_stage[k] == 2 == sim.sessions.schedule_stage[0]
+        and sim.sessions.schedule_epoch[k] == 0
+    )
+    assert sim.sessions.schedule_cause[k] == "neighbours" and sim.sessions.schedule_cause[0] == "start"
     assert not [e for e in sim.events if e["kind"] == "schedule_restart"]
 
 
@@ -163,7 +170,9 @@ def test_no_false_restart_in_real_time_with_20_percent_beacon_loss(fleets, rng):
     sim = fleet.sim
     assert sim.radio.counters.dropped_loss > 0.15 * sim.radio.counters.sent * (n - 1)
     assert not [e for e in sim.events if e["kind"] == "schedule_restart"]
-    assert set(sim.schedule_epoch.tolist()) == {0} and set(sim.schedule_stage.tolist()) == {2}
+    assert set(sim.sessions.schedule_epoch.tolist()) == {0} and set(sim.sessions.schedule_stage.tolist()) == {
+        2
+    }
     # and it covered the target as the loss-free law does (the central run of the same schedule)
     ref = cover(sim.target, x0, 0.5, r_min=0.04, schedule=SCHED, t_end=sim.world.t, fixed_step=0.1)
     ed = [sc.metrics.energy_distance(x, sim.target) for x in (np.asarray(x0), ref.x, sim.world.x)]

@@ -91,7 +91,7 @@ def test_only_the_fleet_gets_in_and_no_key_speaks_for_another(fleets, rng, tmp_p
     assert kinds.count("auth_denied") >= 1 and kinds.count("handshake_failed") >= 3
     # nothing from them was accepted: the only joins are the fleet's, agent 2 still answers as itself
     assert sorted(e["agent_id"] for e in sim.events if e["kind"] in ("joined", "rejoined")) == [0, 1, 2]
-    assert sim.world.live_mask().all() and (sim.cmd_tick == sim.tick).all()
+    assert sim.world.live_mask().all() and (sim.sessions.cmd_tick == sim.tick).all()
 
 
 def test_keys_are_private_and_never_overwritten(tmp_path):

@@ -325,7 +325,7 @@ def test_hostile_messages_rejected_and_a_restarted_agent_rejoins(fleets, rng):
         assert time.monotonic() < deadline, "agent 1 never detected"
         sim.advance(1)
     fleet.procs["1b"] = start_agent(agent_cfg(1, sim))
-    while sim.world.status()[1] != Status.LIVE or sim.cmd_tick[1] != sim.tick:
+    while sim.world.status()[1] != Status.LIVE or sim.sessions.cmd_tick[1] != sim.tick:
         assert time.monotonic() < deadline + 40, "agent 1 never rejoined"
         sim.advance(1)
     kinds = [(e["kind"], e.get("agent_id")) for e in sim.events]
@@ -367,7 +367,7 @@ def test_patch_resent_only_when_no_command_answered_it(rng):
         sent = {0: [], 1: []}
         for t in range(30):
             sim.tick = t
-            sim.cmd_tick[0] = t - 4  # robot 0 lags four ticks; robot 1 never answers
+            sim.sessions.cmd_tick[0] = t - 4  # robot 0 lags four ticks; robot 1 never answers
             for k in sent:
                 if decode(sim._state(k)).patch is not None:
                     sent[k].append(t)
