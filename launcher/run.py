@@ -345,7 +345,7 @@ class Launch:
                     self.progress = None
                 if self.interrupted:
                     self.event("interrupted", None, signals=self._signals)
-                if self.sim is not None and not self.sim.sock.closed:
+                if self.sim is not None and not self.sim.link.closed:
                     w = self.sim.world  # the world as it ended, before the agents say bye
                     self._end = (int(w.live_mask().sum()), w.status().tolist())
                     if self.pool is not None:  # agents say bye (with their counters) to a listening world
@@ -548,7 +548,7 @@ class Launch:
                 "impersonation": sim.counts["impersonation"],
                 "events_suppressed": dict(sim.budgets.events_suppressed),
                 # connections refused or closed, handshakes failed (simulator/connections.py)
-                "connections": dict(sim.conns.counts),
+                "connections": dict(sim.link.conns.counts),
             }
             m = metrics
             final = {

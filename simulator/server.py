@@ -38,7 +38,6 @@ from swarmcover.domain import Box
 from swarmcover.law import BlobLaw
 from swarmcover.logbudget import LogBudget
 from swarmcover.protocol import (
-    MAX_HEADER_BYTES,
     Beacon,
     BeaconPart,
     Bye,
@@ -54,14 +53,13 @@ from swarmcover.protocol import (
     encode,
 )
 
-from .budgets import DRAIN_MAX, HANDSHAKE_WALL, SPARE_DESCRIPTORS, MemberBudgets, ensure_descriptors
+from .budgets import MemberBudgets, ensure_descriptors
 from .config import SimConfig
-from .connections import ConnectionGuard
 from .faults import Faults
 from .fleetmetrics import FleetMetrics
+from .link import AgentLink
 from .radio import Radio
 from .recording import Recorder
-from .security import CurveGuard, load_allow_list
 from .sensing import PATCH_MARGIN, PATCH_RESEND_TICKS, Sensing
 from .sessions import Admission, Sessions
 from .world import STATUS_NAMES, Snapshot, World
@@ -168,35 +166,8 @@ class Simulator:
                 "config": cfg.model_dump(mode="json"),
             }
             self.recorder = Recorder(cfg.record, meta, cfg.flush_every_wall)
-        self._own_ctx = ctx is None
-        self.ctx = zmq.Context() if ctx is None else ctx
-        self.sock = self.ctx.socket(zmq.ROUTER)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
-        self.sock.setsockopt(zmq.SNDHWM, 10_000)
-        self.sock.setsockopt(zmq.RCVHWM, 10_000)
-        # agents send headers only (buffers go the other way, with states): a bigger frame ends
-        # its connection in ZeroMQ, one of more frames in _drain, an endless one in self.conns
-        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_HEADER_BYTES)
-        # a connection that never finishes its handshake is closed after HANDSHAKE_WALL (idle
-        # TCP connections must not keep descriptors for ever)
-        self.sock.setsockopt(zmq.HANDSHAKE_IVL, int(HANDSHAKE_WALL * 1000))
-        # connections bounded in total (below the descriptor limit), per key, and silent ones
-        self.conns = ConnectionGuard(self.sock, nofile - SPARE_DESCRIPTORS // 2 if nofile > 0 else 100_000)
-        self.guard: CurveGuard | None = None
-        if cfg.curve is not None:  # the authenticator runs before the socket binds
-            self.guard = CurveGuard(
-                self.ctx, self.sock, cfg.curve.secret_key, load_allow_list(cfg.curve.clients), self.conns
-            )
-            missing = sorted(set(cfg.roster) - set(self.guard.keys))
-            if missing:
-                log.warning("no CURVE key for agents %s: they cannot join", missing[:20])
-        else:
-            log.warning(
-                "simulator is INSECURE (plaintext): anyone who reaches %s can drive the robots", cfg.endpoint
-            )
-        self.sock.bind(cfg.endpoint)
-        self.endpoint = self.sock.getsockopt(zmq.LAST_ENDPOINT).decode()
+        self.link = AgentLink(cfg, nofile, ctx)  # the socket, CURVE and the connection bounds
+        self.endpoint = self.link.endpoint
         log.info("simulator bound at %s, roster of %d", self.endpoint, n)
 
     # ------------------------------------------------------------------ events
@@ -252,10 +223,9 @@ class Simulator:
         route = self.sessions.routes.get(agent_id)
         if route is None:
             return
-        try:
-            self.sock.send_multipart([route, *frames], zmq.NOBLOCK)
+        if self.link.send(route, frames):
             self.counts["messages_out"] += 1
-        except zmq.ZMQError:
+        else:
             self.counts["send_failed"] += 1
 
     def _send_path(self, a: int) -> None:
@@ -282,10 +252,10 @@ class Simulator:
         if k is None:
             self._reject(f"agent {a} is not on the roster")
             return
-        if self.guard is not None and self.guard.agent_for(user) != a:
+        owner = self.link.agent_for(user)
+        if self.link.guard is not None and owner != a:
             self.counts["impersonation"] += 1
-            self._reject(f"{msg.kind} claiming agent {a} from the key of agent {self.guard.agent_for(user)}")
-            owner = self.guard.agent_for(user)
+            self._reject(f"{msg.kind} claiming agent {a} from the key of agent {owner}")
             self.quiet.warning("impersonation", "agent %s's key used to claim agent %d", owner, a)
             if owner is not None and owner in self.world.index:  # charged to the key's owner
                 ko = self.world.index[owner]
@@ -394,8 +364,7 @@ class Simulator:
         # (400 agents at 10 Hz: 2.5 ticks a second)
         while True:
             left = until - time.monotonic()
-            if left >= 1e-3:
-                self.sock.poll(int(left * 1000.0))
+            self.link.wait(left)
             took = self._drain()
             if until - time.monotonic() < 1e-3 or (once and took):
                 return
@@ -404,28 +373,18 @@ class Simulator:
         """Take at most ``DRAIN_MAX`` waiting messages, each stamped with its own arrival (a
         long batch must not make the ones at its end look old), each connection within its
         budget (the excess is dropped unparsed)."""
-        took = 0
-        conns, curve = self.conns, self.guard is not None
-        for kind, details in conns.take_events():
+        for kind, details in self.link.conns.take_events():
             self.event(kind, None, **details)
-        for _ in range(DRAIN_MAX):
-            try:  # the descriptor and the authenticated key come with the frames (ZeroMQ metadata)
-                parts = self.sock.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                break
-            user = parts[-1].get("User-Id") if curve and len(parts) > 1 else None
-            fd, wall = parts[-1].get(zmq.SRCFD), time.monotonic()
-            conns.seen(fd, user, wall)
+        took, refused = 0, self.link.multipart
+        for route, frames, wall, user in self.link.receive():
             took += 1
-            if len(parts) > 2:  # the route and one header: nothing an agent sends has more
-                self.counts["rejected"] += 1
-                conns.drop(fd, f"a message of {len(parts) - 1} frames")
-                continue
-            route, *frames = [p.bytes for p in parts]
             if not self.budgets.admit_message(route, self.tick, wall):
                 self.counts["over_budget"] += 1
                 continue
             self._take(route, frames, wall, user)
+        refused = self.link.multipart - refused
+        self.counts["rejected"] += refused
+        took += refused
         return took
 
     def _state(self, k: int, reply: str = "command") -> list[bytes]:
@@ -601,9 +560,9 @@ class Simulator:
 
     def finish(self) -> None:
         """Record the end and close the socket and the recording."""
-        for kind, details in self.conns.take_events():  # refusals since the last look
+        for kind, details in self.link.conns.take_events():  # refusals since the last look
             self.event(kind, None, **details)
-        counts = {**self.counts, **self.conns.counts}
+        counts = {**self.counts, **self.link.conns.counts}
         self.event("end", ticks=self.tick, counters=counts, radio=self.radio.counters.as_dict())
         self.close()
 
@@ -616,13 +575,8 @@ class Simulator:
             self.finish()
 
     def close(self) -> None:
-        if self.sock.closed:
+        if self.link.closed:
             return
         if self.recorder is not None:
             self.recorder.close()
-        if self.guard is not None:
-            self.guard.close()
-        self.conns.close()
-        self.sock.close(linger=0)
-        if self._own_ctx:
-            self.ctx.term()
+        self.link.close()

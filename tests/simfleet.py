@@ -29,7 +29,7 @@ def agent_cfg(i: int, sim: Simulator, keys=None, **over) -> dict:
     }
     if keys is not None:
         cfg["curve"] = {"secret_key": str(keys.agent_secret(i)), "server_key": str(keys.server_public)}
-    elif sim.guard is None:
+    elif sim.link.guard is None:
         cfg["insecure"] = True
     cfg.update(over)
     return cfg
@@ -61,7 +61,7 @@ class Fleet:
 
     def close(self) -> None:
         stop_all(list(self.procs.values()))
-        if not self.sim.sock.closed:
+        if not self.sim.link.closed:
             self.sim.close()
 
 

@@ -72,7 +72,7 @@ def test_only_the_fleet_gets_in_and_no_key_speaks_for_another(fleets, rng, tmp_p
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 sim.advance(max_ticks=1)
-                g = sim.conns.counts
+                g = sim.link.conns.counts
                 if g["auth_denied"] >= 1 and g["handshake_failed"] >= 3 and sim.counts["impersonation"] >= 1:
                     break
         sim.advance(max_ticks=20)
@@ -80,7 +80,7 @@ def test_only_the_fleet_gets_in_and_no_key_speaks_for_another(fleets, rng, tmp_p
         for s in attackers.values():
             s.close(linger=0)
         ctx.term()
-    g, c = sim.conns.counts, sim.counts
+    g, c = sim.link.conns.counts, sim.counts
     kinds = [e["kind"] for e in sim.events]
     print(f"\nguard {g}; impersonation {c['impersonation']}; rejected {c['rejected']}")
     assert g["auth_denied"] >= 1, "the unknown key was not refused by ZAP"
