@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
+from launcher.processes import processes_mentioning
+
 ROOT = Path(__file__).resolve().parents[1]
 CLK = os.sysconf("SC_CLK_TCK")
 DEFAULT_CASES = "25@10 50@10 100@10 200@10 400@10 100@20"
@@ -109,16 +111,7 @@ def cpu_model() -> str:
 
 
 def agent_pids(run: Path) -> list[int]:
-    out = []
-    needle = str(run / "agents").encode()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                if needle in (d / "cmdline").read_bytes():
-                    out.append(int(d.name))
-            except OSError:
-                pass
-    return out
+    return processes_mentioning(str(run / "agents"))
 
 
 def one(

@@ -28,9 +28,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["AgentProcess", "ProcessPool", "check_agent_command"]
+__all__ = ["AgentProcess", "ProcessPool", "check_agent_command", "processes_mentioning"]
 
 log = logging.getLogger("swarmcover.launch")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes (other than this one) whose command line contains ``text``, for
+    example a run folder: what a launch left running. Reads Linux's ``/proc``; empty elsewhere."""
+    found, needle, me = [], text.encode(), os.getpid()
+    proc = Path("/proc")
+    for d in proc.iterdir() if proc.is_dir() else ():
+        if d.name.isdigit() and int(d.name) != me:
+            try:
+                if needle in (d / "cmdline").read_bytes():
+                    found.append(int(d.name))
+            except OSError:  # gone meanwhile, or not ours to read
+                continue
+    return found
 
 
 def check_agent_command(command: list[str] | None) -> None:

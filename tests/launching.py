@@ -11,22 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from launcher.processes import processes_mentioning
+
 __all__ = ["Launches", "events_of", "processes_mentioning", "summary_of", "wait_until"]
-
-
-def processes_mentioning(text: str) -> list[int]:
-    """Pids of live processes whose command line contains ``text`` (zombies have none)."""
-    found = []
-    needle = text.encode()
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if needle in (d / "cmdline").read_bytes():
-                found.append(int(d.name))
-        except OSError:
-            continue
-    return found
 
 
 def wait_until(predicate, timeout: float, what: str, poll: float = 0.05):
