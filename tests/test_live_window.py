@@ -36,7 +36,10 @@ def xserver():
         pytest.skip(why)
     r, w = os.pipe()
     x = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        # -noreset: by default Xvfb resets when its last client leaves, and while it does it refuses
+        # connections; the test's xdotool probes come and go, so the launcher's XOpenDisplay could
+        # land in a reset ("x11 not available", a headless run: one CI failure in five)
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x1024x24", "-nolisten", "tcp", "-noreset"],
         pass_fds=(w,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
