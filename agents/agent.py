@@ -78,7 +78,9 @@ class Agent:
         self.strict_smoothing = cfg.schedule is not None
         self.table = NeighborTable(cfg.agent_id, cfg.dim, cfg.beacon_ttl, cfg.forget_after, cfg.max_neighbors)
         # direct beacons' positions are the senders' word: screened for what a robot can do
-        self.screen = PeerScreen(self.box, cfg.speed_limit, cfg.beacon_ttl, capacity=cfg.max_neighbors)
+        zones = [] if cfg.target is None else [z.zone() for z in cfg.target.zones]
+        self.screen = PeerScreen(self.box, cfg.speed_limit, cfg.beacon_ttl, zones=zones,
+                                 capacity=cfg.max_neighbors)  # fmt: skip
         self.local_target = self._local_target()
         self._local_fields: dict[Stage, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._own_ctx = ctx is None
@@ -141,11 +143,12 @@ class Agent:
             return None
         from swarmcover.targets import GaussianMixture, Uniform  # only an agent with a map of its own
 
+        zones = [z.zone() for z in t.zones]
         if t.means:
             target = GaussianMixture(t.means, t.covs, t.weights, bounds=self.cfg.bounds, floor=t.floor,
-                                     truncate=t.truncate)  # fmt: skip
+                                     truncate=t.truncate, zones=zones)  # fmt: skip
         else:
-            target = Uniform(self.cfg.bounds, floor=t.floor)
+            target = Uniform(self.cfg.bounds, floor=t.floor, zones=zones)
         return target.for_service() if t.objective == "service" else target
 
     def _local_field(self, stage: Stage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swarmcover.configfile import load_config_file
+from swarmcover.zonespec import Region
 
 __all__ = [
     "AgentConfig",
@@ -71,7 +72,9 @@ class DirectPeers(_Strict):
 
 class LocalTarget(_Strict):
     """A target the agent computes its own field from (hardware: the demand map is on board),
-    a Gaussian mixture (``covs`` isotropic variances) or uniform when ``means`` is empty."""
+    a Gaussian mixture (``covs`` isotropic variances) or uniform when ``means`` is empty, with
+    the scenario's no-go ``zones`` (the target is zero there, and a direct peer's beacon from
+    inside one is impossible)."""
 
     means: list[list[float]] = Field(default_factory=list, max_length=256)
     covs: list[_Pos] = Field(default_factory=list, max_length=256)
@@ -80,6 +83,7 @@ class LocalTarget(_Strict):
     floor: _Pos = 1e-3
     target_smoothing: Annotated[float, Field(ge=0.0)] = 0.0
     objective: Literal["density", "service"] = "density"
+    zones: list[Region] = Field(default_factory=list, max_length=64)
 
 
 class StageSpec(_Strict):

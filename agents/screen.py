@@ -1,7 +1,8 @@
 """Screening peers' beacons for what is physically possible (direct mode: positions are whatever
 the sender says; with a simulator the radio relays the world's own positions).
 
-A beacon is **impossible** when its position lies outside the domain, or is farther from the
+A beacon is **impossible** when its position lies outside the domain or inside a no-go zone of
+the agent's map (solid: no robot stands there), or is farther from the
 peer's previous beacon than ``JUMP_FACTOR`` times the speed limit allows over the time between
 their receipts plus the beacon TTL (slack for queueing). It is dropped and counted; a peer with
 ``strikes`` impossible beacons within ``window`` seconds is **quarantined** for ``quarantine``
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from swarmcover.domain import Box
+from swarmcover.domain import Box, Zone
 
 __all__ = ["JUMP_FACTOR", "PeerScreen"]
 
@@ -30,6 +31,8 @@ class PeerScreen:
         Distance per second.
     slack : float
         Seconds added to the time between receipts (the beacon TTL).
+    zones : sequence of Zone
+        No-go zones; a position deeper inside one than the tolerance is impossible.
     strikes, window, quarantine
         ``strikes`` impossible beacons within ``window`` s quarantine a peer for ``quarantine`` s.
     capacity : int
@@ -41,6 +44,7 @@ class PeerScreen:
         box: Box,
         speed_limit: float,
         slack: float,
+        zones: tuple[Zone, ...] | list[Zone] = (),
         strikes: int = 3,
         window: float = 10.0,
         quarantine: float = 10.0,
@@ -48,6 +52,7 @@ class PeerScreen:
     ) -> None:
         self.lo, self.hi = box.lo, box.hi
         self.tol = 1e-9 * float(np.max(box.size))
+        self.zones = tuple(zones)
         self.speed, self.slack = float(speed_limit), float(slack)
         self.strikes, self.window, self.quarantine = int(strikes), float(window), float(quarantine)
         self.capacity = int(capacity)
@@ -61,6 +66,9 @@ class PeerScreen:
         previous ``(position, received)``; None when it can."""
         if np.any(position < self.lo - self.tol) or np.any(position > self.hi + self.tol):
             return "outside the domain"
+        for z in self.zones:
+            if float(z.signed_distance(position[None])[0]) < -self.tol:
+                return "inside a no-go zone"
         if last is not None:
             prev, heard = last
             reach = JUMP_FACTOR * self.speed * (max(0.0, now - heard) + self.slack)

@@ -20,10 +20,11 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import swarmcover as sc
-from simulator.config import DropoutEvent, RadioConfig, RandomDropouts, Region, SimConfig, WindConfig
+from simulator.config import DropoutEvent, RadioConfig, RandomDropouts, SimConfig, WindConfig
 from swarmcover.configfile import describe_validation_error
 from swarmcover.coverage import default_r_min
 from swarmcover.schedule import CoverageSchedule
+from swarmcover.zonespec import Region
 
 __all__ = [
     "PROCESS_KINDS",

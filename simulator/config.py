@@ -16,16 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import swarmcover as sc
 from swarmcover.configfile import load_config_file
-from swarmcover.domain import Disk, Rectangle, Zone
+from swarmcover.zonespec import Region
 
 __all__ = [
     "CurveServer",
-    "DiskZone",
     "DropoutEvent",
     "RadioConfig",
     "RandomDropouts",
-    "RectZone",
-    "Region",
     "RenderConfig",
     "SensingPair",
     "SimConfig",
@@ -41,27 +38,6 @@ _Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class DiskZone(_Strict):
-    kind: Literal["disk"] = "disk"
-    center: list[float] = Field(min_length=1, max_length=2)
-    radius: _Pos
-
-    def zone(self) -> Zone:
-        return Disk(tuple(self.center), self.radius)
-
-
-class RectZone(_Strict):
-    kind: Literal["rect"] = "rect"
-    lo: list[float] = Field(min_length=1, max_length=2)
-    hi: list[float] = Field(min_length=1, max_length=2)
-
-    def zone(self) -> Zone:
-        return Rectangle(tuple(self.lo), tuple(self.hi))
-
-
-Region = Annotated[DiskZone | RectZone, Field(discriminator="kind")]
 
 
 class TargetSpec(_Strict):

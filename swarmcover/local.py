@@ -42,6 +42,7 @@ __all__ = [
     "c_kernel_available",
     "local_velocity",
     "near_images",
+    "neighbor_bound",
     "patch_covers",
     "resolve_kernel",
     "sample_spline",
@@ -190,6 +191,67 @@ def sample_spline(
     idx = ((i[:, 0] - 1) * n1 + (i[:, 1] - 1))[:, None] + (_TAPS[:, None] * n1 + _TAPS[None, :]).reshape(16)
     ww = (w[:, 0, :, None] * w[:, 1, None, :]).reshape(m, 1, 16)
     return (ww @ np.take(flat, idx, axis=0))[:, 0]  # take: a few times faster than flat[idx] here
+
+
+def neighbor_bound(
+    mass: float,
+    eps: float,
+    coef: np.ndarray,
+    origin: np.ndarray | None = None,
+    spacing: np.ndarray | None = None,
+    center: np.ndarray | None = None,
+    half_width: float | None = None,
+) -> float:
+    r"""The most one source (a neighbour, or one mirror image of it) of mass ``mass`` can add to
+    :func:`local_velocity`, wherever it stands, with the field of spline coefficients ``coef``.
+
+    With :math:`\phi_{\sqrt2\varepsilon}(r) = (4\pi\varepsilon^2)^{-d/2} e^{-r^2/4\varepsilon^2}`,
+    :math:`\max_r r\,e^{-r^2/4\varepsilon^2} = \sqrt2\,\varepsilon\,e^{-1/2}`, and cubic B-spline
+    samples being convex combinations of their coefficients (so :math:`|W| \le \max|c_W|` and
+    :math:`|\nabla W| \le \lVert(\max|c_{\partial_a W}|)_a\rVert`), one pair term is bounded by
+
+    .. math::
+
+        B(m) = m\,(4\pi\varepsilon^2)^{-d/2}\Big[\frac{e^{-1/2}}{\sqrt2\,\varepsilon}\max|W|
+               + \frac12 \max|\nabla W|\Big].
+
+    A neighbour counts once, plus once per mirror image of it within the radius (at most
+    :math:`2^d - 1` when every side of the box is at least twice the radius). The command chain
+    (:func:`swarmcover.control.compose`) multiplies the law by the gain and saturates, which moves
+    no vector farther than it was moved, so one neighbour changes a command by at most
+    ``gain * (1 + images) * B`` (plus the separation barrier's push from it), and never by more
+    than twice the speed limit. With masses capped at the fleet's (``docs/security.md``) a liar
+    moves its neighbours exactly as an honest robot where it claims to be, within this bound.
+
+    The maxima are taken over the whole patch, or (``origin``, ``spacing``, ``center`` and
+    ``half_width`` given) over the coefficients that samples within ``half_width`` of ``center``
+    use: the pair midpoints of an agent at ``center`` lie within half its radius of it, so that is
+    the bound for that agent (far tighter where the target is dense: :math:`W = 1/\bar\rho` is
+    large only where the demand is low).
+
+    Parameters
+    ----------
+    mass, eps : float
+    coef : ndarray, shape (n_1, ..., n_d, d + 1)
+    origin, spacing, center : ndarray, shape (d,), optional
+    half_width : float, optional
+
+    Returns
+    -------
+    float
+    """
+    d = coef.ndim - 1
+    if center is not None:
+        u_lo = np.floor((np.asarray(center) - half_width - origin) / spacing).astype(np.intp) - 1
+        u_hi = np.floor((np.asarray(center) + half_width - origin) / spacing).astype(np.intp) + 3
+        shape = np.asarray(coef.shape[:d])
+        u_lo, u_hi = np.clip(u_lo, 0, shape - 1), np.clip(u_hi, 1, shape)
+        coef = coef[tuple(slice(int(a), int(b)) for a, b in zip(u_lo, u_hi, strict=True))]
+    flat = np.abs(coef.reshape(-1, coef.shape[-1]))
+    peak = flat.max(axis=0)
+    w_max, g_max = float(peak[0]), float(np.linalg.norm(peak[1:]))
+    norm = (4.0 * math.pi * eps * eps) ** (-d / 2.0)
+    return float(mass) * norm * (math.exp(-0.5) / (math.sqrt(2.0) * eps) * w_max + 0.5 * g_max)
 
 
 def _pairs_numpy(

@@ -180,7 +180,8 @@ def test_one_message_or_a_flood_does_not_end_a_launched_run(tmp_path, launches):
 def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
     """5 agents in direct mode (UDP bodies integrated here, beacons PUB/SUB between agents) and a
     sixth roster endpoint: robot 5 parked at the target's centre, honest (mass 1/5) or, with
-    ``liar``, claiming mass 1.0, and then also id 6 sending positions that jump across the map.
+    ``liar``, claiming mass 1.0, and then also id 6 sending positions that jump across the map
+    and id 7 standing still inside the map's no-go zone (on the fleet's way to the target).
     Returns the five agents' final energy distance and agent 0's counters."""
     import swarmcover as sc
     from swarmcover.protocol import Beacon, StatsRequest
@@ -204,7 +205,8 @@ def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
                 "r_min": 0.05, "rate_hz": 200.0, "state_timeout": 5.0, "insecure": True,
                 "body": {"kind": "udp", "listen": f"127.0.0.1:{udp[i]}"},
                 "peers": {"kind": "direct", "bind": pub[i], "roster": pub},
-                "target": {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2},
+                "target": {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2,
+                           "zones": [{"kind": "disk", "center": [0.3, 0.3], "radius": 0.08}]},
             }  # fmt: skip
             procs.append(start_agent(cfg))
         x = 0.05 + 0.1 * np.random.default_rng(3).random((n, 2))
@@ -218,11 +220,16 @@ def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
             if liar:
                 jumper = Beacon(agent_id=6, **env, position=rng.random(2).tolist(), mass=0.2)
                 lie.send_multipart(encode(jumper))
+                lie.send_multipart(encode(Beacon(agent_id=7, **env, position=[0.3, 0.31], mass=0.2)))
             if tick == 1:
                 v, seq = udp_body_start(body, udp, x, dt, epoch, seq, procs)
             else:
                 v, _, seq = udp_body_tick(body, udp, x, tick, dt, epoch, seq, 1.0)
             x = np.clip(x + dt * v, 0, 1)
+            off = x - 0.3  # the zone is solid: a body that would enter it stops at its edge
+            r = np.linalg.norm(off, axis=1)
+            inside = r < 0.08
+            x[inside] = 0.3 + off[inside] * (0.08 * (1 + 1e-6) / np.maximum(r[inside], 1e-12))[:, None]
         seq += 1
         body.sendto(
             encode(StatsRequest(agent_id=0, epoch=epoch, seq=seq, t=time.time()))[0], ("127.0.0.1", udp[0])
@@ -247,7 +254,8 @@ def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
 def test_direct_mode_liars_are_capped_rejected_and_quarantined(rng):
     """Direct mode (no simulator: positions are the senders' word), 5 agents with UDP bodies and
     a robot parked at the target's centre. Claiming mass 1.0 there, it counts as one robot of the
-    fleet's mass; a peer claiming positions that jump across the map is refused and quarantined.
+    fleet's mass; a peer claiming positions that jump across the map, and one claiming to stand
+    inside a no-go zone, are refused and quarantined (both: two quarantines).
     The fleet ends within 10 % of the energy distance it reaches beside an honest robot there
     (plus 0.01 for real-time noise; without the mass cap it was 1.8 x)."""
     clean, honest = _direct_fleet(rng, liar=False)
@@ -256,7 +264,7 @@ def test_direct_mode_liars_are_capped_rejected_and_quarantined(rng):
     print(
         f"\ndirect mode, 5 agents: energy distance clean {clean:.4f}, with liars {attacked:.4f}; {counters}"
     )
-    assert counters["mass_capped"] > 0 and counters["impossible"] > 0 and counters["quarantined"] >= 1, (
+    assert counters["mass_capped"] > 0 and counters["impossible"] > 0 and counters["quarantined"] >= 2, (
         counters
     )
     assert attacked <= 1.1 * clean + 0.01, (clean, attacked)
