@@ -10,6 +10,7 @@ what a log or a CI run can read.
 
 from __future__ import annotations
 
+import math
 import shutil
 import time
 from collections.abc import Callable
@@ -49,8 +50,9 @@ class Progress:
             isatty = getattr(out, "isatty", None)
             bar = bool(isatty and isatty())
         self._bar = None
-        self._last_plain = 0.0
-        self._last_draw = 0.0
+        # -inf, not 0: the monotonic clock starts near 0 at boot, and the first line is always due
+        self._last_plain = -math.inf
+        self._last_draw = -math.inf
         self._latest: tuple[float, Callable[[], str], Callable[[], str]] | None = None
         if bar:
             from tqdm import tqdm
