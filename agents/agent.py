@@ -544,6 +544,8 @@ class Agent:
                             continue
                         for frames, peer in zip(got, expected, strict=True):
                             self._handle(frames, from_body, now, peer)
+                if isinstance(self.peers, DirectPeers):
+                    self._watch_memory(poller, sources, now)
                 pending = self.state is not None and self.state.tick != self.answered_tick
                 silent = now - self.last_state_at > self.cfg.state_timeout
                 if (pending or silent) and bucket.take(now):
@@ -555,6 +557,21 @@ class Agent:
         finally:
             self._shutdown()
         return self.counters()
+
+    def _watch_memory(self, poller: zmq.Poller, sources: list, now: float) -> None:
+        """Direct peers' links made again when a peer's endless message grew this process
+        (:meth:`DirectPeers.watch_memory`); the poller and ``sources`` follow."""
+        old = self.peers.watch_memory(now)
+        if not old:
+            return
+        self.counts["links_reset"] += len(old)
+        for sock in old:
+            poller.unregister(sock)
+        sources[:] = [(item, b) for item, b in sources if b or item not in old]
+        for item in self.peers.poll_items():
+            if all(item is not known for known, _ in sources):
+                poller.register(item, zmq.POLLIN)
+                sources.append((item, False))
 
     def _shutdown(self) -> None:
         bye = Bye(**self._envelope(), reason="stopped", counters=self.counters())

@@ -9,22 +9,29 @@ returns False when the message had to be dropped) and ``close()``.
 - :class:`UdpBody`: a hardware body speaking the protocol's JSON headers over UDP datagrams
   (a position source in, velocity commands out); patches are not sent, the agent senses locally.
 - :class:`DirectPeers`: peers without a simulator, each agent a PUB bound at its endpoint and a
-  SUB connected to every endpoint of the roster.
+  SUB connected to each other endpoint of the roster (its memory guarded).
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import socket
+import time
 from pathlib import Path
 
 import zmq
 
+from swarmcover.procmem import malloc_trim, resident_bytes
 from swarmcover.protocol import MAX_FRAME_BYTES, MAX_HEADER_BYTES
 
-__all__ = ["DirectPeers", "SimLink", "UdpBody", "load_curve_keys"]
+__all__ = ["MEMORY_BUDGET", "QUIET_WALL", "DirectPeers", "SimLink", "UdpBody", "load_curve_keys"]
+
+log = logging.getLogger("swarmcover.agent.links")
 
 _HWM = 1000
+MEMORY_BUDGET = 256 << 20  # bytes an agent may grow before its quiet peer links are made again
+QUIET_WALL = 1.0  # seconds without a complete message that make a peer link suspect then
 
 
 def _configure(sock: zmq.Socket) -> None:
@@ -158,13 +165,22 @@ class UdpBody:
 
 
 class DirectPeers:
-    """Beacons over PUB/SUB without a simulator.
+    """Beacons over PUB/SUB without a simulator: a PUB bound at ``bind`` and one SUB per other
+    roster endpoint.
 
-    Plaintext: one SUB connected to every roster endpoint. CURVE (``curve = (public, secret)``
-    and ``peer_keys = {agent_id: public}``): the PUB is a CURVE server that admits only the
-    roster's keys (a ZAP handler in this process), and there is one SUB per peer, connected with
-    that peer's key as the server key, so each message is known to come from that peer
-    (:attr:`expected` names it, message by message, after :meth:`receive`).
+    CURVE (``curve = (public, secret)`` and ``peer_keys = {agent_id: public}``): the PUB is a
+    CURVE server that admits only the roster's keys (a ZAP handler in this process), and each
+    SUB connects with its peer's key as the server key, so each message is known to come from
+    that peer (:attr:`expected` names it, message by message, after :meth:`receive`; plaintext:
+    None).
+
+    **Memory** (:meth:`watch_memory`): ZeroMQ keeps every frame of a multipart message until its
+    last has come, with no bound on their number, so a peer could grow this process without end
+    with a message that never ends. When the process has grown more than ``memory_budget``
+    bytes since the link was made, every SUB that has delivered no complete message for
+    ``quiet_wall`` seconds (a peer inside such a message has delivered none since it began it)
+    is closed, which frees what it held, and made again (an honest peer is heard again within a
+    reconnect interval).
     """
 
     def __init__(
@@ -174,14 +190,17 @@ class DirectPeers:
         roster: list[tuple[int | None, str]],
         curve: tuple[bytes, bytes] | None = None,
         peer_keys: dict[int, bytes] | None = None,
+        memory_budget: int = MEMORY_BUDGET,
+        quiet_wall: float = QUIET_WALL,
     ) -> None:
         self.auth = None
+        self.ctx, self.curve, self.peer_keys = ctx, curve, peer_keys or {}
         self.pub = ctx.socket(zmq.PUB)
         _configure(self.pub)
         if curve is not None:
             from zmq.auth.thread import ThreadAuthenticator
 
-            allowed = {k.decode("ascii") for k in (peer_keys or {}).values()}
+            allowed = {k.decode("ascii") for k in self.peer_keys.values()}
             self.auth = ThreadAuthenticator(ctx)
             self.auth.start()
             self.auth.configure_curve_callback("swarmcover", credentials_provider=_AllowList(allowed))
@@ -190,37 +209,67 @@ class DirectPeers:
             self.pub.zap_domain = b"swarmcover"
         self.pub.bind(bind)
         own = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
-        others = [(a, ep) for a, ep in roster if ep not in (bind, own)]
-        self.subs: list[tuple[zmq.Socket, int | None]] = []
-        if curve is None:
-            sub = ctx.socket(zmq.SUB)
-            _configure(sub)
-            sub.setsockopt(zmq.SUBSCRIBE, b"")
-            for _, ep in others:
-                sub.connect(ep)
-            self.subs.append((sub, None))
-        else:
-            for a, ep in others:
-                sub = ctx.socket(zmq.SUB)
-                _configure(sub)
-                sub.setsockopt(zmq.SUBSCRIBE, b"")
-                sub.curve_publickey, sub.curve_secretkey = curve
-                sub.curve_serverkey = (peer_keys or {})[a]
-                sub.connect(ep)
-                self.subs.append((sub, a))
+        self.memory_budget, self.quiet_wall = int(memory_budget), float(quiet_wall)
+        self._rss0 = resident_bytes()
+        self._next_look, self._trim = 0.0, False
+        self.resets = 0  # SUBs closed and made again for memory
+        # one SUB per peer endpoint: (socket, its peer's id or None, endpoint, last complete message)
+        self.subs: list[list] = []
+        for a, ep in roster:
+            if ep not in (bind, own):
+                self.subs.append([self._sub(a, ep), a, ep, time.monotonic()])
         self.expected: list[int | None] = []
 
+    def _sub(self, peer: int | None, endpoint: str) -> zmq.Socket:
+        sub = self.ctx.socket(zmq.SUB)
+        _configure(sub)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        if self.curve is not None:
+            sub.curve_publickey, sub.curve_secretkey = self.curve
+            sub.curve_serverkey = self.peer_keys[peer]
+        sub.connect(endpoint)
+        return sub
+
     def poll_items(self) -> list:
-        return [s for s, _ in self.subs]
+        return [entry[0] for entry in self.subs]
 
     def receive(self) -> list[list[bytes]]:
         out: list[list[bytes]] = []
         self.expected = []
-        for sock, peer in self.subs:
-            got = _drain(sock)
+        now = time.monotonic()
+        for entry in self.subs:
+            got = _drain(entry[0])
+            if got:
+                entry[3] = now
             out += got
-            self.expected += [peer] * len(got)
+            self.expected += [entry[1]] * len(got)
         return out
+
+    def watch_memory(self, now: float) -> list[zmq.Socket]:
+        """Look at this process's memory (at most every 0.1 s); past the budget, close and make
+        again the SUBs quiet for ``quiet_wall``. Returns the sockets replaced (the caller's poller
+        must drop them and take :meth:`poll_items` again); empty when nothing was done."""
+        if self._rss0 is None or now < self._next_look:
+            return []
+        self._next_look = now + 0.1
+        if self._trim:  # what the closed sockets held is free by now: give it back
+            self._trim = False
+            malloc_trim()
+        rss = resident_bytes()
+        if rss is None or rss - self._rss0 <= self.memory_budget:
+            return []
+        old = []
+        for entry in self.subs:
+            if now - entry[3] >= self.quiet_wall:
+                old.append(entry[0])
+                entry[0].close(linger=0)
+                entry[0], entry[3] = self._sub(entry[1], entry[2]), now
+        if old:
+            self.resets += len(old)
+            self._trim = True
+            log.warning("memory grew %.0f MB: %d quiet peer links made again", (rss - self._rss0) / 2**20,
+                        len(old))  # fmt: skip
+        return old
 
     def send(self, frames: list[bytes]) -> bool:
         try:
@@ -231,8 +280,8 @@ class DirectPeers:
 
     def close(self) -> None:
         self.pub.close(linger=0)
-        for s, _ in self.subs:
-            s.close(linger=0)
+        for entry in self.subs:
+            entry[0].close(linger=0)
         if self.auth is not None:
             self.auth.stop()
 

@@ -36,7 +36,6 @@ own descriptor as it would for a peer that hung up.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import socket
@@ -49,6 +48,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from swarmcover.logbudget import LogBudget
+from swarmcover.procmem import malloc_trim, resident_bytes
 
 __all__ = [
     "EVENTS_PER_SECOND",
@@ -57,7 +57,6 @@ __all__ = [
     "QUIET_WALL",
     "SILENT_WALL",
     "ConnectionGuard",
-    "resident_bytes",
 ]
 
 log = logging.getLogger("swarmcover.sim.connections")
@@ -95,23 +94,6 @@ def _dup(fd: int) -> socket.socket:
     except OSError:
         os.close(d)
         raise
-
-
-def resident_bytes() -> int | None:
-    """This process's resident memory in bytes (``/proc/self/statm``), None where unknown."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _malloc_trim() -> None:
-    """Return freed heap to the system (glibc's ``malloc_trim``; nothing elsewhere)."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _peer(fd: int):
@@ -269,7 +251,7 @@ class ConnectionGuard:
         is holding an unfinished multipart message)."""
         if self._trim:  # what the closed connections held is free by now: give it back
             self._trim = False
-            _malloc_trim()
+            malloc_trim()
         rss = resident_bytes()
         if rss is None or self._rss0 is None:
             return

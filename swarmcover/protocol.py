@@ -112,6 +112,7 @@ class Counters(_Model):
     impossible: _U63 = 0  # peers' direct beacons refused as physically impossible
     quarantined: _U63 = 0  # times a peer was quarantined for sending them
     epochs_deferred: _U63 = 0  # beacons whose later restart was held off (the current one still annealing)
+    links_reset: _U63 = 0  # direct peer links closed and made again: the process grew past its memory budget
 
 
 class Hello(_Envelope):

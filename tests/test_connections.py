@@ -14,8 +14,9 @@ import zmq.auth
 from launching import events_of, summary_of, wait_until
 from zmq.utils.monitor import recv_monitor_message
 
-from simulator.connections import ConnectionGuard, resident_bytes
+from simulator.connections import ConnectionGuard
 from simulator.security import CurveGuard, load_allow_list
+from swarmcover.procmem import resident_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,9 @@
 """Issue 22: memory per message is bounded. ZeroMQ keeps every frame of a multipart message until
 its last frame, and bounds neither their number nor (beyond ``MAXMSGSIZE``, per frame) their
-total; these tests attack a launched simulator with a real ZMTP 3.0 peer written here from the
-specification (https://rfc.zeromq.org/spec/23/, NULL mechanism), which can send what pyzmq
-would buffer on its own side: a message with too many frames, a frame too big, a message that
-never ends."""
+total; these tests attack a launched simulator (and an agent in direct mode) with a real ZMTP
+3.0 peer written here from the specification (https://rfc.zeromq.org/spec/23/, NULL
+mechanism), which can send what pyzmq would buffer on its own side: a message with too many
+frames, a frame too big, a message that never ends."""
 
 from __future__ import annotations
 
@@ -144,3 +144,133 @@ def test_many_frames_a_huge_frame_or_an_endless_message_cost_a_connection_not_th
     c = summary["messages"]["connections"]
     assert c["connections_dropped"] >= 1 and c["connections_memory"] >= 1, c
     assert c["memory_peak_growth"] > 256 << 20, c
+
+
+class _ZmtpPubServer:
+    """A PUB peer speaking ZMTP 3.0 (NULL mechanism) as the server an agent's SUB connects to:
+    on each connection it greets, reads the subscription, then (once ``go`` is set) sends frames
+    of one message that never ends (MORE set on every frame) until the agent closes the
+    connection, ``cap`` bytes are sent or ``stop`` is set. Runs in a thread; counts connections
+    and what it sent."""
+
+    def __init__(self, cap: int = 4 << 30) -> None:
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.cap, self.stop, self.go = cap, threading.Event(), threading.Event()
+        self.connections, self.sent, self.closed_by_agent = 0, 0, 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(2.0)
+                try:
+                    self._stream(conn)
+                except OSError:  # reset or closed by the agent
+                    self.closed_by_agent += 1
+
+    def _stream(self, conn: socket.socket) -> None:
+        greeting = (
+            b"\xff" + b"\0" * 8 + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\0") + b"\x01" + b"\0" * 31
+        )
+        ready = b"\x05READY" + b"\x0bSocket-Type" + struct.pack(">I", 3) + b"PUB"
+        conn.sendall(greeting + bytes([0x04, len(ready)]) + ready)
+        got = b""
+        while len(got) < 64 + 2:  # the agent's greeting and (part of) its READY
+            chunk = conn.recv(4096)
+            if not chunk:
+                raise ConnectionResetError
+            got += chunk
+        chunk = ZmtpPeer.frame(b"x" * 16_000, more=True) * 64
+        while not self.go.wait(0.1):  # the test measures the agent first
+            if self.stop.is_set():
+                return
+        while not self.stop.is_set() and self.sent < self.cap:
+            conn.sendall(chunk)
+            self.sent += len(chunk)
+        while not self.stop.is_set():  # at the cap: hold the connection, the message unfinished
+            if not conn.recv(4096):
+                raise ConnectionResetError
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.listener.close()
+
+
+def test_an_endless_message_from_a_direct_peer_costs_its_link_not_the_agent():
+    """Direct mode (no simulator): the agent's roster names a peer that, once the agent's SUB has
+    connected, sends one message whose frames never end. ZeroMQ keeps every frame until the
+    last; before, the agent grew with every frame. Now, past its memory budget (256 MiB over its
+    start), the agent closes the links that have delivered no complete message for a second and
+    makes them again: the attacker's connection is closed, the agent's peak stays within the
+    budget plus what comes in before its next look, and it answers its body all along."""
+    import numpy as np
+    from harness import start_agent, stop_all, udp_body_start, udp_body_tick
+
+    from swarmcover.protocol import Stats, StatsRequest, decode, encode
+
+    evil = _ZmtpPubServer()
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    port = udp.getsockname()[1]
+    udp.close()
+    cfg = {
+        "agent_id": 0, "bounds": [[0, 1], [0, 1]], "eps": 0.2, "mass": 0.5, "speed_limit": 0.5,
+        "rate_hz": 200.0, "state_timeout": 5.0, "insecure": True,
+        "body": {"kind": "udp", "listen": f"127.0.0.1:{port}"},
+        "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port()}",
+                  "roster": [f"tcp://127.0.0.1:{evil.port}"]},
+        "target": {"means": [[0.6, 0.6]], "covs": [0.02]},
+    }  # fmt: skip
+    body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    body.bind(("127.0.0.1", 0))
+    body.settimeout(0.2)
+    procs = [start_agent(cfg)]
+    try:
+        x = np.array([[0.2, 0.2]])
+        epoch, seq = time.time_ns(), 0
+        _, seq = udp_body_start(body, [port], x, 0.02, epoch, seq, procs)
+        wait_until(lambda: evil.connections >= 1, 30.0, "the agent to connect to its peer")
+        before = _memory_mb(procs[0].pid, "VmRSS")
+        evil.go.set()
+        answered, ticks, tick = 0, 0, 1
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline and not (
+            evil.closed_by_agent and evil.connections >= 2 and ticks > 100
+        ):
+            tick += 1
+            ticks += 1
+            _, got, seq = udp_body_tick(body, [port], x, tick, 0.02, epoch, seq, 1.0)
+            answered += len(got)
+        peak = _memory_mb(procs[0].pid, "VmHWM")
+        seq += 1
+        body.sendto(
+            encode(StatsRequest(agent_id=0, epoch=epoch, seq=seq, t=time.time()))[0], ("127.0.0.1", port)
+        )
+        counters = None
+        while counters is None and time.monotonic() < deadline + 10:
+            msg = decode([body.recvfrom(65536)[0]]).message
+            if isinstance(msg, Stats):
+                counters = msg.counters
+        print(f"\nsent {evil.sent / 2**20:.0f} MiB, agent {before:.0f} -> peak {peak:.0f} MiB, "
+              f"{answered}/{ticks} ticks answered, {evil.connections} connections, {counters}")  # fmt: skip
+        assert evil.closed_by_agent >= 1 and evil.connections >= 2, "the endless message kept its link"
+        assert evil.sent > 200 << 20, f"only {evil.sent / 2**20:.0f} MiB went"
+        assert peak - before < 768, f"the agent grew {peak - before:.0f} MiB"
+        assert counters is not None and counters.links_reset >= 1, counters
+        assert answered >= 0.95 * ticks, (answered, ticks)
+        assert procs[0].poll() is None
+    finally:
+        evil.close()
+        body.close()
+        stop_all(procs)
