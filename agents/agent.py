@@ -47,6 +47,7 @@ from swarmcover.protocol import (
 from swarmcover.schedule import CoverageSchedule, Stage
 from swarmcover.tracking import PathTracker
 
+from .bodies import VehicleLink, open_vehicle
 from .config import AgentConfig
 from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
 from .neighbors import NeighborTable, Verdict
@@ -85,11 +86,14 @@ class Agent:
         self._local_fields: dict[Stage, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._own_ctx = ctx is None
         self.ctx = zmq.Context() if ctx is None else ctx
+        self.vehicle: VehicleLink | None = None  # a vehicle body (agents/bodies): connected in run()
         if cfg.body.kind == "sim":
             curve = None if cfg.curve is None else load_curve_keys(cfg.curve.secret_key, cfg.curve.server_key)
-            self.body: SimLink | UdpBody = SimLink(self.ctx, cfg.body.endpoint, curve)  # type: ignore[arg-type]
-        else:
+            self.body: SimLink | UdpBody | VehicleLink = SimLink(self.ctx, cfg.body.endpoint, curve)  # type: ignore[arg-type]
+        elif cfg.body.kind == "udp":
             self.body = UdpBody(cfg.body.listen)
+        else:
+            self.body = self.vehicle = open_vehicle(cfg)
         if cfg.peers.kind == "sim":
             self.peers: SimLink | UdpBody | DirectPeers = self.body
         else:
@@ -179,7 +183,8 @@ class Agent:
             self.counts["dropped"] += 1
 
     def counters(self) -> Counters:
-        return Counters(**self.counts)
+        body = {} if self.vehicle is None else self.vehicle.counts
+        return Counters(**{**self.counts, **body})
 
     # ------------------------------------------------------------------ incoming
     def _fresh(self, t_sent: float) -> bool:
@@ -228,7 +233,10 @@ class Agent:
                 here = np.asarray(self.state.position, dtype=np.float64)
                 self.policy.heard(here, np.asarray([msg.position], dtype=np.float64))
                 if msg.phase is not None:  # its schedule phase, on our clock
-                    self._hear([msg.phase.epoch], [msg.phase.age], self.state.world_time, now)
+                    # a vehicle's world clock runs on while its telemetry is away; a simulator's is
+                    # the latest state's (in lockstep it stands still between ticks)
+                    t = self.state.world_time if self.vehicle is None else self.vehicle.world_time()
+                    self._hear([msg.phase.epoch], [msg.phase.age], t, now)
         elif isinstance(msg, State) and from_body:
             if msg.agent_id != self.cfg.agent_id or len(msg.position) != self.cfg.dim:
                 self.counts["rejected"] += 1
@@ -505,6 +513,15 @@ class Agent:
         return min(max(0.0, wait), _IDLE_MAX if self._wake is not None else _POLL_MAX)
 
     def run(self) -> Counters:
+        self.running = not self._stop_asked
+        self._warm_up()
+        if self.vehicle is not None:  # wait for the vehicle (bounded; a signal ends the wait)
+            try:
+                self.vehicle.start(lambda: self._stop_asked)
+            except BaseException:
+                self._shutdown()
+                raise
+            self.running = not self._stop_asked
         poller = zmq.Poller()
         sources = [(item, True) for item in self.body.poll_items()]
         if self.peers is not self.body:
@@ -513,8 +530,6 @@ class Agent:
             poller.register(item, zmq.POLLIN)
         if self._wake is not None:
             poller.register(self._wake, zmq.POLLIN)
-        self.running = not self._stop_asked
-        self._warm_up()
         now = self.clock()
         self._hello(now)
         self.last_state_at = now
@@ -546,6 +561,8 @@ class Agent:
                             self._handle(frames, from_body, now, peer)
                 if isinstance(self.peers, DirectPeers):
                     self._watch_memory(poller, sources, now)
+                if self.vehicle is not None:
+                    self.vehicle.service(now)
                 pending = self.state is not None and self.state.tick != self.answered_tick
                 silent = now - self.last_state_at > self.cfg.state_timeout
                 if (pending or silent) and bucket.take(now):
@@ -578,7 +595,7 @@ class Agent:
         self._send(self.body, bye)
         if self.peers is not self.body:
             self._send(self.peers, bye)
-        self.log.info("agent %d down: %s", self.cfg.agent_id, self.counts)
+        self.log.info("agent %d down: %s", self.cfg.agent_id, self.counters().model_dump())
         self.body.close()
         if self.peers is not self.body:
             self.peers.close()

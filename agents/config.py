@@ -14,16 +14,21 @@ __all__ = [
     "CurveKeys",
     "DirectPeers",
     "LocalTarget",
+    "MavlinkBody",
     "Peer",
+    "Ros2Body",
     "ScheduleSpec",
     "SimBody",
     "SimPeers",
     "StageSpec",
     "UdpBody",
+    "VehicleBody",
     "load_config",
 ]
 
 _Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+_Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
+_Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 
 
 class _Strict(BaseModel):
@@ -43,6 +48,47 @@ class UdpBody(_Strict):
 
     kind: Literal["udp"] = "udp"
     listen: str = "127.0.0.1:0"
+
+
+class VehicleBody(_Strict):
+    """What every vehicle body shares (``agents/bodies/vehicle.py``, ``docs/bodies.md``): the
+    vehicle's metric frame (``x`` east, ``y`` north, metres) sits at ``origin`` in the domain
+    (default: the domain's lower corner) and one domain unit is ``scale`` metres; the geofence
+    looks ``fence_horizon`` seconds ahead; a vehicle silent for ``heartbeat_timeout`` s is lost;
+    one that never answers within ``connect_timeout`` s stops the agent with an error; ``arm``
+    (off by default: a person arms) arms it and enters the mode that takes setpoints."""
+
+    origin: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, max_length=2)
+    scale: _Pos = 1.0
+    arm: bool = False
+    fence_horizon: _Pos = 1.0
+    heartbeat_timeout: _Pos = 3.0
+    connect_timeout: _Pos = 30.0
+
+
+class MavlinkBody(VehicleBody):
+    """A MAVLink vehicle (PX4, ArduPilot) at ``connect`` (pymavlink's ``udpin:HOST:PORT``,
+    ``udpout:HOST:PORT``, ``tcp:HOST:PORT`` or a serial device at ``baud``); this controller
+    speaks as MAVLink system ``system_id``. Positions from ``LOCAL_POSITION_NED``, or from
+    ``GLOBAL_POSITION_INT`` relative to ``geo_origin = [lat, lon]`` when given."""
+
+    kind: Literal["mavlink"] = "mavlink"
+    connect: str = Field(min_length=1, max_length=400)
+    baud: Annotated[int, Field(ge=1, le=10_000_000)] = 57600
+    system_id: Annotated[int, Field(ge=1, le=255)] = 245
+    geo_origin: tuple[_Lat, _Lon] | None = None
+
+
+class Ros2Body(VehicleBody):
+    """A ROS 2 robot, spoken to over DDS directly (cyclonedds, no ROS install): ``Twist`` on
+    ``rt/<namespace>/cmd_vel`` out, ``Odometry`` on ``rt/<namespace>/odom`` in (or
+    ``PoseStamped`` on ``rt/<namespace>/pose`` with ``odometry = "pose"``), DDS domain
+    ``domain_id``; the robot's odometry frame is taken as ``x`` east, ``y`` north."""
+
+    kind: Literal["ros2"] = "ros2"
+    namespace: str = Field(default="", max_length=200, pattern=r"^[A-Za-z0-9_/]*$")
+    domain_id: Annotated[int, Field(ge=0, le=232)] = 0
+    odometry: Literal["odom", "pose"] = "odom"
 
 
 class SimPeers(_Strict):
@@ -134,7 +180,7 @@ class AgentConfig(_Strict):
     max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
     max_clock_skew: Annotated[float, Field(ge=0.0)] | None = None
     kernel: Literal["auto", "c", "numpy", "numba"] = "auto"
-    body: SimBody | UdpBody = Field(default_factory=SimBody, discriminator="kind")
+    body: SimBody | UdpBody | MavlinkBody | Ros2Body = Field(default_factory=SimBody, discriminator="kind")
     peers: SimPeers | DirectPeers = Field(default_factory=SimPeers, discriminator="kind")
     target: LocalTarget | None = None
     curve: CurveKeys | None = None
@@ -149,8 +195,13 @@ class AgentConfig(_Strict):
             raise ValueError("forget_after must be >= beacon_ttl")
         if (self.eps is None) == (self.schedule is None):
             raise ValueError("give `eps` (one mollifier for ever) or a `schedule` of stages, not both")
-        if self.body.kind == "udp" and self.target is None:
-            raise ValueError("a udp body sends no field patches: give the agent a local `target`")
+        if self.body.kind != "sim" and self.target is None:
+            raise ValueError(
+                f"a {self.body.kind} body sends no field patches: give the agent a local `target`"
+            )
+        origin = getattr(self.body, "origin", None)
+        if origin is not None and len(origin) != len(self.bounds):
+            raise ValueError(f"body.origin has {len(origin)} coordinates for a {len(self.bounds)}-D domain")
         if self.peers.kind == "sim" and self.body.kind != "sim":
             raise ValueError("peers via the simulator need a sim body; use direct peers")
         if (self.curve is None) == (not self.insecure):

@@ -113,6 +113,9 @@ class Counters(_Model):
     quarantined: _U63 = 0  # times a peer was quarantined for sending them
     epochs_deferred: _U63 = 0  # beacons whose later restart was held off (the current one still annealing)
     links_reset: _U63 = 0  # direct peer links closed and made again: the process grew past its memory budget
+    fenced: _U63 = 0  # vehicle bodies: setpoints not sent because the geofence refused them (a hold instead)
+    vehicle_lost: _U63 = 0  # vehicle bodies: times the vehicle fell silent (no heartbeat)
+    telemetry_rejected: _U63 = 0  # vehicle bodies: telemetry readings refused (non-finite, wrong dimension)
 
 
 class Hello(_Envelope):

@@ -224,17 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _agent(args: argparse.Namespace) -> int:
     # imported here: the agent needs pyzmq, the other commands do not
     from agents.agent import Agent
+    from agents.bodies import BodyError
     from agents.config import load_config
 
     cfg = load_config(args.config, None) if args.config else load_config(None, args.json)
     logging.getLogger().setLevel(args.log_level)
-    agent = Agent(cfg)
-    agent.install_signal_handlers()
-    if args.parent_pid is not None:
-        from .lifeline import die_with_parent
+    try:
+        agent = Agent(cfg)
+        agent.install_signal_handlers()
+        if args.parent_pid is not None:
+            from .lifeline import die_with_parent
 
-        die_with_parent(args.parent_pid)
-    counters = agent.run()
+            die_with_parent(args.parent_pid)
+        counters = agent.run()
+    except BodyError as exc:  # a missing extra, a vehicle that never answered: said, not a traceback
+        print(f"swarmcover agent {cfg.agent_id}: error: {exc}", file=sys.stderr)
+        return 2
     log.info("agent %d exits: %s", cfg.agent_id, counters.model_dump())
     if args.fast_exit:
         # every socket is closed and the bye is out: skip the interpreter's teardown (about 0.4 s

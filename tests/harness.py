@@ -55,7 +55,7 @@ def agent_config(agent_id: int, endpoint: str, law: BlobLaw, **over) -> dict:
     return cfg
 
 
-def start_agent(cfg: dict) -> subprocess.Popen:
+def start_agent(cfg: dict, log_level: str = "WARNING") -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
@@ -64,7 +64,7 @@ def start_agent(cfg: dict) -> subprocess.Popen:
         "--json",
         json.dumps(cfg),
         "--log-level",
-        "WARNING",
+        log_level,
     ]
     # output to an unlinked temporary file, never a pipe nobody reads (a full pipe blocks the agent)
     out = tempfile.TemporaryFile()
