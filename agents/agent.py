@@ -53,6 +53,7 @@ from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
 from .neighbors import NeighborTable, Verdict
 from .ratelimit import TokenBucket
 from .screen import PeerScreen
+from .telemetry import TelemetryLog
 
 __all__ = ["Agent"]
 
@@ -119,6 +120,7 @@ class Agent:
         self.last_state_at = -math.inf
         self.last_hello_at = -math.inf
         self.clock: Callable[[], float] = time.monotonic
+        self.telemetry = None if cfg.telemetry is None else TelemetryLog(cfg.telemetry, cfg.agent_id)
         self._wake: socket.socket | None = None  # signals write a byte here (set_wakeup_fd)
 
     # ------------------------------------------------------------------ setup
@@ -269,6 +271,8 @@ class Agent:
             self.policy.drift.observe(msg.tick, msg.world_time, np.asarray(msg.position, dtype=np.float64))
             self.state, self.field = msg, field
             self.last_state_at = now
+            if self.telemetry is not None:
+                self.telemetry.write(now, msg.world_time, msg.position)
             return True
         elif isinstance(msg, Path) and from_body:
             return self._path(msg, source_ok)
@@ -599,6 +603,8 @@ class Agent:
         self.body.close()
         if self.peers is not self.body:
             self.peers.close()
+        if self.telemetry is not None:
+            self.telemetry.close(self.counters().model_dump())
         if self._own_ctx:
             self.ctx.term()
         if self._wake is not None:

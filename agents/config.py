@@ -185,6 +185,7 @@ class AgentConfig(_Strict):
     target: LocalTarget | None = None
     curve: CurveKeys | None = None
     insecure: bool = False
+    telemetry: str | None = Field(default=None, max_length=4096)  # a JSONL file the body's states go to
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentConfig:

@@ -214,6 +214,11 @@ def text_summary(summary: dict) -> str:
         f"   travelled {_fmt(f.get('distance_travelled'))}{' (planned)' if f.get('planned') else ''}",
         "  agents: " + (", ".join(f"{v} {k}" for k, v in sorted(fates.items())) or "none started here"),
         "  events: " + (", ".join(f"{v} {k}" for k, v in sorted(notable.items())) or "none"),
+    ]
+    if summary.get("mode") == "vehicles":  # no simulator: no timing, no radio, telemetry not recording
+        lines.append(f"  folder: {summary['run_folder']} (summary.json, metrics.png, final.png, telemetry/)")
+        return "\n".join(lines)
+    lines += [
         _timing_line(summary.get("timing")),
         f"  radio: {m.get('sent', 0)} beacons sent, {m.get('delivered', 0)} copies delivered, "
         f"{m.get('dropped', 0)} dropped; {m.get('rejected', 0)} messages rejected",

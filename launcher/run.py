@@ -152,6 +152,10 @@ class Launch:
         self._raise_on_signal = True
         self._end: tuple[int, list[int]] = (0, [])
         self.sim = None
+        self.fleet = None  # a vehicle fleet's world (launcher/vehicles.py), when the agents fly vehicles
+        self.vehicles = rs.scenario.vehicles.body != "none"
+        if self.vehicles and only != "all":
+            raise ValueError("a vehicle fleet has no simulator: launch it whole (no --only)")
         self.view = None
         self.pool: ProcessPool | None = None
         self.events: list[dict] = []  # launcher events when no simulator runs here
@@ -321,7 +325,7 @@ class Launch:
 
     # ---------------------------------------------------------------- run
     def run(self) -> LaunchResult:
-        if self.only != "agents":  # a fleet too big for this machine is refused before anything starts
+        if self.only != "agents" and not self.vehicles:  # a fleet too big for this machine is refused first
             from simulator.radio import check_memory
 
             check_memory(len(self.rs.roster), len(self.rs.sim.bounds))
@@ -333,6 +337,8 @@ class Launch:
             try:
                 if self.only == "agents":
                     self._run_agents_only()
+                elif self.vehicles:
+                    self._run_vehicles()
                 else:
                     self._run_with_sim()
             except KeyboardInterrupt:
@@ -443,6 +449,48 @@ class Launch:
         self._apply_failures(self.sim.world.snapshot())  # failures at t = 0
         self.sim.advance()
 
+    def _run_vehicles(self) -> None:
+        """Agents flying vehicles (launcher/vehicles.py): start them, watch their telemetry for the
+        run's duration (wall seconds), carry out the failure schedule on their processes."""
+        from .vehicles import VehicleFleet
+
+        rs = self.rs
+        self._setup_keys()
+        prepare_plotting()
+        self.fleet = fleet = VehicleFleet(rs, self.run_dir)
+        self.pool = ProcessPool(self.run_dir, rs.scenario.agents.command, rs.scenario.agents.nice)
+        v = rs.scenario.vehicles
+        self.event("launch", None, scenario=rs.scenario.name, mode="vehicles", pid=os.getpid(),
+                   run_folder=str(self.run_dir))  # fmt: skip
+        self.say(f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} agents flying {v.body} vehicles "
+                 f"(no simulator), {rs.sim.duration:g} s, {self._law_line()}, "
+                 f"speed limit {rs.speed_limit:.4g}")  # fmt: skip
+        self.say(f"  run folder {self.run_dir}")
+        for a in self.agent_ids:
+            p = self.pool.start(a, fleet.agent_config(a, self.keys), rs.scenario.agents.log_level)
+            self.event("process_started", a, pid=p.pid)
+        self.progress = Progress(self.out, rs.sim.duration, every=self.progress_every)
+        every = rs.scenario.simulator.metrics_every
+        while not self.interrupted and self.pool.running_ids():
+            t = time.monotonic() - self._started_wall
+            if t >= rs.sim.duration:
+                break
+            self._reap()
+            if fleet.poll(t, time.time(), every):
+                self._apply_failures(fleet.snapshot(t, time.time()))
+                m = fleet.metrics
+
+                def line(t=t, m=m) -> str:
+                    ed = m["energy_distance"][-1]
+                    return (
+                        f"  t = {t:6.1f} s   heard {m['alive'][-1]}/{len(rs.roster)}   energy distance "
+                        + (f"{ed:.4f}" if ed is not None else "-")
+                    )
+
+                self.progress.update(t, lambda m=m: f"heard {m['alive'][-1]}/{len(rs.roster)}", line)
+            time.sleep(0.05)
+        self._reap()
+
     def _law_line(self) -> str:
         st = self.rs.schedule.stages
         if len(st) == 1:
@@ -499,6 +547,8 @@ class Launch:
     # ---------------------------------------------------------------- report
     def _summary(self, started_at: datetime) -> dict:
         sim = self.sim
+        if self.fleet is not None:  # read first: the agents' last lines carry their counters
+            fleet_final = self.fleet.final(time.monotonic() - self._started_wall, time.time())
         agents = []
         procs = self.pool.procs if self.pool is not None else {}
         for a in self.rs.roster if self.only != "agents" else self.agent_ids:
@@ -511,6 +561,8 @@ class Launch:
                 "exit_code": p.exit_code if p else None,
                 "restarts": p.restarts if p else 0,
             }
+            if self.fleet is not None:  # a vehicle fleet: what its telemetry said
+                row["counters"] = self.fleet.counters.get(a)
             if sim is not None:
                 row["joined"] = a in sim.sessions.epochs
                 last = [e for e in sim.events if e.get("agent_id") == a and e["kind"] in ("bye", "stats")]
@@ -563,6 +615,8 @@ class Launch:
                 "positions": sim.world.x.tolist(),
                 "status": self._end[1],
             }
+        if self.fleet is not None:
+            final, metrics = fleet_final, self.fleet.metrics
         ended = datetime.now(timezone.utc)
         return {
             "schema": SUMMARY_SCHEMA,
@@ -572,7 +626,7 @@ class Launch:
                 "description": self.rs.scenario.description,
                 "overrides": self.overrides,
             },
-            "mode": self.only,
+            "mode": "vehicles" if self.fleet is not None else self.only,
             "fleet_size": len(self.rs.roster),
             "launcher_pid": os.getpid(),
             "started_at": started_at.isoformat(),
@@ -592,6 +646,9 @@ class Launch:
         d = self.run_dir
         write_json_atomic(d / "summary.json", summary)
         sim = self.sim
+        if self.fleet is not None:
+            self.fleet.pictures(d, summary, f"{self.rs.scenario.name}: {len(self.rs.roster)} vehicles")
+            return
         if sim is None:
             return
         try:

@@ -26,6 +26,8 @@ from swarmcover.coverage import default_r_min
 from swarmcover.schedule import CoverageSchedule
 from swarmcover.zonespec import Region
 
+from .vehicles import VehiclesSection
+
 __all__ = [
     "PROCESS_KINDS",
     "AgentsSection",
@@ -263,6 +265,7 @@ class Scenario(_Strict):
     render: Render = Field(default_factory=Render)
     agents: AgentsSection = Field(default_factory=AgentsSection)
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
+    vehicles: VehiclesSection = Field(default_factory=VehiclesSection)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -278,6 +281,17 @@ class Scenario(_Strict):
         for k, m in enumerate(self.target.means):
             if len(m) != d:
                 raise ValueError(f"target.means[{k}] has {len(m)} coordinates, the domain has {d}")
+        if self.vehicles.body != "none":  # no simulator: the agents fly vehicles in real time
+            if self.target.kind == "map":
+                raise ValueError("vehicles: agents compute the field on board from a mixture or a uniform "
+                                 "target; a demand map is not supported with vehicles")  # fmt: skip
+            if self.deploy.plan != "none":
+                raise ValueError("vehicles: a planned deployment needs the simulator (deploy.plan = 'none')")
+            if self.control.clock != "realtime":
+                raise ValueError("vehicles: vehicles move in real time (control.clock = 'realtime')")
+            origin = self.vehicles.origin
+            if origin is not None and len(origin) != d:
+                raise ValueError(f"vehicles.origin has {len(origin)} coordinates, the domain has {d}")
         for k, f in enumerate(self.failures):
             if f.ids is not None and max(f.ids, default=0) >= self.fleet.size:
                 raise ValueError(

@@ -1,0 +1,218 @@
+"""A fleet of agent processes flying vehicles, with no simulator: ``[vehicles] body = "mavlink"``
+or ``"ros2"`` in a scenario (``docs/bodies.md``).
+
+The launcher starts one agent per robot, each in direct mode (CurveZMQ between agents, the run's
+keys), its body the vehicle at the robot's endpoint (``connect`` with ``{port}`` = ``port + id``,
+or ``namespace`` with ``{id}``), its field from its own copy of the target. The world here is
+the vehicles themselves: each agent appends its body's states to ``telemetry/agent_NNNN.jsonl``
+in the run folder, and :class:`VehicleFleet` reads those files as they grow to sample the same
+coverage metrics the simulator samples, so ``summary.json``, ``metrics.png`` and ``final.png``
+come out of a vehicle run as out of a simulated one. Time is wall time (real time).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .keys import FleetKeys
+    from .scenario import ResolvedScenario
+
+__all__ = ["VehicleFleet", "VehiclesSection"]
+
+_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+_Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class VehiclesSection(BaseModel):
+    """Agents fly vehicles instead of the simulator's bodies (``body = "none"``: the simulator)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    body: Literal["none", "mavlink", "ros2"] = "none"
+    connect: str = Field(default="udpin:127.0.0.1:{port}", max_length=400)
+    port: _Port = 14550
+    namespace: str = Field(default="robot{id}", max_length=200)
+    domain_id: Annotated[int, Field(ge=0, le=232)] = 0
+    peers: str = Field(default="tcp://127.0.0.1:{port}", max_length=400)
+    peer_port: _Port = 7100
+    geo_origin: (
+        tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] | None
+    ) = None
+    origin: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, max_length=2)
+    scale: _Pos = 1.0
+    arm: bool = False
+    fence_horizon: _Pos = 1.0
+    heartbeat_timeout: _Pos = 3.0
+    connect_timeout: _Pos = 30.0
+
+
+def _fill(pattern: str, agent_id: int, port: int) -> str:
+    return pattern.replace("{id}", str(agent_id)).replace("{port}", str(port))
+
+
+class VehicleFleet:
+    """The agents' configs for a vehicle fleet, and the world read back from their telemetry."""
+
+    def __init__(self, rs: ResolvedScenario, run_dir: Path) -> None:
+        self.rs, self.v = rs, rs.scenario.vehicles
+        self.folder = Path(run_dir) / "telemetry"
+        self.ids = list(rs.roster)
+        d = len(rs.scenario.domain.bounds)
+        self.positions = np.full((len(self.ids), d), np.nan)  # latest heard, NaN until heard
+        self.heard = np.full(len(self.ids), -math.inf)  # unix time of each one's latest line
+        self._offsets = dict.fromkeys(self.ids, 0)
+        self.metrics: dict[str, list] = {"t": [], "energy_distance": [], "lloyd_cost": [], "alive": []}
+        self.travelled = np.zeros(len(self.ids))
+        self.counters: dict[int, dict] = {}
+        self._next_sample = 0.0
+
+    def endpoint(self, a: int) -> str:
+        return _fill(self.v.peers, a, self.v.peer_port + a)
+
+    def agent_config(self, a: int, keys: FleetKeys | None) -> dict:
+        """Robot ``a``'s agent: the scenario's law, a vehicle body, direct peers, its own target."""
+        v, s = self.v, self.rs.scenario
+        cfg = self.rs.agent_config(a, "", None)
+        shared = {"origin": v.origin, "scale": v.scale, "arm": v.arm, "fence_horizon": v.fence_horizon,
+                  "heartbeat_timeout": v.heartbeat_timeout, "connect_timeout": v.connect_timeout}  # fmt: skip
+        if v.body == "mavlink":
+            connect = _fill(v.connect, a, v.port + a)
+            cfg["body"] = {"kind": "mavlink", "connect": connect, "geo_origin": v.geo_origin, **shared}
+        else:
+            cfg["body"] = {"kind": "ros2", "namespace": _fill(v.namespace, a, v.port + a),
+                           "domain_id": v.domain_id, **shared}  # fmt: skip
+        t = s.target
+        cfg["target"] = {"means": t.means, "covs": t.covs, "weights": t.weights, "truncate": t.truncate,
+                         "floor": t.floor, "objective": s.law.objective,
+                         "zones": [z.model_dump() for z in t.zones]}  # fmt: skip
+        if keys is None:
+            roster: list = [self.endpoint(b) for b in self.ids]
+        else:
+            cfg.pop("insecure", None)
+            cfg["curve"] = {"secret_key": str(keys.agent_secret(a))}
+            roster = [{"agent_id": b, "endpoint": self.endpoint(b), "public_key": str(keys.agent_public(b))}
+                      for b in self.ids]  # fmt: skip
+        cfg["peers"] = {"kind": "direct", "bind": self.endpoint(a), "roster": roster}
+        self.folder.mkdir(parents=True, exist_ok=True)
+        cfg["telemetry"] = str(self.folder / f"agent_{a:04d}.jsonl")
+        return cfg
+
+    def read(self) -> None:
+        """Take the lines the agents appended since the last call (a torn last line waits)."""
+        for k, a in enumerate(self.ids):
+            path = self.folder / f"agent_{a:04d}.jsonl"
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self._offsets[a])
+                    data = f.read()
+            except OSError:  # not written yet
+                continue
+            end = data.rfind(b"\n") + 1
+            self._offsets[a] += end
+            for line in data[:end].splitlines():
+                try:
+                    row = json.loads(line)
+                    if "counters" in row:  # the agent's last line: its final counters
+                        self.counters[a] = row["counters"]
+                        continue
+                    p = np.asarray(row["position"], dtype=np.float64)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if p.shape == self.positions[k].shape and np.all(np.isfinite(p)):
+                    if np.all(np.isfinite(self.positions[k])):
+                        self.travelled[k] += float(np.linalg.norm(p - self.positions[k]))
+                    self.positions[k], self.heard[k] = p, float(row.get("t", 0.0))
+
+    def live(self, now_unix: float, within: float) -> np.ndarray:
+        """Which robots were heard within ``within`` seconds of ``now_unix``."""
+        return now_unix - self.heard <= within
+
+    def sample(self, t: float, now_unix: float) -> None:
+        """One row of the metrics at run time ``t``, over the robots heard lately."""
+        import swarmcover as sc
+
+        live = self.live(now_unix, within=2.0)
+        x = self.positions[live]
+        self.metrics["t"].append(float(t))
+        self.metrics["alive"].append(int(live.sum()))
+        if len(x):
+            self.metrics["energy_distance"].append(float(sc.metrics.energy_distance(x, self.rs.target)))
+            self.metrics["lloyd_cost"].append(float(sc.metrics.lloyd_cost(x, self.rs.target)))
+        else:
+            self.metrics["energy_distance"].append(None)
+            self.metrics["lloyd_cost"].append(None)
+
+    def poll(self, t: float, now_unix: float, every: float) -> bool:
+        """Read, and sample when ``every`` seconds have passed; whether a row was added."""
+        self.read()
+        if t < self._next_sample:
+            return False
+        self._next_sample = t + every
+        self.sample(t, now_unix)
+        return True
+
+    def snapshot(self, t: float, now_unix: float):
+        """The fleet as the simulator's :class:`~simulator.world.Snapshot` (for failure selection
+        and ``final.png``): live if heard in the last 2 s, failed if heard before, waiting (at the
+        domain's centre) if never."""
+        from simulator.world import Snapshot, Status
+
+        heard = np.all(np.isfinite(self.positions), axis=1)
+        lo = np.array([b[0] for b in self.rs.scenario.domain.bounds])
+        hi = np.array([b[1] for b in self.rs.scenario.domain.bounds])
+        x = np.where(heard[:, None], self.positions, 0.5 * (lo + hi))
+        status = np.where(
+            self.live(now_unix, 2.0), Status.LIVE, np.where(heard, Status.FAILED, Status.WAITING)
+        )
+        return Snapshot(t=t, ids=np.asarray(self.ids), positions=x, commands=np.zeros_like(x),
+                        status=status.astype(np.uint8))  # fmt: skip
+
+    def final(self, t: float, now_unix: float) -> dict:
+        """``summary.json``'s ``final`` for a vehicle run (read once more: the agents' last lines)."""
+        self.read()
+        self.sample(t, now_unix)
+        m, snap = self.metrics, self.snapshot(t, now_unix)
+        return {
+            "t": t,
+            "alive": m["alive"][-1],
+            "energy_distance": m["energy_distance"][-1],
+            "lloyd_cost": m["lloyd_cost"][-1],
+            "initial_energy_distance": next((v for v in m["energy_distance"] if v is not None), None),
+            "initial_lloyd_cost": next((v for v in m["lloyd_cost"] if v is not None), None),
+            "distance_travelled": float(self.travelled.sum()),
+            "planned": False,
+            "positions": snap.positions.tolist(),
+            "status": snap.status.tolist(),
+        }
+
+    def pictures(self, run_dir: Path, summary: dict, title: str) -> None:
+        """``metrics.png`` and, in 2-D, ``final.png`` (the last positions over the target)."""
+        import logging
+
+        from .report import final_png, metrics_png
+
+        log = logging.getLogger("swarmcover.launch")
+        try:
+            metrics_png(run_dir / "metrics.png", summary["metrics"], summary["events"], title)
+        except Exception:  # a plot must never cost the run its summary
+            log.exception("could not draw metrics.png")
+        if len(self.rs.scenario.domain.bounds) != 2:
+            return
+        f = summary["final"]
+        try:
+            snap = self.snapshot(f["t"], 0.0)
+            snap = type(snap)(**{**vars(snap), "status": np.asarray(f["status"], dtype=np.uint8)})
+            ed = f["energy_distance"]
+            hud = [f"{title}   t = {f['t']:.1f} s   heard {f['alive']}/{len(self.ids)}",
+                   f"energy distance {ed if ed is not None else float('nan'):.4f}"]  # fmt: skip
+            history = [v for v in self.metrics["energy_distance"] if v is not None]
+            final_png(run_dir / "final.png", self.rs.sim, self.rs.target, snap, hud, history)
+        except Exception:
+            log.exception("could not draw final.png")
