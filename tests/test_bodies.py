@@ -232,3 +232,21 @@ def test_a_missing_extra_a_silent_vehicle_and_an_unreachable_one_are_named_error
     }
     r = _run_agent(_config(0, body, peers))
     assert r.returncode == 2 and "mavlink:" in r.stderr, r.stderr[-2000:]
+
+
+def test_arm_true_arms_through_the_autopilots_action_server_and_arm_false_never_does():
+    """``arm = true``: the agent arms the copter once it answers (MAVSDK's action server takes the
+    MAV_CMD_COMPONENT_ARM_DISARM and reports it), then flies it; the default never arms."""
+    for arm in (True, False):
+        port = _free_port()
+        copter = MavsdkCopter(port, system_id=4, start=[4.0, 4.0])
+        body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{port}", "arm": arm}
+        peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}", "roster": []}
+        proc = start_agent(_config(0, body, peers, mass=1.0), log_level="INFO")
+        try:
+            wait_until(lambda: len(copter.setpoints) > 30 or proc.poll() is not None, 60.0, "setpoints")  # noqa: B023
+            assert proc.poll() is None, agent_output(proc)
+            assert copter.armed == ([True] if arm else []), (arm, copter.armed, copter.commands)
+        finally:
+            stop_all([proc])
+            copter.close()

@@ -2,8 +2,9 @@
 
 - :class:`MavsdkCopter`: a multicopter whose autopilot side is MAVSDK (the ``mavsdk`` package's C
   library, a MAVLink implementation other than ours) in this process: MAVSDK sends its HEARTBEAT
-  as an autopilot, its telemetry server publishes ``LOCAL_POSITION_NED``, and its direct-MAVLink
-  server hands us every ``SET_POSITION_TARGET_LOCAL_NED`` and ``COMMAND_LONG`` that arrives.
+  as an autopilot, its telemetry server publishes ``LOCAL_POSITION_NED``, its action server
+  answers arming commands, and its direct-MAVLink server hands us every
+  ``SET_POSITION_TARGET_LOCAL_NED`` and ``COMMAND_LONG`` that arrives.
   The dynamics are ArduCopter GUIDED's in miniature: the velocity tracks the latest setpoint with
   an acceleration limit, and a setpoint older than ``setpoint_timeout`` counts as zero.
 - :class:`UdpRelay`: a UDP relay between a vehicle and an agent whose vehicle-to-agent direction
@@ -83,6 +84,7 @@ class MavsdkCopter(_Dynamics):
                  rate: float = 50.0, telemetry: float = 20.0) -> None:  # fmt: skip
         super().__init__(start, accel, setpoint_timeout)
         from mavsdk import ComponentType, Configuration, Mavsdk
+        from mavsdk.plugins.action_server import ActionServer
         from mavsdk.plugins.mavlink_direct_server import MavlinkDirectServer
         from mavsdk.plugins.telemetry_server import TelemetryServer
 
@@ -93,6 +95,10 @@ class MavsdkCopter(_Dynamics):
         server = self.mavsdk.server_component()
         self.telemetry = TelemetryServer(server)
         self.direct = MavlinkDirectServer(server)
+        self.action = ActionServer(server)  # arming: MAVSDK's own handling of the command
+        self.action.set_armable(True, True)
+        self.armed: list[bool] = []
+        self.action.subscribe_arm_disarm(lambda result, arm, _: self.armed.append(bool(arm.arm)))
         self.raw_setpoints: list[dict] = []
         self.commands: list[dict] = []
         self.direct.subscribe_message("SET_POSITION_TARGET_LOCAL_NED", self._on_setpoint)

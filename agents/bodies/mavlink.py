@@ -107,6 +107,7 @@ class MavlinkVehicle(Vehicle):
                 return  # another controller, not the vehicle
             if self._heard == -math.inf:
                 self.target = src
+                self.conn.target_system, self.conn.target_component = src  # pymavlink's commands go there
             if src == self.target:
                 self._heard = time.monotonic()
                 self.autopilot = msg.autopilot
@@ -155,15 +156,19 @@ class MavlinkVehicle(Vehicle):
 
     def arm(self) -> None:
         mav = self.mavutil.mavlink
-        mode = "OFFBOARD" if getattr(self, "autopilot", None) == mav.MAV_AUTOPILOT_PX4 else "GUIDED"
+        modes = {mav.MAV_AUTOPILOT_PX4: "OFFBOARD", mav.MAV_AUTOPILOT_ARDUPILOTMEGA: "GUIDED"}
+        mode = modes.get(getattr(self, "autopilot", None))
         for _ in range(10):  # PX4 takes OFFBOARD only while setpoints stream
             self.hold()
-        try:
-            self.conn.set_mode(mode)
-        except (KeyError, ValueError, AttributeError) as exc:
-            raise BodyError(f"mavlink: cannot enter mode {mode}: {exc}") from None
+        if mode is None:  # a generic autopilot names no modes: it takes setpoints as it is, or not at all
+            log.warning("the vehicle's autopilot is neither PX4 nor ArduPilot: arming without a mode change")
+        else:
+            try:
+                self.conn.set_mode(mode)
+            except (KeyError, ValueError, AttributeError) as exc:
+                raise BodyError(f"mavlink: cannot enter mode {mode}: {exc}") from None
         self.conn.arducopter_arm()  # MAV_CMD_COMPONENT_ARM_DISARM, for any autopilot
-        log.warning("asked the vehicle to enter %s and arm", mode)
+        log.warning("asked the vehicle to arm%s", f" in {mode}" if mode else "")
 
     def close(self) -> None:
         if self.conn is not None:
