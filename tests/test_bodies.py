@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from harness import agent_output, start_agent, stop_all, udp_body_start, udp_body_tick, wait_until
+from harness import agent_output, start_agent, stop_all, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -84,45 +84,29 @@ def test_one_agent_flies_a_mavsdk_copter_by_velocity_setpoints_without_arming_it
         copter.close()
 
 
-def _ideal_fleet(starts: np.ndarray, seconds: float, dt: float = 0.05) -> np.ndarray:
-    """The same five agents (direct mode, the same configs) on ideal bodies: UDP integrators
-    stepped here, every command applied for ``dt``; returns the final positions."""
-    n = len(starts)
-    udp = [_free_port() for _ in range(n)]
-    pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n)]
-    body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    body.bind(("127.0.0.1", 0))
-    body.settimeout(0.2)
-    procs = []
-    try:
-        for i in range(n):
-            peers = {"kind": "direct", "bind": pub[i], "roster": pub}
-            procs.append(start_agent(_config(i, {"kind": "udp", "listen": f"127.0.0.1:{udp[i]}"}, peers,
-                                             state_timeout=5.0)))  # fmt: skip
-        x, epoch, seq = starts.copy(), time.time_ns(), 0
-        for tick in range(1, round(seconds / dt) + 1):
-            if tick == 1:
-                v, seq = udp_body_start(body, udp, x, dt, epoch, seq, procs)
-            else:
-                v, _, seq = udp_body_tick(body, udp, x, tick, dt, epoch, seq, 1.0)
-            x = np.clip(x + dt * v, 0.0, 40.0)
-            time.sleep(max(0.0, dt - 0.01))  # about real time: beacons live by the wall clock
-        return x
-    finally:
-        body.close()
-        stop_all(procs)
+def _simulated_fleet(fleets, starts: np.ndarray, seconds: float) -> np.ndarray:
+    """The same five agents (the same law settings) on the simulator's bodies, in real time,
+    their beacons through its radio: a real :class:`simulator.server.Simulator` serving real
+    agent processes (``tests/simfleet.py``). Returns the final positions."""
+    cfg = {
+        "bounds": BOUNDS, "target": TARGET, "positions": starts.tolist(), "eps": 5.0, "speed_limit": 3.0,
+        "tick": 0.05, "clock": "realtime", "duration": seconds, "command_ttl_wall": 0.5,
+    }  # fmt: skip
+    fleet = fleets(cfg, mass=0.2, r_min=2.0, rate_hz=20.0, beacon_ttl=0.5, forget_after=2.0)
+    fleet.run()
+    return fleet.sim.world.x.copy()
 
 
-def test_five_agents_fly_mavsdk_copters_cover_as_on_ideal_bodies_and_fail_safe():
+def test_five_agents_fly_mavsdk_copters_cover_as_on_simulator_bodies_and_fail_safe(fleets):
     """Five agent processes in direct mode (no simulator), each flying a MAVSDK copter: the fleet
     ends within 10 % (plus 0.02 for real-time noise) of the energy distance the same fleet
-    reaches on ideal bodies in the same time. Then a SIGKILLed agent's copter gets no setpoint
+    reaches on the simulator's bodies in the same time. Then a SIGKILLed agent's copter gets no setpoint
     after the kill and comes to rest within its setpoint timeout plus the time to brake; and a
     copter whose link to its agent falls silent (heartbeat and telemetry cut, the agent still
     reaching it) is reported lost by its agent, which holds it (zero setpoints) and keeps running."""
     n, seconds = 5, 20.0
     starts = np.array([[3.0, 3.0], [6.0, 3.0], [3.0, 6.0], [6.0, 6.0], [4.5, 8.0]])
-    ideal = _ideal_fleet(starts, seconds)
+    simulated = _simulated_fleet(fleets, starts, seconds)
     udp = [_free_port() for _ in range(n)]
     pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n)]
     relay = UdpRelay(udp[1])  # copter 1 reaches its agent through a relay that can be cut
@@ -140,10 +124,10 @@ def test_five_agents_fly_mavsdk_copters_cover_as_on_ideal_bodies_and_fail_safe()
         assert all(p.poll() is None for p in procs), [agent_output(p) for p in procs]
         time.sleep(seconds)  # real time: the copters fly while the agents run
         flown = np.array([c.state()[0] for c in copters])
-        ed_ideal, ed_flown = _energy_distance(ideal), _energy_distance(flown)
-        print(f"\nenergy distance after {seconds:g} s: ideal bodies {ed_ideal:.4f}, "
+        ed_sim, ed_flown = _energy_distance(simulated), _energy_distance(flown)
+        print(f"\nenergy distance after {seconds:g} s: simulator bodies {ed_sim:.4f}, "
               f"MAVSDK copters {ed_flown:.4f} (start {_energy_distance(starts):.4f})")  # fmt: skip
-        assert ed_flown <= 1.1 * ed_ideal + 0.02, (ed_ideal, ed_flown)
+        assert ed_flown <= 1.1 * ed_sim + 0.02, (ed_sim, ed_flown)
 
         # SIGKILL agent 0: no setpoint after it is dead; the copter stops by its own timeout
         procs[0].kill()
