@@ -477,6 +477,8 @@ class Launch:
                 break
             self._reap()
             if fleet.poll(t, time.time(), every):
+                for kind, a in fleet.changes(time.time()):  # silent: its agent or its vehicle is gone
+                    self.event(kind, a)
                 self._apply_failures(fleet.snapshot(t, time.time()))
                 m = fleet.metrics
 

@@ -289,6 +289,11 @@ class Scenario(_Strict):
                 raise ValueError("vehicles: a planned deployment needs the simulator (deploy.plan = 'none')")
             if self.control.clock != "realtime":
                 raise ValueError("vehicles: vehicles move in real time (control.clock = 'realtime')")
+            world = [f.kind for f in self.failures if f.kind not in PROCESS_KINDS]
+            if world or self.random_failures.rate > 0:
+                what = sorted(set(world)) or "random_failures"
+                raise ValueError("vehicles: failures act on the agents' processes only (kill, terminate, "
+                                 f"restart); {what} need the simulator")  # fmt: skip
             origin = self.vehicles.origin
             if origin is not None and len(origin) != d:
                 raise ValueError(f"vehicles.origin has {len(origin)} coordinates, the domain has {d}")

@@ -149,6 +149,23 @@ class VehicleFleet:
             self.metrics["energy_distance"].append(None)
             self.metrics["lloyd_cost"].append(None)
 
+    def changes(self, now_unix: float, within: float = 2.0) -> list[tuple[str, int]]:
+        """Since the last call: ``("joined", id)`` for robots heard for the first time,
+        ``("detected_failure", id)`` for robots silent for ``within`` s (no telemetry: the agent
+        died, or its vehicle fell silent and it stopped making states), ``("rejoined", id)`` for
+        robots heard again."""
+        live = self.live(now_unix, within)
+        before = getattr(self, "_live", np.zeros_like(live))
+        seen = getattr(self, "_seen", np.zeros_like(live))
+        self._live, self._seen = live, seen | live
+        out = [("detected_failure", a) for a in np.asarray(self.ids)[before & ~live].tolist()]
+        out += [
+            ("rejoined" if s else "joined", a)
+            for a, s, n in zip(self.ids, seen, live & ~before, strict=True)
+            if n
+        ]
+        return out
+
     def poll(self, t: float, now_unix: float, every: float) -> bool:
         """Read, and sample when ``every`` seconds have passed; whether a row was added."""
         self.read()

@@ -45,9 +45,11 @@ def _free_run(n: int, kind) -> int:
 def test_a_launched_fleet_flies_mavsdk_copters_and_writes_summary_metrics_and_pictures(tmp_path, launches):
     """``launch/copters.toml`` (four MAVLink copters, a no-fly disk) with its ports and duration
     overridden, four MAVSDK copters waiting at those ports: the launcher starts four agents in
-    direct mode with the run's CurveZMQ keys, each flies its copter; the run folder holds each
-    agent's telemetry, ``summary.json`` (energy distance falling to under half its first value,
-    all four heard at the end, each agent's final counters), ``metrics.png`` and ``final.png``."""
+    direct mode with the run's CurveZMQ keys, each flies its copter, and robot 3's agent is
+    SIGKILLed at t = 24 s by the failure schedule; the run folder holds each agent's telemetry,
+    ``summary.json`` (energy distance falling to under half its first value, the kill and the
+    silence it left detected, three robots heard at the end, the others' final counters),
+    ``metrics.png`` and ``final.png``."""
     n, port, peer = 4, _free_run(4, socket.SOCK_DGRAM), _free_run(4, socket.SOCK_STREAM)
     starts = [[95.0, 60.0], [105.0, 60.0], [95.0, 70.0], [105.0, 70.0]]  # relative to vehicles.origin
     copters = [MavsdkCopter(port + k, system_id=k + 1, start=starts[k], accel=5.0) for k in range(n)]
@@ -57,6 +59,7 @@ def test_a_launched_fleet_flies_mavsdk_copters_and_writes_summary_metrics_and_pi
             str(LAUNCH / "copters.toml"), "--headless", "--duration", "30",
             "--set", f"vehicles.port={port}", "--set", f"vehicles.peer_port={peer}",
             "--set", "vehicles.origin=[0.0, 0.0]", "--set", "control.speed_limit=8.0",
+            "--set", 'failures=[{t = 24.0, kind = "kill", ids = [3]}]',
             out=out, timeout=180.0,
         )  # fmt: skip
     finally:
@@ -69,13 +72,16 @@ def test_a_launched_fleet_flies_mavsdk_copters_and_writes_summary_metrics_and_pi
     f = summary["final"]
     print(f"\nvehicle fleet: energy distance {ed[0]:.4f} -> {f['energy_distance']:.4f}, "
           f"heard {f['alive']}/{n}, travelled {f['distance_travelled']:.0f} m")  # fmt: skip
-    assert f["alive"] == n and f["energy_distance"] < 0.5 * ed[0], f
+    assert f["alive"] == n - 1 and min(ed) < 0.5 * ed[0], (ed, f)  # robot 3's agent was killed
     final = np.asarray(f["positions"])
-    flown = np.array([c.state()[0] for c in copters])
-    assert np.allclose(final, flown, atol=2.0), (final, flown)  # what the run says is where they are
-    for row in summary["agents"]:
+    flown = np.array([c.state()[0] for c in copters[:3]])  # copter 3 braked after its agent died
+    assert np.allclose(final[:3], flown, atol=2.0), (final, flown)  # what the run says is where they are
+    for row in summary["agents"][:3]:
         assert row["counters"] is not None and row["counters"]["commands"] > 50, row
         assert (out / "telemetry" / f"agent_{row['id']:04d}.jsonl").stat().st_size > 0
-    assert sum(e["kind"] == "process_started" for e in summary["events"]) == n
+    kinds = [(e["kind"], e.get("agent_id")) for e in summary["events"]]
+    assert sum(k == "process_started" for k, _ in kinds) == n and sum(k == "joined" for k, _ in kinds) == n
+    assert ("killed", 3) in kinds and ("detected_failure", 3) in kinds, kinds  # its telemetry stopped
+    assert summary["agents"][3]["fate"] == "killed" and summary["agents"][3]["counters"] is None
     assert (out / "metrics.png").stat().st_size > 10_000 and (out / "final.png").stat().st_size > 10_000
     assert (out / "keys" / "agents").is_dir()  # the agents spoke CurveZMQ with the run's keys

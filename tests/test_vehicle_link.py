@@ -1,5 +1,7 @@
 """The vehicle seam in process: config checks, frames, the geofence's rule, ROS 2 topic names."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -51,3 +53,24 @@ def test_ros2_topic_names_follow_the_rmw_convention():
     assert topic_name("", "cmd_vel") == "rt/cmd_vel"
     assert topic_name("robot1", "odom") == "rt/robot1/odom"
     assert topic_name("/fleet/robot1/", "cmd_vel") == "rt/fleet/robot1/cmd_vel"
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ('failures=[{t = 1.0, kind = "fail", ids = [0]}]', "failures act on the agents' processes only"),
+        ("random_failures.rate=0.1", "random_failures need the simulator"),
+        ('control.clock="lockstep"', "vehicles move in real time"),
+        ('deploy.plan="transport"', "a planned deployment needs the simulator"),
+        ("vehicles.origin=[1.0]", "vehicles.origin has 1 coordinates"),
+        ('vehicles.body="boat"', "vehicles.body"),
+    ],
+)
+def test_a_vehicle_scenario_refuses_what_needs_a_simulator(override, says):
+    from pathlib import Path
+
+    from launcher.scenario import load_scenario
+
+    path = Path(__file__).resolve().parents[1] / "launch" / "copters.toml"
+    with pytest.raises(ValueError, match=re.escape(says)):
+        load_scenario(path, [override])
