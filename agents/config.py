@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from swarmcover.configfile import load_config_file
+from swarmcover.vehiclespec import GeoPoint, VehicleSettings
 from swarmcover.zonespec import Region
 
 __all__ = [
@@ -27,8 +28,6 @@ __all__ = [
 ]
 
 _Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-_Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
-_Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
 
 
 class _Strict(BaseModel):
@@ -50,20 +49,9 @@ class UdpBody(_Strict):
     listen: str = "127.0.0.1:0"
 
 
-class VehicleBody(_Strict):
-    """What every vehicle body shares (``agents/bodies/vehicle.py``, ``docs/bodies.md``): the
-    vehicle's metric frame (``x`` east, ``y`` north, metres) sits at ``origin`` in the domain
-    (default: the domain's lower corner) and one domain unit is ``scale`` metres; the geofence
-    looks ``fence_horizon`` seconds ahead; a vehicle silent for ``heartbeat_timeout`` s is lost;
-    one that never answers within ``connect_timeout`` s stops the agent with an error; ``arm``
-    (off by default: a person arms) arms it and enters the mode that takes setpoints."""
-
-    origin: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, max_length=2)
-    scale: _Pos = 1.0
-    arm: bool = False
-    fence_horizon: _Pos = 1.0
-    heartbeat_timeout: _Pos = 3.0
-    connect_timeout: _Pos = 30.0
+class VehicleBody(VehicleSettings):
+    """What every vehicle body shares (``agents/bodies/vehicle.py``, ``docs/bodies.md``):
+    :class:`swarmcover.vehiclespec.VehicleSettings`."""
 
 
 class MavlinkBody(VehicleBody):
@@ -76,7 +64,7 @@ class MavlinkBody(VehicleBody):
     connect: str = Field(min_length=1, max_length=400)
     baud: Annotated[int, Field(ge=1, le=10_000_000)] = 57600
     system_id: Annotated[int, Field(ge=1, le=255)] = 245
-    geo_origin: tuple[_Lat, _Lon] | None = None
+    geo_origin: GeoPoint | None = None
 
 
 class Ros2Body(VehicleBody):

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from swarmcover.vehiclespec import GeoPoint, VehicleSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .keys import FleetKeys
@@ -26,14 +28,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["VehicleFleet", "VehiclesSection"]
 
-_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 _Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class VehiclesSection(BaseModel):
-    """Agents fly vehicles instead of the simulator's bodies (``body = "none"``: the simulator)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+class VehiclesSection(VehicleSettings):
+    """Agents fly vehicles instead of the simulator's bodies (``body = "none"``: the simulator);
+    the settings every vehicle shares are :class:`swarmcover.vehiclespec.VehicleSettings`."""
 
     body: Literal["none", "mavlink", "ros2"] = "none"
     connect: str = Field(default="udpin:127.0.0.1:{port}", max_length=400)
@@ -42,15 +42,7 @@ class VehiclesSection(BaseModel):
     domain_id: Annotated[int, Field(ge=0, le=232)] = 0
     peers: str = Field(default="tcp://127.0.0.1:{port}", max_length=400)
     peer_port: _Port = 7100
-    geo_origin: (
-        tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]] | None
-    ) = None
-    origin: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, max_length=2)
-    scale: _Pos = 1.0
-    arm: bool = False
-    fence_horizon: _Pos = 1.0
-    heartbeat_timeout: _Pos = 3.0
-    connect_timeout: _Pos = 30.0
+    geo_origin: GeoPoint | None = None
 
 
 def _fill(pattern: str, agent_id: int, port: int) -> str:
