@@ -194,8 +194,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lp.add_argument("--progress", type=float, default=5.0, help="wall seconds between progress lines")
     lp.add_argument("--no-fast-exit", dest="fast_exit", action="store_false", help=argparse.SUPPRESS)
+    lp.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # a sweep's: stop when it goes
     lp.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     lp.set_defaults(func=_launch)
+    sw = sub.add_parser(
+        "sweep",
+        help="run a scenario for every combination of a grid of values and seeds; sweep.json and sweep.png",
+        description="Run every combination of --grid values for every seed, one `swarmcover launch` each, "
+        "into its own folder; sweep.json has one row a run (values, final and minimum energy distance, "
+        "Lloyd cost, recovery time after each failure, commands on time, or the error), sweep.png the "
+        "final energy distance and the recovery time against each swept value. Run the same command "
+        "again to resume a stopped sweep.",
+    )
+    sw.add_argument("scenario", help="the scenario file (TOML), e.g. launch/failure_recovery.toml")
+    sw.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                    help="a key and its values (TOML), e.g. failures.0.fraction=0.1,0.3")  # fmt: skip
+    sw.add_argument("--seeds", default="0", help="seeds, e.g. 0-49 or 1,3,5 (default 0)")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1: timings undisturbed)")
+    sw.add_argument("--out", help="the sweep's folder (default: runs/NAME-sweep); the same one resumes")
+    sw.add_argument("--duration", type=float, help="world seconds of every run (overrides the scenario)")
+    sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a scenario key in every run")  # fmt: skip
+    sw.set_defaults(func=_sweep)
     k = sub.add_parser("keys", help="CurveZMQ keys for a fleet (the simulator's and one pair per agent)")
     ksub = k.add_subparsers(dest="keys_command", required=True)
     kn = ksub.add_parser(
@@ -314,6 +334,10 @@ def _launch(args: argparse.Namespace) -> int:
     launch = Launch(rs, out, headless=args.headless, only=args.only, agent_ids=ids, connect=args.connect,
                     overrides=args.overrides, progress_every=args.progress, insecure=args.insecure,
                     keys=args.keys)  # fmt: skip
+    if args.parent_pid is not None:  # started by a sweep: a sweep that dies stops its runs
+        from .lifeline import die_with_parent
+
+        die_with_parent(args.parent_pid)
     result = launch.run()
     code = 130 if result.interrupted else 0
     if args.fast_exit:
@@ -321,6 +345,22 @@ def _launch(args: argparse.Namespace) -> int:
         # matplotlib and ZeroMQ modules would only add seconds to a Ctrl-C
         _exit_now(code)
     return code
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from launcher.scenario import load_scenario
+    from launcher.sweep import Sweep, parse_grid, parse_seeds
+
+    grid = parse_grid(args.grid)
+    if not grid:
+        raise ValueError("give at least one --grid KEY=V1,V2")
+    scn = load_scenario(args.scenario, list(args.overrides))  # a bad file or --set stops it before any run
+    name = scn.name or Path(args.scenario).stem
+    out = Path(args.out) if args.out else Path("runs") / f"{name}-sweep"
+    sweep = Sweep(args.scenario, grid, parse_seeds(args.seeds), out, jobs=args.jobs, overrides=args.overrides,
+                  duration=args.duration)  # fmt: skip
+    result = sweep.run()
+    return 130 if result["stopped"] else 0
 
 
 def _keys_new(args: argparse.Namespace) -> int:
