@@ -6,7 +6,8 @@
   answers arming commands, and its direct-MAVLink server hands us every
   ``SET_POSITION_TARGET_LOCAL_NED`` and ``COMMAND_LONG`` that arrives.
   The dynamics are ArduCopter GUIDED's in miniature: the velocity tracks the latest setpoint with
-  an acceleration limit, and a setpoint older than ``setpoint_timeout`` counts as zero.
+  an acceleration limit, and a setpoint older than ``setpoint_timeout`` (3 s, as GUIDED's velocity
+  control) counts as zero.
 - :class:`UdpRelay`: a UDP relay between a vehicle and an agent whose vehicle-to-agent direction
   can be cut (the vehicle falls silent but still hears the agent).
 - :class:`Ros2Robot`: a ROS 2 robot as Cyclone DDS sees one, in this process: it takes
@@ -48,6 +49,7 @@ class _Dynamics:
         self.lock = threading.Lock()
         self.setpoints: list[tuple[float, np.ndarray, np.ndarray]] = []  # (received, v (e, n), p then)
         self.stopped_at: float | None = None  # when it came to rest after its last setpoint
+        self.stepped_at = time.monotonic()
 
     def command(self, v_en) -> None:
         with self.lock:
@@ -55,9 +57,13 @@ class _Dynamics:
             self.want, self.want_at = np.asarray(v_en, dtype=np.float64), now
             self.setpoints.append((now, self.want.copy(), self.p.copy()))
 
-    def step(self, dt: float) -> None:
+    def step(self) -> None:
+        """Advance to now: the vehicle moves in real time, however late this thread was woken
+        (a loaded machine delays the thread, not the vehicle)."""
         with self.lock:
             now = time.monotonic()
+            dt = min(0.5, now - self.stepped_at)
+            self.stepped_at = now
             want = self.want if now - self.want_at <= self.timeout else np.zeros(2)
             dv = want - self.v
             n = float(np.linalg.norm(dv))
@@ -80,7 +86,7 @@ class MavsdkCopter(_Dynamics):
     """A MAVSDK autopilot (system ``system_id``) sending to ``udpout://127.0.0.1:port`` (the
     agent listens there with ``udpin``), starting at ``start`` (east, north)."""
 
-    def __init__(self, port: int, system_id: int, start, accel: float = 6.0, setpoint_timeout: float = 0.5,
+    def __init__(self, port: int, system_id: int, start, accel: float = 6.0, setpoint_timeout: float = 3.0,
                  rate: float = 50.0, telemetry: float = 20.0) -> None:  # fmt: skip
         super().__init__(start, accel, setpoint_timeout)
         from mavsdk import ComponentType, Configuration, Mavsdk
@@ -121,7 +127,7 @@ class MavsdkCopter(_Dynamics):
 
         dt, k = 1.0 / self.rate, 0
         while not self.stop.wait(dt):
-            self.step(dt)
+            self.step()
             k += 1
             if k % self.every:
                 continue
@@ -217,7 +223,7 @@ class Ros2Robot(_Dynamics):
         t = self.types
         dt = 1.0 / self.rate
         while not self.stop.wait(dt):
-            self.step(dt)
+            self.step()
             p, v = self.state()
             pose = t["Pose"](position=t["Point"](float(p[0]), float(p[1]), 0.0))
             twist = t["Twist"](linear=t["Vector3"](float(v[0]), float(v[1]), 0.0))
