@@ -142,6 +142,7 @@ class VehicleLink:
         self.heartbeat_timeout, self.connect_timeout, self.want_arm = heartbeat_timeout, connect_timeout, arm
         self.epoch, self.seq, self.t0 = time.time_ns(), 0, time.monotonic()
         self.lost = False
+        self.last: np.ndarray | None = None  # the latest position (domain), for the fence
         self.counts = {"fenced": 0, "vehicle_lost": 0, "telemetry_rejected": 0}
 
     # ------------------------------------------------------------------ the agent's side
@@ -205,7 +206,7 @@ class VehicleLink:
             v = np.asarray(msg.velocity, dtype=np.float64)
             if self.lost or not np.any(v):  # lost: the agent fails safe, and the vehicle holds
                 self.vehicle.hold()
-            elif getattr(self, "last", None) is not None and not self.allowed(self.last, v):
+            elif self.last is not None and not self.allowed(self.last, v):
                 self.counts["fenced"] += 1
                 log.warning(
                     "setpoint %s at %s refused by the geofence: holding", v.tolist(), self.last.tolist()
