@@ -45,6 +45,7 @@ __all__ = [
     "TargetSection",
     "apply_overrides",
     "load_scenario",
+    "parse_value",
     "resolve",
 ]
 
@@ -306,7 +307,7 @@ class Scenario(_Strict):
 
 
 # ---------------------------------------------------------------------------------------- loading
-def _parse_value(text: str):
+def parse_value(text: str):
     """A ``--set`` value: TOML syntax (``3``, ``0.5``, ``true``, ``[1, 2]``, ``"x"``), else a bare string."""
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -340,9 +341,9 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         if isinstance(node, list):
             if not last.isdigit() or int(last) >= len(node):
                 raise ValueError(f"--set {key}: no item {last!r} in that list")
-            node[int(last)] = _parse_value(value)
+            node[int(last)] = parse_value(value)
         else:
-            node[last] = _parse_value(value)
+            node[last] = parse_value(value)
     return out
 
 

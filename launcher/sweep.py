@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .report import FAILURE_EVENT_KINDS, write_json_atomic
-from .scenario import _parse_value
+from .scenario import parse_value
 
 __all__ = ["Case", "Sweep", "parse_grid", "parse_seeds", "recovery_times", "sweep_png"]
 
@@ -97,7 +97,7 @@ def parse_grid(items: list[str]) -> dict[str, list]:
             )
         if key in grid:
             raise ValueError(f"--grid {key} given twice")
-        grid[key] = [_parse_value(v.strip()) for v in _split_top(values)]
+        grid[key] = [parse_value(v.strip()) for v in _split_top(values)]
     return grid
 
 
