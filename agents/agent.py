@@ -304,7 +304,7 @@ class Agent:
         return False
 
     def _possible(self, msg: Beacon, now: float) -> bool:
-        """Whether a peer's direct beacon may be true (:mod:`agents.screen`); a peer that keeps
+        """Whether a peer's direct beacon may be true (:mod:`swarmcover.agents.screen`); a peer that keeps
         sending impossible ones is quarantined."""
         a = msg.agent_id
         if self.screen.quarantined(a, now):

@@ -115,7 +115,7 @@ def latency_bench(n: int, seconds: float, staggered: bool, rate: float = 10.0) -
             body = {"kind": "sim", "endpoint": endpoint}
             cfg = {"agent_id": i, "bounds": [[0, 1], [0, 1]], "eps": eps, "mass": 1 / n, "speed_limit": 1.0,
                    "rate_hz": 2 * rate, "state_timeout": 5.0, "body": body}  # fmt: skip
-            cmd = [sys.executable, "-m", "swarmcover_cli.main", "agent", "--json", json.dumps(cfg),
+            cmd = [sys.executable, "-m", "swarmcover.cli.main", "agent", "--json", json.dumps(cfg),
                    "--log-level", "WARNING"]  # fmt: skip
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 300

@@ -31,7 +31,7 @@ def launch(out: Path, *sets: str, duration: float | None = None) -> dict:
     cmd = [
         sys.executable,
         "-m",
-        "swarmcover_cli.main",
+        "swarmcover.cli.main",
         "launch",
         str(SCENARIO),
         "--headless",

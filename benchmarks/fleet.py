@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from launcher.processes import processes_mentioning
+from swarmcover.launcher.processes import processes_mentioning
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK = os.sysconf("SC_CLK_TCK")
@@ -130,7 +130,7 @@ def one(
     cmd = [
         sys.executable,
         "-m",
-        "swarmcover_cli.main",
+        "swarmcover.cli.main",
         "launch",
         str(scn),
         "--headless",

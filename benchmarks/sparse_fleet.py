@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from launcher.scenario import load_scenario, resolve
-from simulator.recording import load_recording
 from swarmcover import lloyd
 from swarmcover.coverage import cover
+from swarmcover.launcher.scenario import load_scenario, resolve
 from swarmcover.metrics import energy_distance, lloyd_cost
+from swarmcover.simulator.recording import load_recording
 
 __all__ = ["main"]
 
@@ -51,7 +51,7 @@ def _launch(out: Path, n: int, sets: list[str], failures: str = "", duration: fl
     if failures:  # a copy of the scenario with a failure schedule appended
         src = out.parent / f"{out.name}.toml"
         src.write_text(SCENARIO.read_text() + "\n" + failures)
-    cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", str(src), "--headless", "--out", str(out),
+    cmd = [sys.executable, "-m", "swarmcover.cli.main", "launch", str(src), "--headless", "--out", str(out),
            "--set", f"fleet.size={n}", *(x for s in sets for x in ("--set", s))]  # fmt: skip
     if duration is not None:
         cmd += ["--duration", str(duration)]

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import write_results  # noqa: E402
 
-from launcher.processes import processes_mentioning  # noqa: E402
+from swarmcover.launcher.processes import processes_mentioning  # noqa: E402
 
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}
 
@@ -54,7 +54,7 @@ def _poll(cond, limit: float, what: str) -> None:
 
 def one(sig: signal.Signals, tmp: Path, i: int, size: int) -> float:
     out = tmp / f"{sig.name}-{i}"
-    cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", str(ROOT / "launch" / "quickstart.toml")]
+    cmd = [sys.executable, "-m", "swarmcover.cli.main", "launch", str(ROOT / "launch" / "quickstart.toml")]
     cmd += ["--headless", "--duration", "600", "--set", f"fleet.size={size}", "--out", str(out)]
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)

@@ -1,7 +1,7 @@
 """What one agent's control tick costs in CPU, run back to back and at a control rate.
 
 The fleet benchmark (``benchmarks/fleet.py``) finds agents using several times the CPU per tick
-that the same work costs in a tight loop. This isolates why: one :class:`agents.agent.Agent` in
+that the same work costs in a tight loop. This isolates why: one :class:`swarmcover.agents.agent.Agent` in
 this process takes real simulator states (encoded exactly as the simulator encodes them: about a
 hundred relayed neighbours, a field patch when the held one stops covering) and answers each with
 a command sent over a real ZeroMQ socket to a ROUTER in this process, every ``period`` seconds,
@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from fleet import cpu_model  # noqa: E402  (benchmarks/fleet.py, beside this script)
 
-from agents.agent import Agent  # noqa: E402
-from agents.config import AgentConfig  # noqa: E402
+from swarmcover.agents.agent import Agent  # noqa: E402
+from swarmcover.agents.config import AgentConfig  # noqa: E402
 from swarmcover.law import BlobLaw  # noqa: E402
 from swarmcover.local import resolve_kernel  # noqa: E402
 from swarmcover.protocol import Neighbors, Patch, State, encode  # noqa: E402

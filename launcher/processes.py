@@ -1,6 +1,6 @@
 """Agent OS processes: started by command, each in its own process group, never left behind.
 
-Each agent runs ``python -m swarmcover_cli.main agent --config FILE --parent-pid PID`` (or the
+Each agent runs ``python -m swarmcover.cli.main agent --config FILE --parent-pid PID`` (or the
 scenario's own ``agents.command``), in a new session (so a Ctrl-C at the terminal reaches only the
 launcher, which stops the agents in order) with its output in ``logs/agent_NNNN.log``. Our agents
 also watch the launcher (``--parent-pid``: ``PR_SET_PDEATHSIG`` on Linux and a watchdog thread
@@ -95,7 +95,7 @@ class ProcessPool:
             return [
                 sys.executable,
                 "-m",
-                "swarmcover_cli.main",
+                "swarmcover.cli.main",
                 "agent",
                 "--config",
                 str(cfg_path),

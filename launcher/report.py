@@ -167,7 +167,7 @@ def final_png(path: Path, sim_cfg, target, snapshot, hud: list[str], history: Se
     paths of a planned deployment, and save it."""
     import pygame
 
-    from simulator.live import renderer_for
+    from swarmcover.simulator.live import renderer_for
 
     pygame.font.init()
     rc = sim_cfg.render

@@ -4,7 +4,7 @@ the failure schedule carried out with real signals, Ctrl-C, and the run folder.
 The run folder (``--out``, or ``runs/<name>/<UTC time>``) holds ``scenario.toml`` (the file as
 given), ``scenario.json`` (every ``auto`` decided, the overrides applied), ``agents/`` (each
 agent's config), ``logs/`` (each agent's output), ``recording/`` (see
-:mod:`simulator.recording`), ``summary.json``, ``metrics.png`` and ``final.png``.
+:mod:`swarmcover.simulator.recording`), ``summary.json``, ``metrics.png`` and ``final.png``.
 
 Modes (``only``): ``"all"`` (the simulator and every agent here), ``"sim"`` (the simulator only;
 agents connect from elsewhere over TCP) and ``"agents"`` (some agents only, connecting to a
@@ -29,9 +29,9 @@ from typing import Literal, TextIO
 
 import numpy as np
 
-from simulator.faults import select
-from simulator.world import Snapshot, Status
 from swarmcover.local import resolve_kernel
+from swarmcover.simulator.faults import select
+from swarmcover.simulator.world import Snapshot, Status
 
 from .keys import FleetKeys, make_keys, open_keys
 from .processes import ProcessPool, check_agent_command
@@ -326,7 +326,7 @@ class Launch:
     # ---------------------------------------------------------------- run
     def run(self) -> LaunchResult:
         if self.only != "agents" and not self.vehicles:  # a fleet too big for this machine is refused first
-            from simulator.radio import check_memory
+            from swarmcover.simulator.radio import check_memory
 
             check_memory(len(self.rs.roster), len(self.rs.sim.bounds))
         self._make_folder()
@@ -374,7 +374,7 @@ class Launch:
         return LaunchResult(self.run_dir, summary, self.interrupted)
 
     def _run_with_sim(self) -> None:
-        from simulator.server import Simulator
+        from swarmcover.simulator.server import Simulator
 
         rs = self.rs
         self._setup_keys()
@@ -418,7 +418,7 @@ class Launch:
         live = rs.sim.render.enabled and not self.headless
         frames = rs.scenario.render.frames
         if live or frames:
-            from simulator.live import LiveView, WindowUnavailable
+            from swarmcover.simulator.live import LiveView, WindowUnavailable
 
             if frames:
                 rc = self.sim.cfg.render.model_copy(update={"frames_dir": str(self.run_dir / "frames")})

@@ -2,7 +2,7 @@
 
 A scenario is loaded into :class:`Scenario` (pydantic, unknown keys rejected), command-line
 overrides (``--set key=value``) are applied to the raw table first, and :func:`resolve` turns it
-into what the processes need: the simulator's :class:`~simulator.config.SimConfig`, one agent
+into what the processes need: the simulator's :class:`~swarmcover.simulator.config.SimConfig`, one agent
 config per robot, and the launcher's own process-level failure schedule. Every error is a
 ``ValueError`` naming the file, the key and the problem. ``docs/scenarios.md`` is the reference
 (every key, its default, its meaning); ``tests/test_launch.py`` keeps the two in step.
@@ -20,10 +20,10 @@ import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import swarmcover as sc
-from simulator.config import DropoutEvent, RadioConfig, RandomDropouts, SimConfig, WindConfig
 from swarmcover.configfile import describe_validation_error
 from swarmcover.coverage import default_r_min
 from swarmcover.schedule import CoverageSchedule
+from swarmcover.simulator.config import DropoutEvent, RadioConfig, RandomDropouts, SimConfig, WindConfig
 from swarmcover.zonespec import Region
 
 from .vehicles import VehiclesSection
@@ -574,7 +574,7 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         "zones": [z.model_dump() for z in t.zones],
     }
     try:
-        from simulator.config import TargetSpec
+        from swarmcover.simulator.config import TargetSpec
 
         target = TargetSpec.model_validate(spec).build(bounds)
     except (ValueError, ValidationError) as exc:

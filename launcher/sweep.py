@@ -248,7 +248,7 @@ class Sweep:
         folder = self.out / case.name
         if folder.exists():  # an unfinished run: start it over
             shutil.rmtree(folder)
-        cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", str(self.scenario), "--headless",
+        cmd = [sys.executable, "-m", "swarmcover.cli.main", "launch", str(self.scenario), "--headless",
                "--out", str(folder), "--progress", "3600", "--parent-pid", str(os.getpid())]  # fmt: skip
         for o in [*self.overrides, *case.overrides()]:
             cmd += ["--set", o]

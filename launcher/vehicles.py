@@ -168,10 +168,10 @@ class VehicleFleet:
         return True
 
     def snapshot(self, t: float, now_unix: float):
-        """The fleet as the simulator's :class:`~simulator.world.Snapshot` (for failure selection
+        """The fleet as the simulator's :class:`~swarmcover.simulator.world.Snapshot` (for failure selection
         and ``final.png``): live if heard in the last 2 s, failed if heard before, waiting (at the
         domain's centre) if never."""
-        from simulator.world import Snapshot, Status
+        from swarmcover.simulator.world import Snapshot, Status
 
         heard = np.all(np.isfinite(self.positions), axis=1)
         lo = np.array([b[0] for b in self.rs.scenario.domain.bounds])

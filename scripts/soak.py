@@ -87,7 +87,7 @@ def main() -> int:
     scn.write_text(scenario(args.agents, args.minutes * 60, args.every, args.kill))
     run = out / "run"
     env = dict(os.environ, SDL_VIDEODRIVER="dummy")
-    cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", str(scn), "--headless", "--out", str(run),
+    cmd = [sys.executable, "-m", "swarmcover.cli.main", "launch", str(scn), "--headless", "--out", str(run),
            "--progress", "60"]  # fmt: skip
     launcher = subprocess.Popen(cmd, env=env, start_new_session=True)
     samples = []

@@ -4,7 +4,7 @@ and the bounds that keep what any connection sends from costing more than a mess
 The socket is set up and authenticated before it binds (no connection is ever served
 unauthenticated); frames are bounded by ``MAXMSGSIZE`` (agents send headers only), handshakes
 by ``HANDSHAKE_IVL``, connections in total, per key and when silent by
-:class:`~simulator.connections.ConnectionGuard`. :meth:`AgentLink.receive` takes at most
+:class:`~swarmcover.simulator.connections.ConnectionGuard`. :meth:`AgentLink.receive` takes at most
 ``DRAIN_MAX`` messages at a time, each stamped with its own arrival and the key that
 authenticated it; a message of more than one frame costs its connection.
 """

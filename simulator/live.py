@@ -43,7 +43,7 @@ def renderer_for(
     trails: int,
     blobs: str = "none",
 ):
-    """A :class:`~simulator.render.Renderer` for a 2-D ``target`` (its density on a grid)."""
+    """A :class:`~swarmcover.simulator.render.Renderer` for a 2-D ``target`` (its density on a grid)."""
     from swarmcover.domain import Disk, Rectangle
 
     from .render import Renderer
@@ -65,7 +65,7 @@ def renderer_for(
 
 
 class LiveView:
-    """Renders a running :class:`~simulator.server.Simulator` (observer of its snapshots)."""
+    """Renders a running :class:`~swarmcover.simulator.server.Simulator` (observer of its snapshots)."""
 
     def __init__(self, sim: Simulator, headless: bool) -> None:
         if sim.cfg.dim != 2:

@@ -41,7 +41,7 @@ PATH_COLOUR = (250, 200, 80)
 UNDERSERVED_COLOUR = (255, 0, 200)
 #: radio links (drawn with this alpha over the map)
 LINK_COLOUR = (255, 255, 255, 60)
-#: robot colour per status code (see ``simulator.world.Status``)
+#: robot colour per status code (see ``swarmcover.simulator.world.Status``)
 STATUS_COLOURS = {
     Status.WAITING: (150, 150, 150),  # grey
     Status.LIVE: (40, 220, 255),  # cyan

@@ -1,7 +1,7 @@
 """Render a recorded run: PNG frames every ``every`` world seconds (and a window when not headless),
 or one animated GIF of bounded size to share.
 
-Both draw with :class:`simulator.render.Renderer`, as the live window and ``final.png`` do. The GIF
+Both draw with :class:`swarmcover.simulator.render.Renderer`, as the live window and ``final.png`` do. The GIF
 is written with Pillow (a dependency of matplotlib's, and ours): frames on one adaptive palette
 (the map's colours do not flicker from frame to frame), at most ``max_frames`` of them spread
 evenly over the run, scaled to ``width`` pixels; a GIF over ``max_mb`` is written again with half

@@ -8,8 +8,8 @@ authenticated key (ZeroMQ's ``User-Id`` metadata), and the simulator rejects any
 ``agent_id`` is not the one that key belongs to: an agent cannot speak for another.
 
 Failed attempts are counted and logged (and recorded as events, at most
-:data:`simulator.connections.EVENTS_PER_SECOND` a second) by the socket's
-:class:`~simulator.connections.ConnectionGuard`: unknown keys (by the ZAP handler), a key over its
+:data:`swarmcover.simulator.connections.EVENTS_PER_SECOND` a second) by the socket's
+:class:`~swarmcover.simulator.connections.ConnectionGuard`: unknown keys (by the ZAP handler), a key over its
 connections, and handshakes that fail before ZAP is asked (a plaintext client, garbage bytes, a
 wrong server key), read off the socket's monitor.
 """

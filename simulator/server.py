@@ -184,7 +184,7 @@ class Simulator:
         log.info("t=%.2f %s %s %s", self.world.t, kind, "" if agent_id is None else agent_id, details or "")
 
     def _member_event(self, k: int, kind: str, agent_id: int, **details) -> None:
-        """An event a member's message caused: within its budget (:mod:`simulator.budgets`)."""
+        """An event a member's message caused: within its budget (:mod:`swarmcover.simulator.budgets`)."""
         if self.budgets.admit_event(k, kind, self.world.t):
             self.event(kind, agent_id, **details)
 
@@ -207,7 +207,7 @@ class Simulator:
 
     def inject(self, kind: str, ids: list[int]) -> None:
         """Inject ``kind`` (``fail``, ``radio_fail``, ``body_fail``, ``revive``) for robots ``ids``
-        (:class:`simulator.faults.Faults`); a revived robot's silence counts from now."""
+        (:class:`swarmcover.simulator.faults.Faults`); a revived robot's silence counts from now."""
         for k in self.faults.inject(kind, ids):
             if kind == "revive":
                 self.sessions.last_command_wall[k] = time.monotonic()
@@ -308,7 +308,7 @@ class Simulator:
             self._reject(f"{msg.kind} is not for the simulator")
 
     def _hello(self, k: int, a: int, route: bytes, msg: Hello, wall: float) -> None:
-        """Admit a hello (:meth:`simulator.sessions.Sessions.hello`) and act on it."""
+        """Admit a hello (:meth:`swarmcover.simulator.sessions.Sessions.hello`) and act on it."""
         silent = bool(self.faults.detected[k] and not self.faults.injected[k])
         got = self.sessions.hello(k, a, route, msg.epoch, msg.seq, wall, silent)
         if got is Admission.REFUSED:
@@ -498,7 +498,7 @@ class Simulator:
         return nxt
 
     def timing(self) -> dict:
-        """Sense-to-command timing so far (:meth:`simulator.fleetmetrics.FleetMetrics.timing`)."""
+        """Sense-to-command timing so far (:meth:`swarmcover.simulator.fleetmetrics.FleetMetrics.timing`)."""
         return self.fleet_metrics.timing()
 
     def request_stats(self) -> None:

@@ -59,7 +59,7 @@ def start_agent(cfg: dict, log_level: str = "WARNING") -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
-        "swarmcover_cli.main",
+        "swarmcover.cli.main",
         "agent",
         "--json",
         json.dumps(cfg),

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from launcher.processes import processes_mentioning
+from swarmcover.launcher.processes import processes_mentioning
 
 __all__ = ["Launches", "events_of", "processes_mentioning", "summary_of", "wait_until"]
 
@@ -50,7 +50,7 @@ class Launches:
 
     def start(self, *args: str, out: Path, preexec_fn=None, env: dict | None = None) -> subprocess.Popen:
         env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", **(env or {})}
-        cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", *args, "--out", str(out)]
+        cmd = [sys.executable, "-m", "swarmcover.cli.main", "launch", *args, "--out", str(out)]
         p = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
@@ -83,7 +83,7 @@ class Launches:
 
         master, slave = pty.openpty()
         env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-        cmd = [sys.executable, "-m", "swarmcover_cli.main", "launch", *args, "--out", str(out)]
+        cmd = [sys.executable, "-m", "swarmcover.cli.main", "launch", *args, "--out", str(out)]
         p = subprocess.Popen(cmd, stdout=slave, stderr=slave, env=env, start_new_session=True)
         os.close(slave)
         self.procs.append(p)

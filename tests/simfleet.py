@@ -7,8 +7,8 @@ import threading
 import numpy as np
 from harness import start_agent, stop_all
 
-from simulator.config import SimConfig
-from simulator.server import Simulator
+from swarmcover.simulator.config import SimConfig
+from swarmcover.simulator.server import Simulator
 
 BOUNDS = [(0.0, 1.0), (0.0, 1.0)]
 TARGET = {"means": [[0.3, 0.4], [0.7, 0.6]], "covs": [0.01, 0.02]}
@@ -39,7 +39,7 @@ class Fleet:
     """A simulator and its agent processes; ``close()`` kills every process and stops the simulator."""
 
     def __init__(self, cfg: dict, keys=None, start: list[int] | None = None, **agent_over) -> None:
-        """``keys`` (a :class:`launcher.keys.FleetKeys`): CURVE for the simulator and every agent;
+        """``keys`` (a :class:`swarmcover.launcher.keys.FleetKeys`): CURVE for the simulator and every agent;
         ``start``: the robots whose agents start now (default: all; :meth:`start_agent` for more)."""
         if keys is not None:
             cfg = {**cfg, "curve": {"secret_key": str(keys.server_secret), "clients": str(keys.clients)}}

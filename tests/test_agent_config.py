@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.config import AgentConfig, load_config
+from swarmcover.agents.config import AgentConfig, load_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -54,7 +54,7 @@ def test_bad_config_names_the_problem(extra, named):
 @pytest.mark.integration
 def test_missing_config_file_is_a_clear_cli_error(tmp_path):
     missing = tmp_path / "nope.toml"
-    r = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", "agent", "--config", str(missing)],
+    r = subprocess.run([sys.executable, "-m", "swarmcover.cli.main", "agent", "--config", str(missing)],
                        capture_output=True, text=True, timeout=60)  # fmt: skip
     assert r.returncode != 0
     assert "not found" in r.stderr and str(missing) in r.stderr

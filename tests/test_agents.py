@@ -228,7 +228,7 @@ def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path
     security_cfg: dict = {"insecure": True}
     roster: list = pub
     if security == "curve":
-        from launcher.keys import make_keys
+        from swarmcover.launcher.keys import make_keys
 
         keys = make_keys(tmp_path / "keys", list(range(n)))
         roster = [

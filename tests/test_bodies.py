@@ -86,7 +86,7 @@ def test_one_agent_flies_a_mavsdk_copter_by_velocity_setpoints_without_arming_it
 
 def _simulated_fleet(fleets, starts: np.ndarray, seconds: float) -> np.ndarray:
     """The same five agents (the same law settings) on the simulator's bodies, in real time,
-    their beacons through its radio: a real :class:`simulator.server.Simulator` serving real
+    their beacons through its radio: a real :class:`swarmcover.simulator.server.Simulator` serving real
     agent processes (``tests/simfleet.py``). Returns the final positions."""
     cfg = {
         "bounds": BOUNDS, "target": TARGET, "positions": starts.tolist(), "eps": 5.0, "speed_limit": 3.0,
@@ -186,7 +186,7 @@ def _run_agent(cfg: dict, env: dict | None = None, timeout: float = 60.0):
     import json
     import subprocess
 
-    cmd = [sys.executable, "-m", "swarmcover_cli.main", "agent", "--json", json.dumps(cfg)]
+    cmd = [sys.executable, "-m", "swarmcover.cli.main", "agent", "--json", json.dumps(cfg)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
 

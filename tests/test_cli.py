@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 def _run(args, tmp_path, timeout=300):
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    cmd = [sys.executable, "-m", "swarmcover_cli.main", *args]
+    cmd = [sys.executable, "-m", "swarmcover.cli.main", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
 
 
@@ -25,7 +25,7 @@ def test_demo_headless_covers_the_map(tmp_path):
     x = np.load(tmp_path / "run" / "positions.npy")
     assert x.shape == (30, 2) and np.all((x >= 0) & (x <= [10, 6]))
     pygame = pytest.importorskip("pygame")
-    from simulator.render import STATUS_COLOURS
+    from swarmcover.simulator.render import STATUS_COLOURS
 
     img = pygame.surfarray.array3d(pygame.image.load(str(tmp_path / "run" / "final.png")))
     agent_pixels = np.all(img == STATUS_COLOURS[1], axis=-1)  # the demo's robots are all live

@@ -14,9 +14,9 @@ import zmq.auth
 from launching import events_of, summary_of, wait_until
 from zmq.utils.monitor import recv_monitor_message
 
-from simulator.connections import ConnectionGuard
-from simulator.security import CurveGuard, load_allow_list
 from swarmcover.procmem import resident_bytes
+from swarmcover.simulator.connections import ConnectionGuard
+from swarmcover.simulator.security import CurveGuard, load_allow_list
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +201,7 @@ def test_five_hundred_connections_with_one_member_key_hold_few_descriptors(tmp_p
     runs on and nobody is declared failed."""
     import resource
 
-    from simulator.connections import PER_KEY
+    from swarmcover.simulator.connections import PER_KEY
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 1500:

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from launching import processes_mentioning, summary_of
 
-from simulator.config import SimConfig
-from simulator.recording import load_recording
 from swarmcover.domain import Box
 from swarmcover.policy import AgentPolicy
 from swarmcover.protocol import Path as PathMsg
 from swarmcover.protocol import ProtocolError, decode, encode
 from swarmcover.schedule import CoverageSchedule
+from swarmcover.simulator.config import SimConfig
+from swarmcover.simulator.recording import load_recording
 from swarmcover.tracking import PathTracker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +85,7 @@ def test_path_message_round_trip_and_hostile_paths():
 
 @pytest.mark.unit
 def test_scenario_with_a_planned_deployment_resolves_to_paths():
-    from launcher.scenario import load_scenario, resolve
+    from swarmcover.launcher.scenario import load_scenario, resolve
 
     rs = resolve(load_scenario(DEPLOY, ["fleet.size=8"]), DEPLOY)
     paths = rs.sim.paths
@@ -217,7 +217,7 @@ def test_launched_agents_track_their_planned_paths_then_cover(tmp_path, launches
     # final.png draws the planned paths
     import pygame
 
-    from simulator.render import PATH_COLOUR
+    from swarmcover.simulator.render import PATH_COLOUR
 
     img = pygame.surfarray.array3d(pygame.image.load(str(out / "final.png")))
     assert np.all(img == np.array(PATH_COLOUR), axis=2).sum() > 100

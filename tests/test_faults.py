@@ -23,10 +23,10 @@ import zmq
 from harness import start_agent, stop_all
 from simfleet import BOUNDS, TARGET, agent_cfg, lockstep, positions
 
-from simulator.config import SimConfig
-from simulator.server import Simulator
 from swarmcover.metrics import energy_distance
 from swarmcover.protocol import Beacon, Command, Hello, decode, encode
+from swarmcover.simulator.config import SimConfig
+from swarmcover.simulator.server import Simulator
 
 pytestmark = pytest.mark.integration
 
@@ -63,7 +63,7 @@ def _sim_process(endpoint: str, x0, record=None, duration=60.0) -> subprocess.Po
     cmd = [
         sys.executable,
         "-m",
-        "swarmcover_cli.main",
+        "swarmcover.cli.main",
         "sim",
         "--json",
         json.dumps(cfg),
@@ -250,7 +250,7 @@ def test_a_flooding_member_does_not_disturb_the_others(tmp_path):
     copies them, and the others still converge (energy distance below half its start)."""
     import zmq.auth
 
-    from launcher.keys import make_keys
+    from swarmcover.launcher.keys import make_keys
 
     n = 8
     keys = make_keys(tmp_path / "keys", list(range(n + 1)))

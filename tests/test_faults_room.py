@@ -4,11 +4,11 @@ and the launcher share), injected and detected failures, and the seeded draws.""
 import numpy as np
 import pytest
 
-from simulator.config import DropoutEvent, RandomDropouts
-from simulator.faults import FailureSchedule, Faults, select
-from simulator.radio import Radio
-from simulator.world import Status, World
 from swarmcover.domain import Box
+from swarmcover.simulator.config import DropoutEvent, RandomDropouts
+from swarmcover.simulator.faults import FailureSchedule, Faults, select
+from swarmcover.simulator.radio import Radio
+from swarmcover.simulator.world import Status, World
 
 pytestmark = pytest.mark.unit
 

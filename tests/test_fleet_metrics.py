@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import swarmcover as sc
-from simulator.fleetmetrics import SERIES, FleetMetrics
-from simulator.world import World
 from swarmcover.domain import Box
+from swarmcover.simulator.fleetmetrics import SERIES, FleetMetrics
+from swarmcover.simulator.world import World
 
 pytestmark = pytest.mark.unit
 

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.config import AgentConfig
-from launcher.run import parse_ids
-from launcher.scenario import Scenario, apply_overrides, load_scenario, resolve
-from simulator.config import SimConfig
-from simulator.security import load_allow_list
+from swarmcover.agents.config import AgentConfig
 from swarmcover.configfile import parse_config
+from swarmcover.launcher.run import parse_ids
+from swarmcover.launcher.scenario import Scenario, apply_overrides, load_scenario, resolve
 from swarmcover.protocol import Beacon, Command, Patch, ProtocolError, State, decode, encode
+from swarmcover.simulator.config import SimConfig
+from swarmcover.simulator.security import load_allow_list
 
 pytestmark = pytest.mark.unit
 

@@ -390,7 +390,7 @@ def test_a_fleet_too_big_for_this_machine_is_refused_before_anything_starts(tmp_
     """fleet.size = 100,000 with the default radio (dense n x n tables, about 650 GB): refused with
     the estimate and what the machine has, before a run folder, a key or a process exists (it
     used to start, make 100,000 key pairs, and run the machine out of memory)."""
-    from simulator.radio import available_memory, radio_bytes
+    from swarmcover.simulator.radio import available_memory, radio_bytes
 
     assert radio_bytes(100_000, 2) > available_memory()  # no machine this test runs on has 650 GB
     out = tmp_path / "run"

@@ -22,7 +22,7 @@ import pytest
 import tomllib
 from launching import events_of, processes_mentioning, summary_of, wait_until
 
-from launcher.scenario import Scenario, apply_overrides, load_scenario, resolve
+from swarmcover.launcher.scenario import Scenario, apply_overrides, load_scenario, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch"
@@ -58,7 +58,7 @@ def test_every_file_in_launch_is_a_scenario_that_resolves(path: Path):
     if scn.wind is not None:
         assert np.linalg.norm(scn.wind.velocity) < rs.speed_limit
     cfg = rs.agent_config(0, "tcp://127.0.0.1:1")
-    from agents.config import AgentConfig
+    from swarmcover.agents.config import AgentConfig
 
     AgentConfig.model_validate(cfg)  # what each agent process will be given is valid
 
@@ -120,7 +120,7 @@ def test_docs_list_every_key_with_its_default():
         ann = field.annotation
         sub = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)]
         if name == "failures":
-            from launcher.scenario import Failure
+            from swarmcover.launcher.scenario import Failure
 
             sections[name] = Failure
         elif sub and hasattr(sub[0], "model_fields"):
@@ -304,7 +304,7 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
     assert kinds.count("joined") == n and kinds.count("process_started") == n and "end" in kinds
     assert all("t" in e and "kind" in e for e in s["events"])
     assert assert_png(out / "final.png")[0] == 900 and assert_png(out / "metrics.png")[0] > 300
-    from simulator.recording import load_recording
+    from swarmcover.simulator.recording import load_recording
 
     rec = load_recording(out / "recording")
     assert rec.positions.shape[1:] == (n, 2) and rec.t[-1] == pytest.approx(s["final"]["t"])
@@ -320,11 +320,11 @@ def test_quickstart_runs_headless_end_to_end(tmp_path, launches):
     end = next(e for e in s["events"] if e["kind"] == "end")
     assert end["counters"]["auth_denied"] == 0 and end["counters"]["impersonation"] == 0
     assert "energy distance" in so and "folder:" in so  # the text summary
-    replay = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", "replay", str(out), "--headless",
+    replay = subprocess.run([sys.executable, "-m", "swarmcover.cli.main", "replay", str(out), "--headless",
                              "--every", "4"], capture_output=True, text=True, timeout=120)  # fmt: skip
     assert replay.returncode == 0, replay.stderr
     assert len(list((out / "recording" / "replay").glob("frame_*.png"))) == 5  # t = 0, 4, 8, 12, 16
-    gif = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", "replay", str(out), "--gif",
+    gif = subprocess.run([sys.executable, "-m", "swarmcover.cli.main", "replay", str(out), "--gif",
                           str(tmp_path / "run.gif"), "--max-frames", "40"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert gif.returncode == 0, gif.stderr
@@ -393,7 +393,7 @@ def test_ctrl_c_stops_everything_and_leaves_a_complete_folder(sig, tmp_path, lau
     )
     assert all(a["fate"] == "completed" for a in s["agents"])
     assert assert_png(out / "final.png") and assert_png(out / "metrics.png")
-    from simulator.recording import load_recording
+    from swarmcover.simulator.recording import load_recording
 
     rec = load_recording(out / "recording")
     assert len(rec.t) > 0 and rec.t[-1] <= s["final"]["t"] + 1e-9
@@ -479,7 +479,7 @@ def test_simulator_and_agents_under_separate_launchers_over_tcp(tmp_path, launch
     port = _free_port()
     scn = str(_small(tmp_path))
     keys = tmp_path / "keys"  # made once for the fleet, as an operator would (CURVE across "hosts")
-    cmd = [sys.executable, "-m", "swarmcover_cli.main", "keys", "new", str(keys), "--fleet", "4"]
+    cmd = [sys.executable, "-m", "swarmcover.cli.main", "keys", "new", str(keys), "--fleet", "4"]
     made = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert made.returncode == 0 and (keys / "agents" / "agent_0003.key_secret").is_file(), made.stderr
     sim = launches.start(

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.config import AgentConfig
-from launcher.scenario import Scenario, resolve
+from swarmcover.agents.config import AgentConfig
+from swarmcover.launcher.scenario import Scenario, resolve
 
 pytestmark = pytest.mark.unit
 

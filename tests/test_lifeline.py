@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import os, sys, time
 sys.platform = {platform!r}
-from swarmcover_cli.lifeline import die_with_parent
+from swarmcover.cli.lifeline import die_with_parent
 die_with_parent(os.getppid(), interval=0.1)
 print("armed", flush=True)
 time.sleep(60)

@@ -115,7 +115,7 @@ def _kinds(out: Path, kind: str) -> list[dict]:
 def test_the_window_shows_the_map_and_robots_and_takes_clicks_and_keys(xserver, tmp_path, launches):
     from scipy import ndimage
 
-    from simulator.render import STATUS_COLOURS
+    from swarmcover.simulator.render import STATUS_COLOURS
 
     out = tmp_path / "run"
     p = launches.start(str(LAUNCH / "quickstart.toml"), "--set", "duration=600", "--set",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agents.neighbors import SILENT_TICKS, NeighborTable, Verdict
+from swarmcover.agents.neighbors import SILENT_TICKS, NeighborTable, Verdict
 from swarmcover.protocol import Beacon
 
 pytestmark = pytest.mark.unit

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 import swarmcover as sc
-from simulator.world import World
 from swarmcover.coverage import cover
 from swarmcover.domain import Box
 from swarmcover.policy import REACH_MARGIN, AgentPolicy, DriftEstimator, LossWatch
 from swarmcover.schedule import CoverageSchedule, PhaseClock, Stage
+from swarmcover.simulator.world import World
 
 pytestmark = pytest.mark.unit
 

@@ -1,10 +1,10 @@
-"""launcher.progress: a live bar on a terminal, plain lines elsewhere (in process)."""
+"""swarmcover.launcher.progress: a live bar on a terminal, plain lines elsewhere (in process)."""
 
 import io
 
 import pytest
 
-from launcher.progress import Progress
+from swarmcover.launcher.progress import Progress
 
 pytestmark = pytest.mark.unit
 

@@ -193,7 +193,6 @@ def test_c_row_check_agrees_with_the_numpy_checks(d, phased, rng, c_kernel):
     if not c_kernel:
         pytest.skip("the C hot path was not built")
     from swarmcover._hotpath import rows_ok
-
     from swarmcover.protocol import _rows_pass
 
     edges = {

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agents.ratelimit import TokenBucket
+from swarmcover.agents.ratelimit import TokenBucket
 
 pytestmark = pytest.mark.unit
 

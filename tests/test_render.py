@@ -60,9 +60,9 @@ def pg(monkeypatch):
 
 
 def test_each_empty_bump_of_the_sparse_map_is_marked_under_served(pg, rng):
-    from launcher.scenario import load_scenario, resolve
-    from simulator.live import renderer_for
-    from simulator.render import UNDERSERVED_COLOUR
+    from swarmcover.launcher.scenario import load_scenario, resolve
+    from swarmcover.simulator.live import renderer_for
+    from swarmcover.simulator.render import UNDERSERVED_COLOUR
 
     rs = resolve(load_scenario(LAUNCH / "sparse.toml"), LAUNCH / "sparse.toml")
     tgt = rs.scenario.target
@@ -95,8 +95,8 @@ def test_each_empty_bump_of_the_sparse_map_is_marked_under_served(pg, rng):
 
 
 def test_no_demand_ground_is_never_hatched_and_blobs_are_drawn_only_on_request(pg, rng):
-    from simulator.live import renderer_for
-    from simulator.render import UNDERSERVED_COLOUR
+    from swarmcover.simulator.live import renderer_for
+    from swarmcover.simulator.render import UNDERSERVED_COLOUR
 
     t = sc.GaussianMixture([[0.3, 0.3]], [0.005], truncate=2.0, bounds=[(0, 1), (0, 1)])
     x = np.array([[0.8, 0.8], [0.9, 0.8]])  # far from the only bump
@@ -125,7 +125,7 @@ def test_no_demand_ground_is_never_hatched_and_blobs_are_drawn_only_on_request(p
 
 
 def test_metrics_png_uses_log_axes_and_marks_the_minimum(tmp_path):
-    from launcher import report
+    from swarmcover.launcher import report
 
     t = np.linspace(0, 60, 61)
     ed = np.r_[np.geomspace(5.0, 0.4, 31), np.linspace(0.4, 0.7, 30)]  # a fall, then a slow creep

@@ -99,7 +99,7 @@ def test_an_agent_with_no_robot_on_the_topic_stops_with_the_topic_named():
         "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port()}", "roster": []},
         "target": {"means": [[14.0, 12.0]], "covs": [4.0]},
     }  # fmt: skip
-    cmd = [sys.executable, "-m", "swarmcover_cli.main", "agent", "--json", json.dumps(cfg)]
+    cmd = [sys.executable, "-m", "swarmcover.cli.main", "agent", "--json", json.dumps(cfg)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2 and "no Odometry on 'rt/nobody/odom' (DDS domain 17) within 1 s" in r.stderr, (
         r.stderr[-2000:]

@@ -19,11 +19,11 @@ import zmq
 import zmq.auth
 from simfleet import lockstep, positions
 
-from agents.config import AgentConfig
-from launcher.keys import make_keys, open_keys
-from simulator.config import SimConfig
-from simulator.security import load_allow_list
+from swarmcover.agents.config import AgentConfig
+from swarmcover.launcher.keys import make_keys, open_keys
 from swarmcover.protocol import Hello, encode
+from swarmcover.simulator.config import SimConfig
+from swarmcover.simulator.security import load_allow_list
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ def test_plaintext_only_when_asked_for():
 def test_direct_peers_over_curve_admit_only_the_roster_and_name_each_sender(tmp_path):
     """Two agents' direct links (CURVE) and a stranger: the stranger's subscription gets nothing,
     and each received message is attributed to the peer whose key authenticated its connection."""
-    from agents.links import DirectPeers
+    from swarmcover.agents.links import DirectPeers
 
     keys = make_keys(tmp_path / "keys", [0, 1])
     pair = {a: zmq.auth.load_certificate(keys.agent_secret(a)) for a in (0, 1)}

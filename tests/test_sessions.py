@@ -3,8 +3,8 @@ and each agent's beacon budget."""
 
 import pytest
 
-from simulator.sessions import BEACON_BURST, Admission, Sessions
 from swarmcover.protocol import ScheduleReport
+from swarmcover.simulator.sessions import BEACON_BURST, Admission, Sessions
 
 pytestmark = pytest.mark.unit
 

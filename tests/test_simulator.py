@@ -5,8 +5,8 @@ import pytest
 from simfleet import BOUNDS, TARGET, lockstep, positions
 
 import swarmcover as sc
-from simulator.recording import load_recording
 from swarmcover.metrics import energy_distance
+from swarmcover.simulator.recording import load_recording
 
 pytestmark = pytest.mark.integration
 
@@ -104,8 +104,8 @@ def test_beacon_loss_and_latency_still_converge(fleets, rng):
 def test_headless_frames_show_live_and_failed_robots(fleets, tmp_path, rng, monkeypatch):
     import pygame
 
-    from simulator.live import LiveView
-    from simulator.render import STATUS_COLOURS
+    from swarmcover.simulator.live import LiveView
+    from swarmcover.simulator.render import STATUS_COLOURS
 
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     x0 = [[0.2, 0.2], [0.8, 0.2], [0.2, 0.8], [0.8, 0.8]]
@@ -139,7 +139,7 @@ def test_recording_cut_by_sigkill_is_readable(tmp_path, rng):
 
     from harness import start_agent, stop_all
 
-    from launcher.keys import make_keys
+    from swarmcover.launcher.keys import make_keys
 
     keys = make_keys(tmp_path / "keys", [0, 1, 2])
     run = tmp_path / "run"
@@ -165,7 +165,7 @@ def test_recording_cut_by_sigkill_is_readable(tmp_path, rng):
         [
             sys.executable,
             "-m",
-            "swarmcover_cli.main",
+            "swarmcover.cli.main",
             "sim",
             "--json",
             json.dumps(cfg),
@@ -219,14 +219,14 @@ def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
     import subprocess
     import sys
 
-    from simulator.recording import Recorder
-    from simulator.world import Snapshot
+    from swarmcover.simulator.recording import Recorder
+    from swarmcover.simulator.world import Snapshot
 
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     cfg = dict(
         bounds=BOUNDS, target=TARGET, positions=positions(rng, 3), eps=0.2, speed_limit=0.2, insecure=True
     )
-    from simulator.config import SimConfig
+    from swarmcover.simulator.config import SimConfig
 
     meta = {
         "roster": [0, 1, 2],
@@ -241,7 +241,7 @@ def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
         )
     rec.close()
     r = subprocess.run(
-        [sys.executable, "-m", "swarmcover_cli.main", "replay", str(tmp_path / "run"), "--headless"],
+        [sys.executable, "-m", "swarmcover.cli.main", "replay", str(tmp_path / "run"), "--headless"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -250,7 +250,7 @@ def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
     frames = sorted((tmp_path / "run" / "replay").glob("frame_*.png"))
     assert len(frames) == 3  # every world second over 0..2 s
     missing = subprocess.run(
-        [sys.executable, "-m", "swarmcover_cli.main", "replay", str(tmp_path / "nope")],
+        [sys.executable, "-m", "swarmcover.cli.main", "replay", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -263,7 +263,7 @@ def test_replay_renders_a_recording(tmp_path, rng, monkeypatch):
         (["replay", str(tmp_path / "run"), "--gif", str(tmp_path / "no" / "run.gif")], "no such folder"),
         (["replay", str(tmp_path / "run"), "--gif", str(tmp_path / "a.gif"), "--width", "9"], "--width"),
     ]:
-        bad = subprocess.run([sys.executable, "-m", "swarmcover_cli.main", *args], capture_output=True,
+        bad = subprocess.run([sys.executable, "-m", "swarmcover.cli.main", *args], capture_output=True,
                              text=True, timeout=120)  # fmt: skip
         assert bad.returncode == 2 and why in bad.stderr, (args, bad.stderr)
     assert not (tmp_path / "a.gif").exists() and not (tmp_path / "a.gif.tmp").exists()
@@ -277,9 +277,9 @@ def test_hostile_messages_rejected_and_a_restarted_agent_rejoins(fleets, rng):
     from harness import start_agent
     from simfleet import agent_cfg
 
-    from simulator.world import Status
     from swarmcover.control import saturate
     from swarmcover.protocol import Command, Hello, encode
+    from swarmcover.simulator.world import Status
 
     x0 = [[0.3, 0.3], [0.5, 0.5], [0.7, 0.7]]
     fleet = fleets(lockstep(x0, 0.2, 0.1, lockstep_timeout_wall=0.5, failure_timeout_wall=0.5))
@@ -357,9 +357,9 @@ def test_realtime_fleet_converges_with_staggered_states(fleets, rng):
 def test_patch_resent_only_when_no_command_answered_it(rng):
     """A lagging agent (answering states a few ticks late) is not sent its patch again; one that
     never answered the patch's state is, after PATCH_RESEND_TICKS."""
-    from simulator.config import SimConfig
-    from simulator.server import PATCH_RESEND_TICKS, Simulator
     from swarmcover.protocol import decode
+    from swarmcover.simulator.config import SimConfig
+    from swarmcover.simulator.server import PATCH_RESEND_TICKS, Simulator
 
     cfg = {"endpoint": "tcp://127.0.0.1:*", "insecure": True, **lockstep(positions(rng, 4), 0.08, 0.5)}
     sim = Simulator(SimConfig.model_validate(cfg))

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from launching import processes_mentioning, wait_until
 
-from launcher.sweep import parse_grid, parse_seeds, recovery_times
+from swarmcover.launcher.sweep import parse_grid, parse_seeds, recovery_times
 
 LAUNCH = Path(__file__).resolve().parents[1] / "launch"
 KILL = 'failures=[{t = 9.0, kind = "kill", fraction = 0.25}]'
 
 
 def _sweep(out: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "swarmcover_cli.main", "sweep", str(LAUNCH / "quickstart.toml"),
+    return [sys.executable, "-m", "swarmcover.cli.main", "sweep", str(LAUNCH / "quickstart.toml"),
             "--set", KILL, "--duration", "14", "--out", str(out), *args]  # fmt: skip
 
 

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from agents.config import AgentConfig
+from swarmcover.agents.config import AgentConfig
 
 pytestmark = pytest.mark.unit
 
@@ -33,7 +33,7 @@ def test_a_vehicle_body_needs_an_on_board_map_and_an_origin_of_the_domains_dimen
 def test_frames_and_the_geofence_rule():
     """Metric (east, north) to domain through origin and scale; a setpoint is allowed only when
     the way ahead for the horizon stays in the domain and out of the zones."""
-    from agents.bodies.vehicle import VehicleLink
+    from swarmcover.agents.bodies.vehicle import VehicleLink
     from swarmcover.domain import Box, Disk
 
     box, zones = Box([(0, 100), (0, 50)]), [Disk((50.0, 25.0), 5.0)]
@@ -48,7 +48,7 @@ def test_frames_and_the_geofence_rule():
 
 
 def test_ros2_topic_names_follow_the_rmw_convention():
-    from agents.bodies.ros2 import topic_name
+    from swarmcover.agents.bodies.ros2 import topic_name
 
     assert topic_name("", "cmd_vel") == "rt/cmd_vel"
     assert topic_name("robot1", "odom") == "rt/robot1/odom"
@@ -69,7 +69,7 @@ def test_ros2_topic_names_follow_the_rmw_convention():
 def test_a_vehicle_scenario_refuses_what_needs_a_simulator(override, says):
     from pathlib import Path
 
-    from launcher.scenario import load_scenario
+    from swarmcover.launcher.scenario import load_scenario
 
     path = Path(__file__).resolve().parents[1] / "launch" / "copters.toml"
     with pytest.raises(ValueError, match=re.escape(says)):

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from simulator.config import load_sim_config
-from simulator.radio import Radio
-from simulator.world import Status, World
 from swarmcover.domain import Box, Disk
+from swarmcover.simulator.config import load_sim_config
+from swarmcover.simulator.radio import Radio
+from swarmcover.simulator.world import Status, World
 
 pytestmark = pytest.mark.unit
 

@@ -199,7 +199,7 @@ class Ros2Robot(_Dynamics):
         from cyclonedds.sub import DataReader
         from cyclonedds.topic import Topic
 
-        from agents.bodies.ros2 import ros2_qos, ros2_types, topic_name
+        from swarmcover.agents.bodies.ros2 import ros2_qos, ros2_types, topic_name
 
         self.types = t = ros2_types()
         qos = ros2_qos()

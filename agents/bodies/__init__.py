@@ -3,8 +3,8 @@
 ``open_body(cfg, ctx)`` makes the link for ``cfg.body.kind``: ``"sim"`` (the simulator, over
 ZeroMQ), ``"udp"`` (our JSON headers over UDP), ``"mavlink"`` (a MAVLink vehicle, the
 ``mavlink`` extra) or ``"ros2"`` (a ROS 2 robot over DDS, the ``ros2`` extra). A vehicle body is
-a :class:`~agents.bodies.vehicle.Vehicle` (one file each) behind the same
-:class:`~agents.bodies.vehicle.VehicleLink`; ``docs/bodies.md`` shows how to add one.
+a :class:`~swarmcover.agents.bodies.vehicle.Vehicle` (one file each) behind the same
+:class:`~swarmcover.agents.bodies.vehicle.VehicleLink`; ``docs/bodies.md`` shows how to add one.
 """
 
 from __future__ import annotations

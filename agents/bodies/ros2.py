@@ -43,7 +43,7 @@ def topic_name(namespace: str, name: str) -> str:
 
 
 def ros2_types() -> dict:
-    """The ROS 2 message types as Cyclone DDS IDL structs (:mod:`agents.bodies.ros2_msgs`):
+    """The ROS 2 message types as Cyclone DDS IDL structs (:mod:`swarmcover.agents.bodies.ros2_msgs`):
     ``Twist``, ``Odometry``, ``PoseStamped`` and the structs they hold; :class:`BodyError` naming
     the extra when cyclonedds is not installed."""
     try:

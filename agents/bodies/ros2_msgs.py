@@ -2,7 +2,7 @@
 (``pkg/msg/Name`` is ``pkg::msg::dds_::Name_``) and the field order of their ROS IDL, so their
 XCDR1 serialisation is what a ROS 2 node on ``rmw_cyclonedds_cpp`` sends and expects.
 
-Imports cyclonedds: loaded only by an agent whose body is ``ros2`` (:mod:`agents.bodies.ros2`).
+Imports cyclonedds: loaded only by an agent whose body is ``ros2`` (:mod:`swarmcover.agents.bodies.ros2`).
 No ``from __future__ import annotations`` here: cyclonedds reads the field types from the class
 annotations at definition time.
 """

@@ -64,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
     import pygame
 
-    from simulator.live import renderer_for
+    from swarmcover.simulator.live import renderer_for
 
     pygame.display.init()
     pygame.font.init()
@@ -243,9 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _agent(args: argparse.Namespace) -> int:
     # imported here: the agent needs pyzmq, the other commands do not
-    from agents.agent import Agent
-    from agents.bodies import BodyError
-    from agents.config import load_config
+    from swarmcover.agents.agent import Agent
+    from swarmcover.agents.bodies import BodyError
+    from swarmcover.agents.config import load_config
 
     cfg = load_config(args.config, None) if args.config else load_config(None, args.json)
     logging.getLogger().setLevel(args.log_level)
@@ -279,8 +279,8 @@ def _exit_now(code: int) -> None:
 def _sim(args: argparse.Namespace) -> int:
     import signal
 
-    from simulator.config import load_sim_config
-    from simulator.server import Simulator
+    from swarmcover.simulator.config import load_sim_config
+    from swarmcover.simulator.server import Simulator
 
     cfg = load_sim_config(args.config, None) if args.config else load_sim_config(None, args.json)
     over = {}
@@ -298,7 +298,7 @@ def _sim(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, sim.stop)
     view = None
     if cfg.render.enabled:
-        from simulator.live import LiveView
+        from swarmcover.simulator.live import LiveView
 
         headless = cfg.render.headless or not _has_display()
         view = LiveView(sim, headless=headless)
@@ -316,8 +316,8 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from launcher.run import Launch, default_run_dir, parse_ids
-    from launcher.scenario import load_scenario, resolve
+    from swarmcover.launcher.run import Launch, default_run_dir, parse_ids
+    from swarmcover.launcher.scenario import load_scenario, resolve
 
     logging.getLogger().setLevel(args.log_level)
     over = list(args.overrides)
@@ -348,8 +348,8 @@ def _launch(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from launcher.scenario import load_scenario
-    from launcher.sweep import Sweep, parse_grid, parse_seeds
+    from swarmcover.launcher.scenario import load_scenario
+    from swarmcover.launcher.sweep import Sweep, parse_grid, parse_seeds
 
     grid = parse_grid(args.grid)
     if not grid:
@@ -364,8 +364,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _keys_new(args: argparse.Namespace) -> int:
-    from launcher.keys import make_keys
-    from launcher.run import parse_ids
+    from swarmcover.launcher.keys import make_keys
+    from swarmcover.launcher.run import parse_ids
 
     if (args.fleet is None) == (args.agents is None):
         raise ValueError("give --fleet N or --agents IDS")
@@ -380,7 +380,7 @@ def _keys_new(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from simulator.replay import replay, replay_gif
+    from swarmcover.simulator.replay import replay, replay_gif
 
     if args.gif:
         os.environ["SDL_VIDEODRIVER"] = "dummy"

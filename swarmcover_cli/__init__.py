@@ -1,1 +1,0 @@
-"""The ``swarmcover`` command line (on top of the core, the agents and the simulator)."""
