@@ -238,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-mb", type=float, default=10.0, help="GIF size at most, in MB (default 10)")
     r.add_argument("--seconds", type=float, default=12.0, help="GIF playing time (default 12 s)")
     r.set_defaults(func=_replay)
+    c = sub.add_parser("conformance", help="run the protocol's conformance suite against an implementation")
+    csub = c.add_subparsers(dest="conformance_of", required=True)
+    ca = csub.add_parser("agent", help="an agent process started by COMMAND ({config}: its config file)")
+    ca.add_argument("agent_command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+    ca.add_argument("--timeout", type=float, default=10.0, help="seconds each awaited message may take")
+    ca.set_defaults(func=_conformance_agent)
     return p
 
 
@@ -394,6 +400,17 @@ def _replay(args: argparse.Namespace) -> int:
     out = replay(args.run, args.out, every=args.every, headless=headless)
     print(f"frames: {out}")
     return 0
+
+
+def _conformance_agent(args: argparse.Namespace) -> int:
+    from swarmcover.testing import check_agent
+
+    command = args.agent_command[1:] if args.agent_command[:1] == ["--"] else args.agent_command
+    if not command:
+        raise ValueError("give the agent's command after --, with {config} where its config file goes")
+    report = check_agent(command, timeout=args.timeout)
+    print(report.table())
+    return 0 if report.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:

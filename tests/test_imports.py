@@ -51,9 +51,22 @@ LAYERS = {
     "agents": {"swarmcover"},
     "simulator": {"swarmcover"},
     "launcher": {"swarmcover", "swarmcover.simulator"},
-    "cli": {"swarmcover", "swarmcover.agents", "swarmcover.simulator", "swarmcover.launcher"},
+    "testing": {"swarmcover"},
+    "cli": {
+        "swarmcover",
+        "swarmcover.agents",
+        "swarmcover.simulator",
+        "swarmcover.launcher",
+        "swarmcover.testing",
+    },
 }
-UPPER = {"swarmcover.agents", "swarmcover.simulator", "swarmcover.launcher", "swarmcover.cli"}
+UPPER = {
+    "swarmcover.agents",
+    "swarmcover.simulator",
+    "swarmcover.launcher",
+    "swarmcover.cli",
+    "swarmcover.testing",
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -84,7 +97,7 @@ def test_layers_import_only_what_is_below_them(folder):
     for path in files:
         for name in _imports(path):
             top = name.split(".")[0]
-            if top in {"agents", "simulator", "launcher", "swarmcover_cli", "cli"}:
+            if top in {"agents", "simulator", "launcher", "swarmcover_cli", "cli", "testing"}:
                 pytest.fail(f"{path.relative_to(ROOT)} imports the bare name {name}")
             if folder == "swarmcover":
                 assert top not in {"zmq", "pygame"}, f"{path.relative_to(ROOT)} imports {name}"
@@ -96,7 +109,7 @@ def test_layers_import_only_what_is_below_them(folder):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["agents", "simulator", "launcher", "cli", "swarmcover_cli"])
+@pytest.mark.parametrize("name", ["agents", "simulator", "launcher", "cli", "testing", "swarmcover_cli"])
 def test_no_bare_top_level_package_is_installed(name, tmp_path):
     """Installed, the project is the one name ``swarmcover``: ``import agents`` finds nothing outside
     a checkout and refuses inside one (it would be a second copy of every module)."""
