@@ -10,12 +10,11 @@ from collections import deque
 
 import numpy as np
 
+from swarmcover.kernels import hotpath
 from swarmcover.protocol import Beacon
 
-try:  # optional C (swarmcover/_hotpath.c): the usual tick of offer_relayed in one call
-    from swarmcover._hotpath import table_update as _c_update
-except ImportError:  # pragma: no cover - an install without a C compiler
-    _c_update = None
+# optional C (swarmcover/_hotpath.c): the usual tick of offer_relayed in one call
+_c_update = hotpath("table_update")
 
 __all__ = ["SILENT_TICKS", "NeighborTable", "Verdict"]
 

@@ -12,10 +12,9 @@ around the agent, half as wide again) and bounded (``MAX_PATCH_NODES`` per axis)
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from swarmcover.kernels import law_radius
 from swarmcover.law import BlobLaw
 from swarmcover.local import patch_covers
 from swarmcover.protocol import Patch
@@ -51,7 +50,7 @@ class Sensing:
             BlobLaw(target, e, 1.0 / n, boundary=boundary, cutoff=cutoff, target_smoothing=s).field
             for e, s in self.pairs
         ]
-        self.half = [0.5 * cutoff * math.sqrt(2.0) * e for e, _ in self.pairs]
+        self.half = [0.5 * law_radius(e, cutoff) for e, _ in self.pairs]
         d = target.dim
         self.want = np.zeros(n, dtype=np.int64)  # the pair each agent asked for
         self.held = np.full(n, -1, dtype=np.int64)  # the pair of the patch it holds (-1: none)

@@ -47,16 +47,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._checks import as_points, as_positive
+from .kernels import hotpath
 
 if TYPE_CHECKING:
     from .law import BlobLaw
 
 __all__ = ["Controller", "Separation", "clip_speed", "compose", "gain_for", "saturate"]
 
-try:  # optional C (swarmcover/_hotpath.c): an agent's usual "nobody within reach" in one call
-    from ._hotpath import nearest2 as _nearest2
-except ImportError:  # pragma: no cover - an install without a C compiler
-    _nearest2 = None
+# optional C (swarmcover/_hotpath.c): an agent's usual "nobody within reach" in one call
+_nearest2 = hotpath("nearest2")
 
 _COINCIDENT = 1e-9  # relative to r_min: closer than this, the pair direction comes from the ids
 

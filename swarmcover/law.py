@@ -54,6 +54,7 @@ from scipy.spatial import cKDTree
 from ._checks import as_masses, as_points, as_positive
 from .domain import Box
 from .field import BOUNDARIES, SmoothedReciprocal
+from .kernels import law_radius
 from .local import local_velocity
 from .targets import Target
 
@@ -182,7 +183,7 @@ class BlobLaw:
         if mesh_cells is not None and (int(mesh_cells) != mesh_cells or mesh_cells < 4):
             raise ValueError(f"mesh_cells must be an integer >= 4, got {mesh_cells!r}")
         self.mesh_cells = mesh_cells
-        self.radius = self.cutoff * math.sqrt(2.0) * self.eps
+        self.radius = law_radius(self.eps, self.cutoff)
         self.field: SmoothedReciprocal = target.smoothed_reciprocal(
             self.eps / math.sqrt(2.0), 0.5 * self.radius + 1e-9, boundary, oversample,
             target_smoothing,

@@ -36,6 +36,7 @@ import math
 import numpy as np
 
 from .domain import Box
+from .kernels import KERNELS, c_available, hotpath, law_radius, resolve_kernel
 
 __all__ = [
     "KERNELS",
@@ -48,32 +49,12 @@ __all__ = [
     "sample_spline",
 ]
 
-KERNELS = ("numpy", "numba", "c")
-
-try:  # optional (see the module docstring)
-    from ._hotpath import velocity as _c_velocity
-except ImportError:  # pragma: no cover - an install without a C compiler
-    _c_velocity = None
+_c_velocity = hotpath("velocity")
 
 
 def c_kernel_available() -> bool:
-    """Whether the C kernel was built (it is optional: an install without a C compiler has none)."""
-    return _c_velocity is not None
-
-
-def resolve_kernel(kernel: str) -> str:
-    """``"auto"``: ``"c"`` if built, else ``"numpy"``; a kernel named outright is checked (``"c"``
-    when it was not built is a ``ValueError`` saying so)."""
-    if kernel == "auto":
-        return "c" if c_kernel_available() else "numpy"
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be 'auto' or one of {KERNELS}, got {kernel!r}")
-    if kernel == "c" and not c_kernel_available():
-        raise ValueError(
-            "kernel 'c' was not built with this install (no C compiler at install time?): "
-            "use 'auto' or 'numpy', or reinstall with a compiler"
-        )
-    return kernel
+    """Whether the C kernel was built (:func:`swarmcover.kernels.c_available`)."""
+    return c_available()
 
 
 def near_images(
@@ -313,7 +294,7 @@ def local_velocity(
         return np.array(v)
     d = x.shape[0]
     xi = x.reshape(1, d)
-    radius = cutoff * math.sqrt(2.0) * eps
+    radius = law_radius(eps, cutoff)
     r2 = radius * radius
     diff = neighbors - xi
     near = np.einsum("ij,ij->i", diff, diff) < r2

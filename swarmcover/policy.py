@@ -41,6 +41,7 @@ import numpy as np
 
 from .control import Separation, clip_speed, compose, gain_for
 from .domain import Box
+from .kernels import law_radius
 from .local import local_velocity
 from .schedule import CoverageSchedule, PhaseClock, Stage
 from .tracking import PathTracker
@@ -239,7 +240,7 @@ class AgentPolicy:
     # ------------------------------------------------------------------ schedule
     def radius(self, stage: Stage) -> float:
         """The law's radius at ``stage``."""
-        return self.cutoff * math.sqrt(2.0) * stage.eps
+        return law_radius(stage.eps, self.cutoff)
 
     def stages(self) -> list[Stage]:
         """Every stage this agent may sense for (both schedules)."""

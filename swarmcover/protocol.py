@@ -26,11 +26,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from .configfile import describe_validation_error
+from .kernels import hotpath
 
-try:  # the optional C check of relayed rows (one call; the numpy path below names what is wrong)
-    from ._hotpath import rows_ok as _rows_ok
-except ImportError:  # pragma: no cover - an install without a C compiler
-    _rows_ok = None
+# the optional C check of relayed rows (one call; the numpy path below names what is wrong)
+_rows_ok = hotpath("rows_ok")
 
 __all__ = [
     "MAX_FRAME_BYTES",

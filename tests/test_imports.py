@@ -118,3 +118,19 @@ def test_no_bare_top_level_package_is_installed(name, tmp_path):
                              timeout=120, cwd=cwd)  # fmt: skip
         assert out.returncode != 0, (cwd, name)
         assert "ModuleNotFoundError" in out.stderr or f"import swarmcover.{name}" in out.stderr, out.stderr
+
+
+@pytest.mark.unit
+def test_only_the_registry_loads_the_c_extension():
+    """The law's twins are found through ``swarmcover.kernels`` alone (one place that knows whether
+    the optional C extension was built)."""
+    loaders = []
+    for folder in LAYERS:
+        for path in (ROOT / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            if any("_hotpath" in name for name in _imports(path)) or "._hotpath" in text.replace(
+                '"swarmcover._hotpath"', ""
+            ):
+                loaders.append(path.relative_to(ROOT).as_posix())
+    kernels = (ROOT / "swarmcover" / "kernels.py").read_text(encoding="utf-8")
+    assert loaders == [] and '"swarmcover._hotpath"' in kernels, loaders

@@ -267,7 +267,11 @@ def test_kernel_auto_and_an_install_without_the_c_kernel(monkeypatch, c_kernel):
     assert local.resolve_kernel("numpy") == "numpy"
     with pytest.raises(ValueError, match="kernel must be 'auto' or one of"):
         local.resolve_kernel("fortran")
+    import swarmcover.kernels as kernels
+
+    monkeypatch.setattr(kernels, "_C", None)  # the registry: no extension built
     monkeypatch.setattr(local, "_c_velocity", None)
+    assert kernels.hotpath("velocity") is None and kernels.hotpath("rows_ok") is None
     assert local.resolve_kernel("auto") == "numpy" and not local.c_kernel_available()
     with pytest.raises(ValueError, match="kernel 'c' was not built with this install"):
         local.resolve_kernel("c")
