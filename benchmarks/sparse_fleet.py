@@ -34,7 +34,8 @@ from scipy.spatial import cKDTree
 
 from swarmcover import lloyd
 from swarmcover.coverage import cover
-from swarmcover.launcher.scenario import load_scenario, resolve
+from swarmcover.launcher.resolve import resolve
+from swarmcover.launcher.scenario import load_scenario
 from swarmcover.metrics import energy_distance, lloyd_cost
 from swarmcover.simulator.recording import load_recording
 

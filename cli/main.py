@@ -322,8 +322,9 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from swarmcover.launcher.resolve import resolve
     from swarmcover.launcher.run import Launch, default_run_dir, parse_ids
-    from swarmcover.launcher.scenario import load_scenario, resolve
+    from swarmcover.launcher.scenario import load_scenario
 
     logging.getLogger().setLevel(args.log_level)
     over = list(args.overrides)

@@ -37,7 +37,7 @@ from .keys import FleetKeys, make_keys, open_keys
 from .processes import ProcessPool, check_agent_command
 from .progress import Progress
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
-from .scenario import ResolvedScenario
+from .resolve import ResolvedScenario
 
 _METRIC_KEYS = (
     "t",

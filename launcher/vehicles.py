@@ -24,7 +24,7 @@ from swarmcover.vehiclespec import GeoPoint, VehicleSettings
 
 if TYPE_CHECKING:  # pragma: no cover
     from .keys import FleetKeys
-    from .scenario import ResolvedScenario
+    from .resolve import ResolvedScenario
 
 __all__ = ["VehicleFleet", "VehiclesSection"]
 

@@ -85,7 +85,8 @@ def test_path_message_round_trip_and_hostile_paths():
 
 @pytest.mark.unit
 def test_scenario_with_a_planned_deployment_resolves_to_paths():
-    from swarmcover.launcher.scenario import load_scenario, resolve
+    from swarmcover.launcher.resolve import resolve
+    from swarmcover.launcher.scenario import load_scenario
 
     rs = resolve(load_scenario(DEPLOY, ["fleet.size=8"]), DEPLOY)
     paths = rs.sim.paths

@@ -22,7 +22,8 @@ import pytest
 import tomllib
 from launching import events_of, processes_mentioning, summary_of, wait_until
 
-from swarmcover.launcher.scenario import Scenario, apply_overrides, load_scenario, resolve
+from swarmcover.launcher.resolve import resolve
+from swarmcover.launcher.scenario import Scenario, apply_overrides, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch"

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from swarmcover.agents.config import AgentConfig
-from swarmcover.launcher.scenario import Scenario, resolve
+from swarmcover.launcher.resolve import resolve
+from swarmcover.launcher.scenario import Scenario
 
 pytestmark = pytest.mark.unit
 

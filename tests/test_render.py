@@ -60,7 +60,8 @@ def pg(monkeypatch):
 
 
 def test_each_empty_bump_of_the_sparse_map_is_marked_under_served(pg, rng):
-    from swarmcover.launcher.scenario import load_scenario, resolve
+    from swarmcover.launcher.resolve import resolve
+    from swarmcover.launcher.scenario import load_scenario
     from swarmcover.simulator.live import renderer_for
     from swarmcover.simulator.render import UNDERSERVED_COLOUR
 
