@@ -231,7 +231,7 @@ def test_latency_above_the_ttl_means_no_beacon_is_used(fleets, rng):
     sim.start()
     sim.advance(max_ticks=40)  # 2 s of wall time: beacons were sent and delivered 0.6 s late
     assert sim.radio.counters.delivered > 0
-    sim.request_stats()
+    sim.out.request_stats()
     sim.collect(3.0, until=lambda: len({e["agent_id"] for e in sim.events if e["kind"] == "stats"}) == n)
     stats = {e["agent_id"]: e for e in sim.events if e["kind"] == "stats"}
     assert sorted(stats) == list(range(n))

@@ -369,7 +369,7 @@ def test_patch_resent_only_when_no_command_answered_it(rng):
             sim.tick = t
             sim.sessions.cmd_tick[0] = t - 4  # robot 0 lags four ticks; robot 1 never answers
             for k in sent:
-                if decode(sim._state(k)).patch is not None:
+                if decode(sim.out.state(k)).patch is not None:
                     sent[k].append(t)
         assert sent[0] == [0]
         assert sent[1] == list(range(0, 30, PATCH_RESEND_TICKS))
