@@ -13,7 +13,6 @@ simulator elsewhere; runs until Ctrl-C, SIGTERM, or all of them exit).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -27,33 +26,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, TextIO
 
-import numpy as np
-
 from swarmcover.local import resolve_kernel
-from swarmcover.simulator.faults import select
 from swarmcover.simulator.world import Snapshot, Status
 
-from .keys import FleetKeys, make_keys, open_keys
+from .keys import FleetKeys, open_keys
 from .processes import ProcessPool, check_agent_command
 from .progress import Progress
-from .report import SUMMARY_SCHEMA, final_png, metrics_png, prepare_plotting, text_summary, write_json_atomic
+from .report import prepare_plotting, text_summary, write_json_atomic
 from .resolve import ResolvedScenario
-
-_METRIC_KEYS = (
-    "t",
-    "energy_distance",
-    "lloyd_cost",
-    "blob_energy",
-    "alive",
-    "distance",
-    "underserved",
-    "on_time",
-)
-_FINAL_METRICS = ("energy_distance", "lloyd_cost", "blob_energy", "underserved")
+from .summary import METRIC_KEYS, agent_rows, build_summary, write_pictures, write_scenario_json
+from .supervise import Supervisor
 
 __all__ = ["Launch", "LaunchResult", "default_run_dir", "has_display", "parse_ids"]
 
 log = logging.getLogger("swarmcover.launch")
+
+_NO_MESSAGES = {"sent": 0, "delivered": 0, "dropped": 0, "rejected": 0}
 
 
 def has_display() -> bool:
@@ -90,6 +78,38 @@ def parse_ids(text: str, roster: list[int] | None) -> list[int]:
     if bad:
         raise ValueError(f"--agents {text!r}: ids {bad[:10]} are not on the roster (0..{len(roster) - 1})")
     return sorted(out)
+
+
+def law_line(rs: ResolvedScenario) -> str:
+    """The law in a few words: one eps, or the annealed schedule."""
+    st = rs.schedule.stages
+    if len(st) == 1:
+        return f"eps {rs.eps:.4g}"
+    return f"eps {st[0].eps:.4g} -> {st[-1].eps:.4g} in {len(st)} stages over {rs.schedule.duration:.0f} s"
+
+
+def public_endpoint(endpoint: str) -> str:
+    """An endpoint bound on every interface, as other hosts reach it (this host's name)."""
+    if "0.0.0.0" in endpoint or "*" in endpoint.split("//", 1)[-1].split(":")[0]:
+        import socket
+
+        host = socket.gethostname()
+        return endpoint.replace("0.0.0.0", host).replace("//*", "//" + host)
+    return endpoint
+
+
+def warm_agents_cache(rs: ResolvedScenario, say: Callable[[str], None]) -> None:
+    """Compile the agents' kernels here, once, into numba's cache: on a fresh install the agents
+    then load them instead of each compiling them at once (seconds of CPU apiece)."""
+    if rs.scenario.agents.command is not None or rs.scenario.agents.kernel != "numba":
+        return  # another agent program, or agents that compile nothing
+    from swarmcover.domain import Box
+    from swarmcover.law import warm_local_velocity
+
+    t0 = time.monotonic()
+    warm_local_velocity(Box(rs.sim.bounds), rs.scenario.domain.boundary)
+    if time.monotonic() - t0 > 1.0:
+        say(f"  compiled the agents' kernels in {time.monotonic() - t0:.1f} s (once per install)")
 
 
 @dataclass(frozen=True)
@@ -143,10 +163,10 @@ class Launch:
         self.progress_every = progress_every
         self.out = out if out is not None else sys.stdout
         self.insecure = insecure
-        self.keys_dir = Path(keys) if keys is not None else None
-        self.keys: FleetKeys | None = None
-        if self.keys_dir is not None:  # checked now: a missing key stops the launch before anything starts
-            self.keys = open_keys(self.keys_dir, self.agent_ids, sim=only != "agents", agents=only != "sim")
+        given = None
+        if keys is not None:  # checked now: a missing key stops the launch before anything starts
+            given = open_keys(Path(keys), self.agent_ids, sim=only != "agents", agents=only != "sim")
+        self.sup = Supervisor(rs, self.run_dir, self.event, given)  # the agent processes
         self.interrupted = False
         self._signals = 0
         self._raise_on_signal = True
@@ -157,11 +177,7 @@ class Launch:
         if self.vehicles and only != "all":
             raise ValueError("a vehicle fleet has no simulator: launch it whole (no --only)")
         self.view = None
-        self.pool: ProcessPool | None = None
         self.events: list[dict] = []  # launcher events when no simulator runs here
-        self.rng = np.random.default_rng(rs.scenario.seed + 2)
-        self._failures = sorted(rs.process_failures, key=lambda f: f.t)
-        self._next_failure = 0
         self._last_progress = 0.0
         self._started_wall = 0.0
         self.progress: Progress | None = None  # the world's progress, once it runs
@@ -173,25 +189,7 @@ class Launch:
             raise ValueError(f"run folder {d} already exists and is not empty; choose another --out")
         d.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.rs.source, d / "scenario.toml")
-        rs = self.rs
-        resolved = {
-            "source": str(rs.source.resolve()),
-            "overrides": self.overrides,
-            "scenario": rs.scenario.model_dump(mode="json"),
-            "decided": {
-                "eps": rs.eps,
-                "schedule": [vars(st) for st in rs.schedule.stages],
-                "after_losses": [vars(st) for st in rs.after_losses.stages] if rs.after_losses else None,
-                "drift_tau": rs.drift_tau,
-                "spacing": rs.spacing,
-                "speed_limit": rs.speed_limit,
-                "rate_hz": rs.rate_hz,
-                "r_min": rs.r_min,
-                "target_smoothing": rs.smoothing,
-            },
-            "simulator": rs.sim.model_dump(mode="json"),
-        }
-        write_json_atomic(d / "scenario.json", resolved)
+        write_scenario_json(d, self.rs, self.overrides)
 
     # ---------------------------------------------------------------- events
     def event(self, kind: str, agent_id: int | None = None, **details) -> None:
@@ -219,64 +217,29 @@ class Launch:
             raise KeyboardInterrupt
 
     # ---------------------------------------------------------------- supervision
+    @property
+    def pool(self) -> ProcessPool | None:
+        return self.sup.pool
+
+    @property
+    def keys(self) -> FleetKeys | None:
+        return self.sup.keys
+
     def _setup_keys(self) -> None:
         """The run's keys: given (``--keys``), or new ones in ``keys/`` of the run folder."""
         if self.insecure:
             self.say("  INSECURE: plaintext links, no authentication (--insecure)")
             return
-        if self.keys is None:
-            self.keys = make_keys(self.run_dir / "keys", list(self.rs.roster))
+        self.sup.make_keys()
 
-    def _curve_for(self, a: int) -> dict | None:
-        if self.keys is None:
-            return None
-        return {"secret_key": str(self.keys.agent_secret(a)), "server_key": str(self.keys.server_public)}
-
-    def _start_agent(self, a: int, restart: bool = False) -> None:
+    def _agent_config(self, a: int) -> dict:
+        if self.fleet is not None:
+            return self.fleet.agent_config(a, self.keys)
         endpoint = self.connect if self.connect is not None else self.sim.endpoint
-        cfg = self.rs.agent_config(a, endpoint, self._curve_for(a))
-        p = self.pool.start(a, cfg, self.rs.scenario.agents.log_level)
-        self.event("restarted" if restart else "process_started", a, pid=p.pid)
+        return self.rs.agent_config(a, endpoint, self.sup.curve_for(a))
 
     def _apply_failures(self, snap: Snapshot) -> None:
-        world_t = snap.t
-        while (
-            self._next_failure < len(self._failures)
-            and self._failures[self._next_failure].t <= world_t + 1e-9
-        ):
-            f = self._failures[self._next_failure]
-            self._next_failure += 1
-            if self.only == "sim":
-                self.event(
-                    "skipped_process_failure",
-                    None,
-                    failure=f.model_dump(mode="json"),
-                    why="the agents run on other hosts",
-                )
-                continue
-            if f.kind == "restart":
-                for a in select(f, self.pool.gone_ids(), snap.ids, snap.positions, self.rng):
-                    self._start_agent(a, restart=True)
-                continue
-            sig = signal.SIGKILL if f.kind == "kill" else signal.SIGTERM
-            for a in select(f, self.pool.running_ids(), snap.ids, snap.positions, self.rng):
-                pid = self.pool.signal(a, sig)
-                if pid is not None:
-                    self.pool.procs[a].fate = "killed" if f.kind == "kill" else "terminated"
-                    self.event("killed" if f.kind == "kill" else "terminated", a, pid=pid, signal=sig.name)
-
-    def _reap(self) -> None:
-        if self.pool is None:
-            return
-        for p in self.pool.reap():
-            self.event("process_exited", p.agent_id, pid=p.pid, exit_code=p.exit_code)
-            log.warning(
-                "agent %d (pid %d) exited by itself: %s; see %s",
-                p.agent_id,
-                p.pid,
-                p.fate,
-                self.run_dir / "logs" / f"agent_{p.agent_id:04d}.log",
-            )
+        self.sup.apply_failures(snap, None if self.only == "sim" else self._agent_config)
 
     def _progress(self, line: Callable[[], str], force: bool = False) -> None:
         now = time.monotonic()
@@ -285,7 +248,7 @@ class Launch:
             self.say(line())
 
     def _on_wait(self, joined: int) -> None:
-        self._reap()
+        self.sup.reap()
         if self.only == "all" and self.pool is not None and not self.pool.running_ids():
             self.say(
                 "every agent process exited before the run started; see the logs in "
@@ -300,7 +263,7 @@ class Launch:
         )
 
     def _on_snapshot(self, snap) -> None:
-        self._reap()
+        self.sup.reap()
         self._apply_failures(snap)
 
         m = self.sim.metrics
@@ -400,14 +363,14 @@ class Launch:
         )
         self.say(
             f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} robots, {rs.sim.duration:g} world s, "
-            f"{self._law_line()}, speed limit {rs.speed_limit:.4g}, simulator at {self.sim.endpoint}"
+            f"{law_line(self.rs)}, speed limit {rs.speed_limit:.4g}, simulator at {self.sim.endpoint}"
         )
         self.say(f"  run folder {self.run_dir}")
         if self.only == "sim":
             self.say(
                 "  simulator only: start the agents elsewhere with\n"
                 f"    swarmcover launch {rs.source} --only agents "
-                f"--connect {self._public(self.sim.endpoint)} --agents 0-{len(rs.roster) - 1} "
+                f"--connect {public_endpoint(self.sim.endpoint)} --agents 0-{len(rs.roster) - 1} "
                 + ("--insecure" if self.keys is None else f"--keys {self.keys.root}")
                 + (
                     ""
@@ -433,10 +396,10 @@ class Launch:
                 self.view.attach()
         self.sim.observers.append(self._on_snapshot)
         if self.only == "all":
-            self._warm_agents_cache()
-            self.pool = ProcessPool(self.run_dir, rs.scenario.agents.command, rs.scenario.agents.nice)
+            warm_agents_cache(self.rs, self.say)
+            self.sup.open_pool()
             for a in self.agent_ids:
-                self._start_agent(a)
+                self.sup.start(a, self._agent_config(a))
             self.say(f"  started {len(self.agent_ids)} agent processes; waiting for them to join")
         self.sim.start(on_wait=self._on_wait)
         if self.interrupted or not self.sim.running:
@@ -458,24 +421,23 @@ class Launch:
         self._setup_keys()
         prepare_plotting()
         self.fleet = fleet = VehicleFleet(rs, self.run_dir)
-        self.pool = ProcessPool(self.run_dir, rs.scenario.agents.command, rs.scenario.agents.nice)
+        self.sup.open_pool()
         v = rs.scenario.vehicles
         self.event("launch", None, scenario=rs.scenario.name, mode="vehicles", pid=os.getpid(),
                    run_folder=str(self.run_dir))  # fmt: skip
         self.say(f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} agents flying {v.body} vehicles "
-                 f"(no simulator), {rs.sim.duration:g} s, {self._law_line()}, "
+                 f"(no simulator), {rs.sim.duration:g} s, {law_line(self.rs)}, "
                  f"speed limit {rs.speed_limit:.4g}")  # fmt: skip
         self.say(f"  run folder {self.run_dir}")
         for a in self.agent_ids:
-            p = self.pool.start(a, fleet.agent_config(a, self.keys), rs.scenario.agents.log_level)
-            self.event("process_started", a, pid=p.pid)
+            self.sup.start(a, self._agent_config(a))
         self.progress = Progress(self.out, rs.sim.duration, every=self.progress_every)
         every = rs.scenario.simulator.metrics_every
         while not self.interrupted and self.pool.running_ids():
             t = time.monotonic() - self._started_wall
             if t >= rs.sim.duration:
                 break
-            self._reap()
+            self.sup.reap()
             if fleet.poll(t, time.time(), every):
                 for kind, a in fleet.changes(time.time()):  # silent: its agent or its vehicle is gone
                     self.event(kind, a)
@@ -491,52 +453,22 @@ class Launch:
 
                 self.progress.update(t, lambda m=m: f"heard {m['alive'][-1]}/{len(rs.roster)}", line)
             time.sleep(0.05)
-        self._reap()
-
-    def _law_line(self) -> str:
-        st = self.rs.schedule.stages
-        if len(st) == 1:
-            return f"eps {self.rs.eps:.4g}"
-        span = self.rs.schedule.duration
-        return f"eps {st[0].eps:.4g} -> {st[-1].eps:.4g} in {len(st)} stages over {span:.0f} s"
-
-    @staticmethod
-    def _public(endpoint: str) -> str:
-        if "0.0.0.0" in endpoint or "*" in endpoint.split("//", 1)[-1].split(":")[0]:
-            import socket
-
-            return endpoint.replace("0.0.0.0", socket.gethostname()).replace(
-                "//*", "//" + socket.gethostname()
-            )
-        return endpoint
-
-    def _warm_agents_cache(self) -> None:
-        """Compile the agents' kernels here, once, into numba's cache: on a fresh install the
-        agents then load them instead of each compiling them at once (seconds of CPU apiece)."""
-        if self.rs.scenario.agents.command is not None or self.rs.scenario.agents.kernel != "numba":
-            return  # another agent program, or agents that compile nothing
-        from swarmcover.domain import Box
-        from swarmcover.law import warm_local_velocity
-
-        t0 = time.monotonic()
-        warm_local_velocity(Box(self.rs.sim.bounds), self.rs.scenario.domain.boundary)
-        if time.monotonic() - t0 > 1.0:
-            self.say(f"  compiled the agents' kernels in {time.monotonic() - t0:.1f} s (once per install)")
+        self.sup.reap()
 
     def _run_agents_only(self) -> None:
         self._setup_keys()
-        self._warm_agents_cache()
-        self.pool = ProcessPool(self.run_dir, self.rs.scenario.agents.command, self.rs.scenario.agents.nice)
+        warm_agents_cache(self.rs, self.say)
+        self.sup.open_pool()
         for a in self.agent_ids:
-            self._start_agent(a)
+            self.sup.start(a, self._agent_config(a))
         self.say(
             f"swarmcover launch: {len(self.agent_ids)} agents of {self.rs.scenario.name} connecting to "
             f"{self.connect}; Ctrl-C stops them"
         )
-        if self._failures:
+        if self.sup.failures:
             self.say("  (the failure schedule is carried out by the launcher that runs the simulator)")
         while not self.interrupted and self.pool.running_ids():
-            self._reap()
+            self.sup.reap()
             time.sleep(0.05)
             self._progress(
                 lambda: (
@@ -544,136 +476,37 @@ class Launch:
                     f"({time.monotonic() - self._started_wall:.0f} s)"
                 )
             )
-        self._reap()
+        self.sup.reap()
 
     # ---------------------------------------------------------------- report
     def _summary(self, started_at: datetime) -> dict:
-        sim = self.sim
-        if self.fleet is not None:  # read first: the agents' last lines carry their counters
-            fleet_final = self.fleet.final(time.monotonic() - self._started_wall, time.time())
-        agents = []
+        ids = self.rs.roster if self.only != "agents" else self.agent_ids
         procs = self.pool.procs if self.pool is not None else {}
-        for a in self.rs.roster if self.only != "agents" else self.agent_ids:
-            p = procs.get(a)
-            row = {
-                "id": a,
-                "pid": p.pid if p else None,
-                "pids": p.pids if p else [],
-                "fate": p.fate if p else "not started here",
-                "exit_code": p.exit_code if p else None,
-                "restarts": p.restarts if p else 0,
-            }
-            if self.fleet is not None:  # a vehicle fleet: what its telemetry said
-                row["counters"] = self.fleet.counters.get(a)
-            if sim is not None:
-                row["joined"] = a in sim.sessions.epochs
-                last = [e for e in sim.events if e.get("agent_id") == a and e["kind"] in ("bye", "stats")]
-                row["counters"] = last[-1]["counters"] if last else None
-                k = sim.world.index[a]  # the simulator's own count, whatever the agent reports
-                row["states"] = int(sim.fleet_metrics.states_to[k])
-                row["answered"] = int(sim.fleet_metrics.answered_by[k])
-                row["on_time"] = int(sim.fleet_metrics.on_time_by[k])
-                if sim.sessions.schedule_epoch[k] >= 0:  # where it last said it was in its schedule
-                    row["schedule"] = {
-                        "epoch": int(sim.sessions.schedule_epoch[k]),
-                        "stage": int(sim.sessions.schedule_stage[k]),
-                        "cause": sim.sessions.schedule_cause[k],
-                    }
-            agents.append(row)
-        metrics: dict[str, list] = {k: [] for k in _METRIC_KEYS}
-        events = self.events
-        messages: dict = {"sent": 0, "delivered": 0, "dropped": 0, "rejected": 0}
-        final: dict = {}
-        if sim is not None:
-            metrics = {k: list(v) for k, v in sim.metrics.items()}
-            events = list(sim.events)
-            rc = sim.radio.counters.as_dict()
-            messages = {
-                **rc,
-                "rejected": sim.counts["rejected"],
-                "simulator_received": sim.counts["messages_in"],
-                "simulator_sent": sim.counts["messages_out"],
-                "commands": sim.counts["commands"],
-                "send_failed": sim.counts["send_failed"],
-                # what members sent beyond their budgets (simulator/budgets.py), and impostors
-                "over_budget": sim.counts["over_budget"],
-                "stats_unasked": sim.counts["stats_unasked"],
-                "mass_capped": sim.counts["mass_capped"],
-                "impersonation": sim.counts["impersonation"],
-                "events_suppressed": dict(sim.budgets.events_suppressed),
-                # connections refused or closed, handshakes failed (simulator/connections.py)
-                "connections": dict(sim.link.conns.counts),
-            }
-            m = metrics
-            final = {
-                "t": sim.world.t,
-                "ticks": sim.tick,
-                "alive": self._end[0],
-                **{k: (m[k][-1] if m[k] else None) for k in _FINAL_METRICS},
-                "initial_energy_distance": m["energy_distance"][0] if m["energy_distance"] else None,
-                "initial_lloyd_cost": m["lloyd_cost"][0] if m["lloyd_cost"] else None,
-                "distance_travelled": float(sim.world.travelled.sum()),
-                "planned": bool(sim.cfg.paths),
-                "positions": sim.world.x.tolist(),
-                "status": self._end[1],
-            }
-        if self.fleet is not None:
-            final, metrics = fleet_final, self.fleet.metrics
-        ended = datetime.now(timezone.utc)
-        return {
-            "schema": SUMMARY_SCHEMA,
-            "scenario": {
-                "name": self.rs.scenario.name,
-                "file": str(self.rs.source),
-                "description": self.rs.scenario.description,
-                "overrides": self.overrides,
-            },
-            "mode": "vehicles" if self.fleet is not None else self.only,
-            "fleet_size": len(self.rs.roster),
-            "launcher_pid": os.getpid(),
-            "started_at": started_at.isoformat(),
-            "ended_at": ended.isoformat(),
-            "wall_seconds": (ended - started_at).total_seconds(),
-            "agents": agents,
-            "events": events,
-            "metrics": metrics,
-            "messages": messages,
-            "timing": sim.timing() if sim is not None else None,
-            "final": final,
-            "interrupted": self.interrupted,
-            "run_folder": str(self.run_dir),
-        }
+        if self.fleet is not None:  # a vehicle fleet: what its telemetry said (the agents' last lines)
+            final = self.fleet.final(time.monotonic() - self._started_wall, time.time())
+            agents = agent_rows(ids, procs, None, self.fleet.counters)
+            metrics, events, messages, timing = self.fleet.metrics, self.events, _NO_MESSAGES, None
+        elif self.sim is not None:
+            r = self.sim.report()
+            agents = agent_rows(ids, procs, r.agents, None)
+            final = {**r.final, "alive": self._end[0], "status": self._end[1]}
+            metrics, events, messages, timing = r.metrics, r.events, r.messages, r.timing
+        else:
+            agents = agent_rows(ids, procs, None, None)
+            metrics, events, messages = {k: [] for k in METRIC_KEYS}, self.events, _NO_MESSAGES
+            final, timing = {}, None
+        mode = "vehicles" if self.fleet is not None else self.only
+        return build_summary(
+            rs=self.rs, overrides=self.overrides, run_dir=self.run_dir, started_at=started_at, mode=mode,
+            interrupted=self.interrupted, agents=agents, events=events, metrics=metrics,
+            messages=dict(messages), final=final, timing=timing,
+        )  # fmt: skip
 
     def _write_report(self, summary: dict) -> None:
-        d = self.run_dir
-        write_json_atomic(d / "summary.json", summary)
-        sim = self.sim
+        write_json_atomic(self.run_dir / "summary.json", summary)
         if self.fleet is not None:
-            self.fleet.pictures(d, summary, f"{self.rs.scenario.name}: {len(self.rs.roster)} vehicles")
-            return
-        if sim is None:
-            return
-        try:
-            metrics_png(
-                d / "metrics.png",
-                summary["metrics"],
-                summary["events"],
-                f"{self.rs.scenario.name}: {len(self.rs.roster)} robots",
+            self.fleet.pictures(
+                self.run_dir, summary, f"{self.rs.scenario.name}: {len(self.rs.roster)} vehicles"
             )
-        except Exception:  # a plot must never cost the run its summary
-            log.exception("could not draw metrics.png")
-        if sim.cfg.dim == 2:
-            try:
-                snap = sim.world.snapshot()
-                if self._end[1]:  # the statuses as the world ended, not after the byes
-                    snap = dataclasses.replace(snap, status=np.asarray(self._end[1], dtype=np.uint8))
-                f = summary["final"]
-                hud = [
-                    f"{self.rs.scenario.name}   t = {snap.t:.1f}   alive {f['alive']}/{len(snap.ids)}",
-                    f"energy distance {f['energy_distance'] or float('nan'):.4f}",
-                ]
-                final_png(
-                    d / "final.png", sim.cfg, sim.target, snap, hud, summary["metrics"]["energy_distance"]
-                )
-            except Exception:
-                log.exception("could not draw final.png")
+        elif self.sim is not None:
+            write_pictures(self.run_dir, summary, self.rs, self.sim, self._end[1])

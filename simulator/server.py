@@ -48,6 +48,7 @@ from .link import AgentLink
 from .outbox import Outbox
 from .radio import Radio
 from .recording import Recorder
+from .report import SimReport, report
 from .sensing import PATCH_MARGIN, PATCH_RESEND_TICKS, Sensing
 from .sessions import Sessions
 from .world import STATUS_NAMES, Snapshot, World
@@ -214,6 +215,10 @@ class Simulator:
             if on_wait is not None:
                 on_wait(int(self.world.connected.sum()))
         return int(self.world.connected.sum())
+
+    def report(self) -> SimReport:
+        """The run as this simulator saw it, in plain values (:mod:`swarmcover.simulator.report`)."""
+        return report(self)
 
     def timing(self) -> dict:
         """Sense-to-command timing so far (:meth:`swarmcover.simulator.fleetmetrics.FleetMetrics.timing`)."""
