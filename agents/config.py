@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from swarmcover.configfile import load_config_file
+from swarmcover.configfile import Positive, Strict, load_config_file
 from swarmcover.vehiclespec import GeoPoint, VehicleSettings
 from swarmcover.zonespec import Region
 
@@ -27,21 +27,15 @@ __all__ = [
     "load_config",
 ]
 
-_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class SimBody(_Strict):
+class SimBody(Strict):
     """The body is the simulator (or a test harness): a ZeroMQ DEALER connected to its ROUTER."""
 
     kind: Literal["sim"] = "sim"
     endpoint: str = "tcp://127.0.0.1:5555"
 
 
-class UdpBody(_Strict):
+class UdpBody(Strict):
     """A hardware-style body: ``State`` headers arrive as UDP datagrams on ``listen`` (host:port);
     ``Command`` headers go back to the sender of the latest state."""
 
@@ -79,13 +73,13 @@ class Ros2Body(VehicleBody):
     odometry: Literal["odom", "pose"] = "odom"
 
 
-class SimPeers(_Strict):
+class SimPeers(Strict):
     """Beacons travel through the simulator's radio (over the body link)."""
 
     kind: Literal["sim"] = "sim"
 
 
-class Peer(_Strict):
+class Peer(Strict):
     """A peer in direct mode: its id, where it publishes, and (CURVE) its public certificate."""
 
     agent_id: Annotated[int, Field(ge=0, lt=1 << 31)]
@@ -93,7 +87,7 @@ class Peer(_Strict):
     public_key: str | None = None
 
 
-class DirectPeers(_Strict):
+class DirectPeers(Strict):
     """Agents publish beacons on ``bind`` and subscribe to every endpoint in ``roster`` (no
     simulator). With CURVE every roster entry is a :class:`Peer` with its ``public_key``: the
     agent's PUB admits only those keys, and a beacon is accepted only from the peer whose key the
@@ -104,31 +98,31 @@ class DirectPeers(_Strict):
     roster: list[str | Peer] = Field(default_factory=list, max_length=4096)
 
 
-class LocalTarget(_Strict):
+class LocalTarget(Strict):
     """A target the agent computes its own field from (hardware: the demand map is on board),
     a Gaussian mixture (``covs`` isotropic variances) or uniform when ``means`` is empty, with
     the scenario's no-go ``zones`` (the target is zero there, and a direct peer's beacon from
     inside one is impossible)."""
 
     means: list[list[float]] = Field(default_factory=list, max_length=256)
-    covs: list[_Pos] = Field(default_factory=list, max_length=256)
+    covs: list[Positive] = Field(default_factory=list, max_length=256)
     weights: list[Annotated[float, Field(ge=0.0)]] | None = None
-    truncate: _Pos | None = None
-    floor: _Pos = 1e-3
+    truncate: Positive | None = None
+    floor: Positive = 1e-3
     target_smoothing: Annotated[float, Field(ge=0.0)] = 0.0
     objective: Literal["density", "service"] = "density"
     zones: list[Region] = Field(default_factory=list, max_length=64)
 
 
-class StageSpec(_Strict):
+class StageSpec(Strict):
     """One stage of a coverage schedule (see :class:`swarmcover.schedule.Stage`)."""
 
-    eps: _Pos
+    eps: Positive
     smoothing: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
     duration: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
 
 
-class ScheduleSpec(_Strict):
+class ScheduleSpec(Strict):
     """The fleet's schedules: ``stages`` (epoch 0) and ``after_losses`` (every restart; default:
     ``stages`` again); ``restart_losses`` lost neighbours start a restart (0: never)."""
 
@@ -137,7 +131,7 @@ class ScheduleSpec(_Strict):
     restart_losses: Annotated[int, Field(ge=0, le=1_000_000)] = 1
 
 
-class CurveKeys(_Strict):
+class CurveKeys(Strict):
     """CurveZMQ for the link to the simulator: this agent's key pair (a zcert ``.key_secret``
     file) and the simulator's public certificate (``.key``), as ``swarmcover keys new`` makes them."""
 
@@ -145,26 +139,26 @@ class CurveKeys(_Strict):
     server_key: str | None = None
 
 
-class AgentConfig(_Strict):
+class AgentConfig(Strict):
     """Everything an agent process needs; see ``docs/protocol.md`` for the meaning of the times."""
 
     agent_id: Annotated[int, Field(ge=0, lt=1 << 31)]
     name: str = Field(default="", max_length=200)
     bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
     boundary: Literal["reflect", "free"] = "reflect"
-    eps: _Pos | None = None  # the law at one eps for ever; or a `schedule`
+    eps: Positive | None = None  # the law at one eps for ever; or a `schedule`
     schedule: ScheduleSpec | None = None
-    cutoff: _Pos = 4.0
+    cutoff: Positive = 4.0
     mass: Annotated[float, Field(gt=0.0, le=1.0)]
-    speed_limit: _Pos
-    gain: _Pos | None = None
-    mismatch: _Pos = 0.5
-    r_min: _Pos | None = None
+    speed_limit: Positive
+    gain: Positive | None = None
+    mismatch: Positive = 0.5
+    r_min: Positive | None = None
     drift_tau: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0  # world s; 0: no wind estimate
     rate_hz: Annotated[float, Field(gt=0.0, le=1000.0)] = 10.0
-    beacon_ttl: _Pos = 0.5
-    forget_after: _Pos = 2.0
-    state_timeout: _Pos = 1.0
+    beacon_ttl: Positive = 0.5
+    forget_after: Positive = 2.0
+    state_timeout: Positive = 1.0
     max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
     max_clock_skew: Annotated[float, Field(ge=0.0)] | None = None
     kernel: Literal["auto", "c", "numpy", "numba"] = "auto"

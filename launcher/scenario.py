@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from swarmcover.configfile import describe_validation_error
+from swarmcover.configfile import NonNegative, Positive, Strict, describe_validation_error
 from swarmcover.simulator.config import DropoutEvent, RadioConfig, RandomDropouts, WindConfig
 from swarmcover.zonespec import Region
 
@@ -41,8 +41,6 @@ __all__ = [
     "parse_value",
 ]
 
-_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-_NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 _Auto = Literal["auto"]
 
 PROCESS_KINDS = ("kill", "terminate", "restart")
@@ -50,11 +48,7 @@ PROCESS_KINDS = ("kill", "terminate", "restart")
 injected by the simulator into the world)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class Domain(_Strict):
+class Domain(Strict):
     """The region (world units, e.g. km) and what its edges do."""
 
     bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
@@ -68,16 +62,16 @@ class Domain(_Strict):
         return self
 
 
-class TargetSection(_Strict):
+class TargetSection(Strict):
     """The target density ``rhobar``: ``uniform``, a Gaussian ``mixture`` or a demand ``map``."""
 
     kind: Literal["uniform", "mixture", "map"] = "uniform"
     means: list[list[float]] = Field(default_factory=list, max_length=256)
-    covs: list[_Pos] = Field(default_factory=list, max_length=256)
+    covs: list[Positive] = Field(default_factory=list, max_length=256)
     weights: list[Annotated[float, Field(ge=0.0)]] | None = None
-    truncate: _Pos | None = None
+    truncate: Positive | None = None
     map: str | None = None
-    floor: _Pos = 1e-3
+    floor: Positive = 1e-3
     zones: list[Region] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
@@ -98,13 +92,13 @@ class TargetSection(_Strict):
         return self
 
 
-class Fleet(_Strict):
+class Fleet(Strict):
     """How many robots and where they start."""
 
     size: Annotated[int, Field(ge=2, le=100_000)]
     deploy: Literal["depot", "line", "random", "grid"] = "depot"
     center: list[float] | None = None
-    radius: _Pos | None = None
+    radius: Positive | None = None
     start: list[float] | None = None
     end: list[float] | None = None
 
@@ -119,7 +113,7 @@ class Fleet(_Strict):
         return self
 
 
-class Deploy(_Strict):
+class Deploy(Strict):
     """How the fleet gets from its start to the target: ``plan = "none"`` (the coverage law from
     the start) or ``"transport"``: before the start the launcher plans every robot's path by the
     blob method for dynamic optimal transport (:func:`swarmcover.transport.plan`, around the
@@ -128,26 +122,26 @@ class Deploy(_Strict):
 
     plan: Literal["none", "transport"] = "none"
     steps: int = Field(default=16, ge=2, le=255)
-    clearance: _NonNeg | _Auto = "auto"  # auto: a tenth of the spacing
+    clearance: NonNegative | _Auto = "auto"  # auto: a tenth of the spacing
     speed_fraction: float = Field(default=0.8, gt=0.0, le=1.0)
 
 
-class Law(_Strict):
+class Law(Strict):
     """The blob law's parameters (what every agent computes) and the schedule every agent follows."""
 
     schedule: Literal["annealed", "fixed"] = "annealed"
     objective: Literal["density", "service"] = "density"
-    eps: _Auto | _Pos = "auto"
-    start: _Auto | _Pos = "auto"
+    eps: _Auto | Positive = "auto"
+    start: _Auto | Positive = "auto"
     stages: Annotated[int, Field(ge=1, le=100)] = 6
-    relax: _Auto | _Pos = "auto"
+    relax: _Auto | Positive = "auto"
     restart_losses: Annotated[int, Field(ge=0, le=1_000_000)] = 1
-    drift_tau: _Auto | _NonNeg = "auto"
-    cutoff: _Pos = 4.0
-    smoothing: _Auto | _NonNeg = "auto"
-    gain: _Auto | _Pos = "auto"
-    r_min: _Auto | _NonNeg = "auto"
-    mismatch: _Pos = 0.5
+    drift_tau: _Auto | NonNegative = "auto"
+    cutoff: Positive = 4.0
+    smoothing: _Auto | NonNegative = "auto"
+    gain: _Auto | Positive = "auto"
+    r_min: _Auto | NonNegative = "auto"
+    mismatch: Positive = 0.5
 
     @model_validator(mode="after")
     def _for_the_schedule(self) -> Law:
@@ -163,14 +157,14 @@ class Law(_Strict):
         return self
 
 
-class Control(_Strict):
+class Control(Strict):
     """Motion and timing: speed limit, the world's tick, the agents' control rate, the clock."""
 
-    speed_limit: _Auto | _Pos = "auto"
-    tick: _Pos = 0.1
+    speed_limit: _Auto | Positive = "auto"
+    tick: Positive = 0.1
     rate_hz: _Auto | Annotated[float, Field(gt=0.0, le=1000.0)] = "auto"
     clock: Literal["realtime", "lockstep"] = "realtime"
-    time_scale: _Pos = 1.0
+    time_scale: Positive = 1.0
 
 
 class Failure(DropoutEvent):
@@ -188,26 +182,26 @@ class RandomFailures(RandomDropouts):
     """Each live robot fails (``kind``) at ``rate`` per world second (injected by the simulator)."""
 
 
-class Render(_Strict):
+class Render(Strict):
     """The live window (only where a display exists and ``--headless`` is not given)."""
 
     enabled: bool = True
     width: Annotated[int, Field(ge=64, le=4096)] = 900
-    fps: _Pos = 20.0
+    fps: Positive = 20.0
     trails: Annotated[int, Field(ge=0, le=1000)] = 0
     links: bool = True
     blobs: Literal["none", "outline", "fill"] = "none"
     frames: bool = False
-    frame_every: _Pos = 1.0
+    frame_every: Positive = 1.0
 
 
-class AgentsSection(_Strict):
+class AgentsSection(Strict):
     """The agent processes: their command, timeouts (wall seconds) and log level."""
 
     command: list[str] | None = Field(default=None, min_length=1)
-    beacon_ttl: _Pos = 0.5
-    forget_after: _Pos = 2.0
-    state_timeout: _Pos = 1.0
+    beacon_ttl: Positive = 0.5
+    forget_after: Positive = 2.0
+    state_timeout: Positive = 1.0
     max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
     kernel: Literal["auto", "c", "numpy", "numba"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
@@ -224,26 +218,26 @@ class AgentsSection(_Strict):
         return self
 
 
-class SimulatorSection(_Strict):
+class SimulatorSection(Strict):
     """The simulator process: where it listens, its timeouts (wall seconds), metrics and recording."""
 
     endpoint: str = "tcp://127.0.0.1:*"
-    failure_timeout_wall: _Pos = 1.0
-    command_ttl_wall: _Pos = 0.5
-    wait_for_agents_wall: _Pos = 180.0
-    lockstep_timeout_wall: _Pos = 1.0
-    metrics_every: _Pos = 1.0
+    failure_timeout_wall: Positive = 1.0
+    command_ttl_wall: Positive = 0.5
+    wait_for_agents_wall: Positive = 180.0
+    lockstep_timeout_wall: Positive = 1.0
+    metrics_every: Positive = 1.0
     record: bool = True
     drift_when_failed: bool = True
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     """One run: the world, the target, the fleet, the law, the radio, failures, rendering, output."""
 
     name: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9_.-]*$")
     description: str = ""
     seed: int = 0
-    duration: _Pos = 60.0
+    duration: Positive = 60.0
     out: str | None = None
     domain: Domain
     target: TargetSection = Field(default_factory=TargetSection)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 import swarmcover as sc
-from swarmcover.configfile import load_config_file
+from swarmcover.configfile import NonNegative, Positive, Probability, Strict, load_config_file
 from swarmcover.zonespec import Region
 
 __all__ = [
@@ -31,26 +31,18 @@ __all__ = [
     "load_sim_config",
 ]
 
-_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
-_NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
-_Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class TargetSpec(_Strict):
+class TargetSpec(Strict):
     """A Gaussian mixture (``covs`` isotropic variances), a demand ``map`` (a ``.npy`` array over
     the bounds, see :class:`swarmcover.Raster`), or uniform when neither is given, with no-go
     ``zones`` (bodies cannot enter them; the target is zero there)."""
 
     map: str | None = None
     means: list[list[float]] = Field(default_factory=list, max_length=256)
-    covs: list[_Pos] = Field(default_factory=list, max_length=256)
-    weights: list[_NonNeg] | None = None
-    truncate: _Pos | None = None
-    floor: _Pos = 1e-3
+    covs: list[Positive] = Field(default_factory=list, max_length=256)
+    weights: list[NonNegative] | None = None
+    truncate: Positive | None = None
+    floor: Positive = 1e-3
     zones: list[Region] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
@@ -78,19 +70,19 @@ class TargetSpec(_Strict):
         return sc.Uniform(bounds, floor=self.floor, zones=zones)
 
 
-class RadioConfig(_Strict):
+class RadioConfig(Strict):
     """The radio that carries beacons: range (default: the law's radius), loss, latency and jitter
     (world seconds in lockstep, wall seconds in real time), and blackout regions where a robot
     can neither send nor receive."""
 
-    range: _Pos | None = None
-    loss: _Prob = 0.0
-    latency: _NonNeg = 0.0
-    jitter: _NonNeg = 0.0
+    range: Positive | None = None
+    loss: Probability = 0.0
+    latency: NonNegative = 0.0
+    jitter: NonNegative = 0.0
     blackouts: list[Region] = Field(default_factory=list, max_length=64)
 
 
-class WindConfig(_Strict):
+class WindConfig(Strict):
     """A wind field ``velocity + shear @ (x - center)`` (world units per world second) pushing
     every body, alive or dead."""
 
@@ -99,16 +91,16 @@ class WindConfig(_Strict):
     center: list[float] | None = None
 
 
-class DropoutEvent(_Strict):
+class DropoutEvent(Strict):
     """An injected event at world time ``t``, for ``ids``, a random ``fraction`` of the live set,
     or everyone inside ``region``. ``fail`` cuts the robot off (no states, beacons dropped,
     body stopped); ``radio_fail`` only silences its radio; ``body_fail`` makes its body ignore
     commands; ``revive`` undoes all three."""
 
-    t: _NonNeg
+    t: NonNegative
     kind: Literal["fail", "radio_fail", "body_fail", "revive"]
     ids: list[Annotated[int, Field(ge=0)]] | None = None
-    fraction: _Prob | None = None
+    fraction: Probability | None = None
     region: Region | None = None
 
     @model_validator(mode="after")
@@ -119,27 +111,27 @@ class DropoutEvent(_Strict):
         return self
 
 
-class RandomDropouts(_Strict):
+class RandomDropouts(Strict):
     """Random failures: each live robot fails (``kind``) at ``rate`` per world second."""
 
-    rate: _NonNeg = 0.0
+    rate: NonNegative = 0.0
     kind: Literal["fail", "radio_fail", "body_fail"] = "fail"
 
 
-class RenderConfig(_Strict):
+class RenderConfig(Strict):
     enabled: bool = False
     headless: bool = True
     width: Annotated[int, Field(ge=64, le=4096)] = 800
     height: Annotated[int, Field(ge=64, le=4096)] | None = None
-    fps: _Pos = 20.0
+    fps: Positive = 20.0
     frames_dir: str | None = None
-    frame_every: _Pos = 1.0  # world seconds between saved frames
+    frame_every: Positive = 1.0  # world seconds between saved frames
     trails: Annotated[int, Field(ge=0, le=1000)] = 0
     links: bool = True
     blobs: Literal["none", "outline", "fill"] = "none"
 
 
-class CurveServer(_Strict):
+class CurveServer(Strict):
     """CurveZMQ for the simulator's socket: its key pair (a zcert ``.key_secret`` file) and the
     allow-list, a directory of the agents' public certificates named ``agent_NNNN.key``
     (``swarmcover keys new`` makes both)."""
@@ -148,19 +140,19 @@ class CurveServer(_Strict):
     clients: str
 
 
-class SensingPair(_Strict):
+class SensingPair(Strict):
     """A mollifier and a target smoothing the world senses patches for (one stage of a schedule)."""
 
-    eps: _Pos
-    smoothing: _NonNeg = 0.0
+    eps: Positive
+    smoothing: NonNegative = 0.0
 
 
-class PlannedPath(_Strict):
+class PlannedPath(Strict):
     """A robot's planned deployment path (sent to its agent as a ``path`` message after each
     hello): positions ``points`` at world times ``times``."""
 
     agent_id: Annotated[int, Field(ge=0, lt=1 << 31)]
-    times: list[_NonNeg] = Field(min_length=2, max_length=256)
+    times: list[NonNegative] = Field(min_length=2, max_length=256)
     points: list[list[float]] = Field(min_length=2, max_length=256)
 
     @model_validator(mode="after")
@@ -172,38 +164,38 @@ class PlannedPath(_Strict):
         return self
 
 
-class SimConfig(_Strict):
+class SimConfig(Strict):
     """Everything the simulator needs; the roster is ``range(len(positions))`` unless ``ids``."""
 
     bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
     target: TargetSpec = Field(default_factory=TargetSpec)
     positions: list[list[float]] = Field(min_length=1, max_length=100_000)
     ids: list[Annotated[int, Field(ge=0, lt=1 << 31)]] | None = None
-    eps: _Pos
-    cutoff: _Pos = 4.0
-    target_smoothing: _NonNeg = 0.0
+    eps: Positive
+    cutoff: Positive = 4.0
+    target_smoothing: NonNegative = 0.0
     # further (eps, smoothing) pairs agents may ask patches for: the stages of their schedules
     sensing: list[SensingPair] = Field(default_factory=list, max_length=256)
     objective: Literal["density", "service"] = "density"
     boundary: Literal["reflect", "free"] = "reflect"
-    speed_limit: _Pos
-    tick: _Pos = 0.1
+    speed_limit: Positive
+    tick: Positive = 0.1
     clock: Literal["realtime", "lockstep"] = "realtime"
-    time_scale: _Pos = 1.0
-    duration: _Pos | None = None
+    time_scale: Positive = 1.0
+    duration: Positive | None = None
     endpoint: str = "tcp://127.0.0.1:5555"
-    lockstep_timeout_wall: _Pos = 1.0
-    command_ttl_wall: _Pos = 0.5
-    failure_timeout_wall: _Pos = 1.0
-    wait_for_agents_wall: _NonNeg = 60.0
+    lockstep_timeout_wall: Positive = 1.0
+    command_ttl_wall: Positive = 0.5
+    failure_timeout_wall: Positive = 1.0
+    wait_for_agents_wall: NonNegative = 60.0
     radio: RadioConfig = Field(default_factory=RadioConfig)
     wind: WindConfig | None = None
     drift_when_failed: bool = True
     events: list[DropoutEvent] = Field(default_factory=list, max_length=10_000)
     random_dropouts: RandomDropouts = Field(default_factory=RandomDropouts)
     record: str | None = None
-    flush_every_wall: _Pos = 1.0
-    metrics_every: _Pos = 1.0  # world seconds
+    flush_every_wall: Positive = 1.0
+    metrics_every: Positive = 1.0  # world seconds
     render: RenderConfig = Field(default_factory=RenderConfig)
     seed: int = 0
     curve: CurveServer | None = None

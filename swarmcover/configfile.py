@@ -1,20 +1,44 @@
 """Configuration models from TOML or JSON, with errors that name the file and the key.
 
-Shared by every layer that takes a config (the agent, the simulator, the launcher): a pydantic
-model with ``extra="forbid"`` validated from the text of a ``.toml``/``.json`` file or a JSON
-string, raising ``ValueError`` as ``"<where>: <key.path>: <problem>"``.
+Shared by every layer that takes a config (the agent, the simulator, the launcher): one strict
+base (:class:`Strict`: unknown keys, NaN and infinity refused, frozen) and the number types every
+config uses (:data:`Positive`, :data:`NonNegative`, :data:`Probability`); a model is validated from
+the text of a ``.toml``/``.json`` file or a JSON string, raising ``ValueError`` as
+``"<where>: <key.path>: <problem>"``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import tomllib
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["describe_validation_error", "load_config_file", "parse_config"]
+__all__ = [
+    "NonNegative",
+    "Positive",
+    "Probability",
+    "Strict",
+    "describe_validation_error",
+    "load_config_file",
+    "parse_config",
+]
+
+#: a finite number > 0
+Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+#: a finite number >= 0
+NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+#: a number in [0, 1]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """The base of every config model: unknown keys, NaN and infinity refused; frozen."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -6,28 +6,27 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from .configfile import Positive, Strict
 
 __all__ = ["GeoPoint", "VehicleSettings"]
 
-_Pos = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 
 #: ``[lat, lon]`` in degrees
 GeoPoint = tuple[Annotated[float, Field(ge=-90.0, le=90.0)], Annotated[float, Field(ge=-180.0, le=180.0)]]
 
 
-class VehicleSettings(BaseModel):
+class VehicleSettings(Strict):
     """The vehicle's metric frame (``x`` east, ``y`` north, metres) sits at ``origin`` in the
     domain (default: the domain's lower corner) and one domain unit is ``scale`` metres; the
     geofence looks ``fence_horizon`` seconds ahead; a vehicle silent for ``heartbeat_timeout`` s
     is lost; one that never answers within ``connect_timeout`` s stops its agent with an error;
     ``arm`` (off by default: a person arms) arms it and enters the mode that takes setpoints."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
     origin: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(default=None, max_length=2)
-    scale: _Pos = 1.0
+    scale: Positive = 1.0
     arm: bool = False
-    fence_horizon: _Pos = 1.0
-    heartbeat_timeout: _Pos = 3.0
-    connect_timeout: _Pos = 30.0
+    fence_horizon: Positive = 1.0
+    heartbeat_timeout: Positive = 3.0
+    connect_timeout: Positive = 30.0

@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from .configfile import Strict
 from .domain import Disk, Rectangle, Zone
 
 __all__ = ["DiskZone", "RectZone", "Region"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-
-class DiskZone(_Strict):
+class DiskZone(Strict):
     """A disk (an interval in 1-D) of ``center`` and ``radius``."""
 
     kind: Literal["disk"] = "disk"
@@ -27,7 +24,7 @@ class DiskZone(_Strict):
         return Disk(tuple(self.center), self.radius)
 
 
-class RectZone(_Strict):
+class RectZone(Strict):
     """An axis-aligned box ``[lo, hi]``."""
 
     kind: Literal["rect"] = "rect"

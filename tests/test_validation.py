@@ -81,3 +81,27 @@ def test_bad_targets():
         Uniform(UNIT, floor=0)
     with pytest.raises(ValueError, match="1-D and 2-D"):
         BlobLaw(Uniform([(0, 1)] * 3), 0.3, 0.1)
+
+
+def test_every_config_model_has_the_one_strict_base():
+    """One configuration vocabulary: every config model (agent, simulator, scenario, zones,
+    vehicles) derives from ``swarmcover.configfile.Strict`` (unknown keys refused, frozen)."""
+    import importlib
+    import inspect
+
+    from pydantic import BaseModel
+
+    from swarmcover.configfile import Strict
+
+    modules = ["swarmcover.agents.config", "swarmcover.simulator.config", "swarmcover.launcher.scenario",
+               "swarmcover.launcher.vehicles", "swarmcover.zonespec", "swarmcover.vehiclespec"]  # fmt: skip
+    models = []
+    for name in modules:
+        mod = importlib.import_module(name)
+        models += [c for _, c in inspect.getmembers(mod, inspect.isclass)
+                   if issubclass(c, BaseModel) and c.__module__ == name]  # fmt: skip
+    assert len(models) > 30
+    loose = [
+        m.__qualname__ for m in models if not issubclass(m, Strict) or m.model_config.get("extra") != "forbid"
+    ]
+    assert loose == []
