@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from swarmcover.configfile import Positive, Strict, load_config_file
+from swarmcover.settings import AgentTimes
 from swarmcover.vehiclespec import GeoPoint, VehicleSettings
 from swarmcover.zonespec import Region
 
@@ -139,7 +140,7 @@ class CurveKeys(Strict):
     server_key: str | None = None
 
 
-class AgentConfig(Strict):
+class AgentConfig(AgentTimes):
     """Everything an agent process needs; see ``docs/protocol.md`` for the meaning of the times."""
 
     agent_id: Annotated[int, Field(ge=0, lt=1 << 31)]
@@ -156,12 +157,7 @@ class AgentConfig(Strict):
     r_min: Positive | None = None
     drift_tau: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0  # world s; 0: no wind estimate
     rate_hz: Annotated[float, Field(gt=0.0, le=1000.0)] = 10.0
-    beacon_ttl: Positive = 0.5
-    forget_after: Positive = 2.0
-    state_timeout: Positive = 1.0
-    max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
     max_clock_skew: Annotated[float, Field(ge=0.0)] | None = None
-    kernel: Literal["auto", "c", "numpy", "numba"] = "auto"
     body: SimBody | UdpBody | MavlinkBody | Ros2Body = Field(default_factory=SimBody, discriminator="kind")
     peers: SimPeers | DirectPeers = Field(default_factory=SimPeers, discriminator="kind")
     target: LocalTarget | None = None
@@ -174,8 +170,6 @@ class AgentConfig(Strict):
         for lo, hi in self.bounds:
             if not hi > lo:
                 raise ValueError(f"bounds must have lo < hi, got {(lo, hi)}")
-        if self.forget_after < self.beacon_ttl:
-            raise ValueError("forget_after must be >= beacon_ttl")
         if (self.eps is None) == (self.schedule is None):
             raise ValueError("give `eps` (one mollifier for ever) or a `schedule` of stages, not both")
         if self.body.kind != "sim" and self.target is None:

@@ -19,6 +19,7 @@ import swarmcover as sc
 from swarmcover.configfile import describe_validation_error
 from swarmcover.coverage import default_r_min
 from swarmcover.schedule import CoverageSchedule
+from swarmcover.settings import AgentTimes, RenderSettings, SimulatorTimes
 from swarmcover.simulator.config import DropoutEvent, SimConfig
 
 from .scenario import PROCESS_KINDS, Failure, Scenario
@@ -94,11 +95,7 @@ class ResolvedScenario:
             "mismatch": s.law.mismatch,
             "r_min": self.r_min if self.r_min > 0 else None,
             "rate_hz": self.rate_hz,
-            "beacon_ttl": s.agents.beacon_ttl,
-            "forget_after": s.agents.forget_after,
-            "state_timeout": s.agents.state_timeout,
-            "max_neighbors": s.agents.max_neighbors,
-            "kernel": s.agents.kernel,
+            **s.agents.model_dump(include=set(AgentTimes.model_fields)),
             "body": {"kind": "sim", "endpoint": endpoint},
         }
 
@@ -295,25 +292,15 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         "time_scale": s.control.time_scale,
         "duration": s.duration,
         "endpoint": endpoint if endpoint is not None else s.simulator.endpoint,
-        "lockstep_timeout_wall": s.simulator.lockstep_timeout_wall,
-        "command_ttl_wall": s.simulator.command_ttl_wall,
-        "failure_timeout_wall": s.simulator.failure_timeout_wall,
-        "wait_for_agents_wall": s.simulator.wait_for_agents_wall,
+        **s.simulator.model_dump(include=set(SimulatorTimes.model_fields)),
         "radio": s.radio.model_dump(),
         "wind": s.wind.model_dump() if s.wind is not None else None,
-        "drift_when_failed": s.simulator.drift_when_failed,
         "events": [DropoutEvent.model_validate(f.model_dump()).model_dump() for f in world_failures],
         "random_dropouts": s.random_failures.model_dump(),
-        "metrics_every": s.simulator.metrics_every,
         "render": {
+            **s.render.model_dump(include=set(RenderSettings.model_fields)),
             "enabled": s.render.enabled and len(bounds) == 2,
             "headless": False,
-            "width": s.render.width,
-            "fps": s.render.fps,
-            "trails": s.render.trails,
-            "links": s.render.links,
-            "blobs": s.render.blobs,
-            "frame_every": s.render.frame_every,
         },
         "seed": s.seed,
         "insecure": True,  # the launcher puts the run's CURVE keys in (or keeps this with --insecure)

@@ -17,6 +17,7 @@ import tomllib
 from pydantic import Field, ValidationError, model_validator
 
 from swarmcover.configfile import NonNegative, Positive, Strict, describe_validation_error
+from swarmcover.settings import AgentTimes, RenderSettings, SimulatorTimes
 from swarmcover.simulator.config import DropoutEvent, RadioConfig, RandomDropouts, WindConfig
 from swarmcover.zonespec import Region
 
@@ -182,28 +183,18 @@ class RandomFailures(RandomDropouts):
     """Each live robot fails (``kind``) at ``rate`` per world second (injected by the simulator)."""
 
 
-class Render(Strict):
-    """The live window (only where a display exists and ``--headless`` is not given)."""
+class Render(RenderSettings):
+    """The live window (only where a display exists and ``--headless`` is not given), and
+    whether frames are saved (``frames``, every ``frame_every`` world seconds)."""
 
     enabled: bool = True
-    width: Annotated[int, Field(ge=64, le=4096)] = 900
-    fps: Positive = 20.0
-    trails: Annotated[int, Field(ge=0, le=1000)] = 0
-    links: bool = True
-    blobs: Literal["none", "outline", "fill"] = "none"
     frames: bool = False
-    frame_every: Positive = 1.0
 
 
-class AgentsSection(Strict):
+class AgentsSection(AgentTimes):
     """The agent processes: their command, timeouts (wall seconds) and log level."""
 
     command: list[str] | None = Field(default=None, min_length=1)
-    beacon_ttl: Positive = 0.5
-    forget_after: Positive = 2.0
-    state_timeout: Positive = 1.0
-    max_neighbors: Annotated[int, Field(ge=1, le=65536)] = 1024
-    kernel: Literal["auto", "c", "numpy", "numba"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     # CPU priority of the agent processes below the launcher's (and so the simulator's): see
     # launcher/processes.py; 0 gives them the same
@@ -211,24 +202,16 @@ class AgentsSection(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentsSection:
-        if self.forget_after < self.beacon_ttl:
-            raise ValueError("forget_after must be >= beacon_ttl")
         if self.command is not None and not any("{config}" in part for part in self.command):
             raise ValueError("command must contain '{config}' (the agent config file's path)")
         return self
 
 
-class SimulatorSection(Strict):
+class SimulatorSection(SimulatorTimes):
     """The simulator process: where it listens, its timeouts (wall seconds), metrics and recording."""
 
     endpoint: str = "tcp://127.0.0.1:*"
-    failure_timeout_wall: Positive = 1.0
-    command_ttl_wall: Positive = 0.5
-    wait_for_agents_wall: Positive = 180.0
-    lockstep_timeout_wall: Positive = 1.0
-    metrics_every: Positive = 1.0
     record: bool = True
-    drift_when_failed: bool = True
 
 
 class Scenario(Strict):

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 import swarmcover as sc
 from swarmcover.configfile import NonNegative, Positive, Probability, Strict, load_config_file
+from swarmcover.settings import RenderSettings, SimulatorTimes
 from swarmcover.zonespec import Region
 
 __all__ = [
@@ -118,17 +119,14 @@ class RandomDropouts(Strict):
     kind: Literal["fail", "radio_fail", "body_fail"] = "fail"
 
 
-class RenderConfig(Strict):
+class RenderConfig(RenderSettings):
+    """:class:`~swarmcover.settings.RenderSettings`, and whether a window opens (``enabled``,
+    ``headless``), its height (default: the domain's aspect) and where frames are saved."""
+
     enabled: bool = False
     headless: bool = True
-    width: Annotated[int, Field(ge=64, le=4096)] = 800
     height: Annotated[int, Field(ge=64, le=4096)] | None = None
-    fps: Positive = 20.0
     frames_dir: str | None = None
-    frame_every: Positive = 1.0  # world seconds between saved frames
-    trails: Annotated[int, Field(ge=0, le=1000)] = 0
-    links: bool = True
-    blobs: Literal["none", "outline", "fill"] = "none"
 
 
 class CurveServer(Strict):
@@ -164,7 +162,7 @@ class PlannedPath(Strict):
         return self
 
 
-class SimConfig(Strict):
+class SimConfig(SimulatorTimes):
     """Everything the simulator needs; the roster is ``range(len(positions))`` unless ``ids``."""
 
     bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
@@ -184,18 +182,12 @@ class SimConfig(Strict):
     time_scale: Positive = 1.0
     duration: Positive | None = None
     endpoint: str = "tcp://127.0.0.1:5555"
-    lockstep_timeout_wall: Positive = 1.0
-    command_ttl_wall: Positive = 0.5
-    failure_timeout_wall: Positive = 1.0
-    wait_for_agents_wall: NonNegative = 60.0
     radio: RadioConfig = Field(default_factory=RadioConfig)
     wind: WindConfig | None = None
-    drift_when_failed: bool = True
     events: list[DropoutEvent] = Field(default_factory=list, max_length=10_000)
     random_dropouts: RandomDropouts = Field(default_factory=RandomDropouts)
     record: str | None = None
     flush_every_wall: Positive = 1.0
-    metrics_every: Positive = 1.0  # world seconds
     render: RenderConfig = Field(default_factory=RenderConfig)
     seed: int = 0
     curve: CurveServer | None = None
