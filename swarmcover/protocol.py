@@ -24,64 +24,16 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
+from . import messages
 from .configfile import describe_validation_error
 from .kernels import hotpath
-from .messages import (
-    MAX_FRAME_BYTES,
-    MAX_HEADER_BYTES,
-    MAX_NEIGHBOR_ROWS,
-    MAX_PATCH_NODES,
-    MAX_PATH_NODES,
-    VERSION,
-    Beacon,
-    BeaconPart,
-    Bye,
-    Command,
-    Counters,
-    Hello,
-    Message,
-    Neighbors,
-    Patch,
-    Path,
-    PhaseInfo,
-    ProtocolError,
-    ScheduleReport,
-    State,
-    Stats,
-    StatsRequest,
-    _Envelope,
-)
+from .messages import *  # noqa: F403 (every message model is this module's too)
+from .messages import MAX_FRAME_BYTES, MAX_HEADER_BYTES, VERSION, Message, ProtocolError, State, _Envelope
 
 # the optional C check of relayed rows (one call; the numpy path below names what is wrong)
 _rows_ok = hotpath("rows_ok")
 
-__all__ = [
-    "MAX_FRAME_BYTES",
-    "MAX_HEADER_BYTES",
-    "MAX_NEIGHBOR_ROWS",
-    "MAX_PATCH_NODES",
-    "MAX_PATH_NODES",
-    "VERSION",
-    "Beacon",
-    "BeaconPart",
-    "Bye",
-    "Command",
-    "Counters",
-    "Decoded",
-    "Hello",
-    "Message",
-    "Neighbors",
-    "Patch",
-    "Path",
-    "PhaseInfo",
-    "ProtocolError",
-    "ScheduleReport",
-    "State",
-    "Stats",
-    "StatsRequest",
-    "decode",
-    "encode",
-]
+__all__ = ["Decoded", "decode", "encode", *messages.__all__]
 
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
