@@ -43,7 +43,7 @@ class Decoded:
     """A decoded message and its buffers (``patch`` and ``neighbors`` for a :class:`State` that
     declares them; ``neighbors`` has shape ``(count, d + 3)``, or ``(count, d + 5)`` with phases)."""
 
-    message: Hello | Bye | Beacon | State | Command | StatsRequest | Stats | Path
+    message: Message
     patch: np.ndarray | None = None
     neighbors: np.ndarray | None = None
 
