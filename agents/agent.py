@@ -304,7 +304,7 @@ class Agent:
     def run(self) -> Counters:
         self.running = not self._stop_asked
         if self.kernel == "numba":  # load the compiled kernels before hello: the first state is quick
-            from swarmcover.law import warm_local_velocity
+            from swarmcover.local import warm_local_velocity
 
             warm_local_velocity(self.policy.box, self.cfg.boundary)
         if self.vehicle is not None:  # wait for the vehicle (bounded; a signal ends the wait)

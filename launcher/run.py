@@ -104,7 +104,7 @@ def warm_agents_cache(rs: ResolvedScenario, say: Callable[[str], None]) -> None:
     if rs.scenario.agents.command is not None or rs.scenario.agents.kernel != "numba":
         return  # another agent program, or agents that compile nothing
     from swarmcover.domain import Box
-    from swarmcover.law import warm_local_velocity
+    from swarmcover.local import warm_local_velocity
 
     t0 = time.monotonic()
     warm_local_velocity(Box(rs.sim.bounds), rs.scenario.domain.boundary)

@@ -47,6 +47,7 @@ __all__ = [
     "patch_covers",
     "resolve_kernel",
     "sample_spline",
+    "warm_local_velocity",
 ]
 
 _c_velocity = hotpath("velocity")
@@ -326,3 +327,29 @@ def local_velocity(
         accumulate_pairs(xi, mi, src, msrc, np.zeros(len(src), dtype=np.int64), pj, False, *consts, coef,
                          origin, inv_h, vel)  # fmt: skip
     return vel[0]
+
+
+def warm_local_velocity(box: Box, boundary: str = "reflect") -> None:
+    """Compile (or load from numba's cache) every specialisation :func:`local_velocity` takes in an
+    agent: field coefficients writable (a field of its own) and read-only (a patch decoded from a
+    message's buffer), with walls or without. Agents call it before saying hello; a launcher calls
+    it once before starting many agents, so that they load the cache instead of each compiling."""
+    d = box.dim
+    x = np.array(box.lo + 0.5 * box.size)
+    neighbors = x[None] + 0.01 * box.size
+
+    def ro(a: np.ndarray) -> np.ndarray:
+        return np.frombuffer(a.tobytes()).reshape(a.shape)  # read-only, as decoded from a buffer
+
+    coef = np.zeros((4,) * d + (d + 1,))
+    origin, spacing = np.array(box.lo, dtype=np.float64), np.array(box.size / 3.0, dtype=np.float64)
+    walls = box if boundary == "reflect" else None
+    eps = float(box.size.min()) / 4
+    # a field of its own (all writable or all read-only), a patch (read-only coef, writable grid)
+    for c, o, s in (
+        (coef, origin, spacing),
+        (ro(coef), ro(origin), ro(spacing)),
+        (ro(coef), origin, spacing),
+    ):
+        local_velocity(x, neighbors, 0.5, np.array([0.5]), eps=eps, cutoff=4.0, coef=c, origin=o, spacing=s,
+                       box=walls)  # fmt: skip

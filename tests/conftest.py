@@ -45,7 +45,7 @@ def _warm_agent_kernels() -> None:
     processes (as ``swarmcover launch`` does): on a fresh checkout ten agents compiling at once
     take longer than the tests wait for them to say hello."""
     from swarmcover.domain import Box
-    from swarmcover.law import warm_local_velocity
+    from swarmcover.local import warm_local_velocity
 
     for bounds in ([(0.0, 1.0), (0.0, 1.0)], [(0.0, 1.0)]):
         for boundary in ("reflect", "free"):
