@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 import swarmcover as sc
+from swarmcover.launcher.hosts import has_display
 
-__all__ = ["demo", "has_display", "sample"]
+__all__ = ["demo", "sample"]
 
 
 def demo_target() -> sc.Target:
@@ -23,12 +24,6 @@ def demo_target() -> sc.Target:
         weights=[0.3, 0.5, 0.2],
         bounds=[(0, 10), (0, 6)],
         zones=[sc.Disk((4.5, 3.5), 0.8)],
-    )
-
-
-def has_display() -> bool:
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and (
-        os.environ.get("SDL_VIDEODRIVER") != "dummy"
     )
 
 

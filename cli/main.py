@@ -10,7 +10,9 @@ import os
 import sys
 from pathlib import Path
 
-from .demo import demo, has_display, sample
+from swarmcover.launcher.hosts import has_display
+
+from .demo import demo, sample
 
 __all__ = ["main"]
 
@@ -218,8 +220,9 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from swarmcover.launcher.hosts import default_run_dir, parse_ids
     from swarmcover.launcher.resolve import resolve
-    from swarmcover.launcher.run import Launch, default_run_dir, parse_ids
+    from swarmcover.launcher.run import Launch
     from swarmcover.launcher.scenario import load_scenario
 
     logging.getLogger().setLevel(args.log_level)
@@ -267,8 +270,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _keys_new(args: argparse.Namespace) -> int:
+    from swarmcover.launcher.hosts import parse_ids
     from swarmcover.launcher.keys import make_keys
-    from swarmcover.launcher.run import parse_ids
 
     if (args.fleet is None) == (args.agents is None):
         raise ValueError("give --fleet N or --agents IDS")

@@ -29,87 +29,19 @@ from typing import Literal, TextIO
 from swarmcover.local import resolve_kernel
 from swarmcover.simulator.world import Snapshot, Status
 
+from .hosts import has_display, law_line, public_endpoint, warm_agents_cache
 from .keys import FleetKeys, open_keys
 from .processes import ProcessPool, check_agent_command
 from .progress import Progress
-from .report import prepare_plotting, text_summary, write_json_atomic
+from .report import prepare_plotting, text_summary
 from .resolve import ResolvedScenario
-from .summary import METRIC_KEYS, agent_rows, build_summary, write_pictures, write_scenario_json
+from .summary import summarize, write_report, write_scenario_json
 from .supervise import Supervisor
+from .vehicles import fly_vehicles
 
-__all__ = ["Launch", "LaunchResult", "default_run_dir", "has_display", "parse_ids"]
+__all__ = ["Launch", "LaunchResult"]
 
 log = logging.getLogger("swarmcover.launch")
-
-_NO_MESSAGES = {"sent": 0, "delivered": 0, "dropped": 0, "rejected": 0}
-
-
-def has_display() -> bool:
-    """Whether a window can be opened: SDL is not told to use no display, and on X11/Wayland
-    systems a display is set (macOS and Windows always have one)."""
-    if os.environ.get("SDL_VIDEODRIVER") == "dummy":
-        return False
-    if sys.platform in ("darwin", "win32"):
-        return True
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
-def default_run_dir(name: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / name / stamp
-
-
-def parse_ids(text: str, roster: list[int] | None) -> list[int]:
-    """``"0-9,12,20-24"`` to a sorted list of ids, each checked against ``roster`` (if given)."""
-    out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        lo, sep, hi = part.partition("-")
-        try:
-            ids = range(int(lo), int(hi) + 1) if sep else [int(lo)]
-        except ValueError:
-            raise ValueError(f"--agents {text!r}: {part!r} is not an id or a range like 0-9") from None
-        if len(ids) > 100_000 or len(out) > 100_000:
-            raise ValueError(f"--agents {text!r}: more than 100000 ids")
-        out.update(ids)
-    if len(out) > 100_000 or any(a < 0 or a >= 1 << 31 for a in out):
-        raise ValueError(f"--agents {text!r}: ids must be 0..2^31-1, at most 100000 of them")
-    bad = sorted(out - set(roster)) if roster is not None else []
-    if bad:
-        raise ValueError(f"--agents {text!r}: ids {bad[:10]} are not on the roster (0..{len(roster) - 1})")
-    return sorted(out)
-
-
-def law_line(rs: ResolvedScenario) -> str:
-    """The law in a few words: one eps, or the annealed schedule."""
-    st = rs.schedule.stages
-    if len(st) == 1:
-        return f"eps {rs.eps:.4g}"
-    return f"eps {st[0].eps:.4g} -> {st[-1].eps:.4g} in {len(st)} stages over {rs.schedule.duration:.0f} s"
-
-
-def public_endpoint(endpoint: str) -> str:
-    """An endpoint bound on every interface, as other hosts reach it (this host's name)."""
-    if "0.0.0.0" in endpoint or "*" in endpoint.split("//", 1)[-1].split(":")[0]:
-        import socket
-
-        host = socket.gethostname()
-        return endpoint.replace("0.0.0.0", host).replace("//*", "//" + host)
-    return endpoint
-
-
-def warm_agents_cache(rs: ResolvedScenario, say: Callable[[str], None]) -> None:
-    """Compile the agents' kernels here, once, into numba's cache: on a fresh install the agents
-    then load them instead of each compiling them at once (seconds of CPU apiece)."""
-    if rs.scenario.agents.command is not None or rs.scenario.agents.kernel != "numba":
-        return  # another agent program, or agents that compile nothing
-    from swarmcover.domain import Box
-    from swarmcover.local import warm_local_velocity
-
-    t0 = time.monotonic()
-    warm_local_velocity(Box(rs.sim.bounds), rs.scenario.domain.boundary)
-    if time.monotonic() - t0 > 1.0:
-        say(f"  compiled the agents' kernels in {time.monotonic() - t0:.1f} s (once per install)")
 
 
 @dataclass(frozen=True)
@@ -170,7 +102,7 @@ class Launch:
         self.interrupted = False
         self._signals = 0
         self._raise_on_signal = True
-        self._end: tuple[int, list[int]] = (0, [])
+        self.end_state: tuple[int, list[int]] = (0, [])
         self.sim = None
         self.fleet = None  # a vehicle fleet's world (launcher/vehicles.py), when the agents fly vehicles
         self.vehicles = rs.scenario.vehicles.body != "none"
@@ -179,7 +111,7 @@ class Launch:
         self.view = None
         self.events: list[dict] = []  # launcher events when no simulator runs here
         self._last_progress = 0.0
-        self._started_wall = 0.0
+        self.started_wall = 0.0
         self.progress: Progress | None = None  # the world's progress, once it runs
 
     # ---------------------------------------------------------------- folder
@@ -196,7 +128,7 @@ class Launch:
         if self.sim is not None:
             self.sim.event(kind, agent_id, **details)
         else:
-            row = {"t": time.monotonic() - self._started_wall, "kind": kind}
+            row = {"t": time.monotonic() - self.started_wall, "kind": kind}
             if agent_id is not None:
                 row["agent_id"] = agent_id
             self.events.append({**row, **details})
@@ -225,21 +157,21 @@ class Launch:
     def keys(self) -> FleetKeys | None:
         return self.sup.keys
 
-    def _setup_keys(self) -> None:
+    def setup_keys(self) -> None:
         """The run's keys: given (``--keys``), or new ones in ``keys/`` of the run folder."""
         if self.insecure:
             self.say("  INSECURE: plaintext links, no authentication (--insecure)")
             return
         self.sup.make_keys()
 
-    def _agent_config(self, a: int) -> dict:
+    def agent_config(self, a: int) -> dict:
         if self.fleet is not None:
             return self.fleet.agent_config(a, self.keys)
         endpoint = self.connect if self.connect is not None else self.sim.endpoint
         return self.rs.agent_config(a, endpoint, self.sup.curve_for(a))
 
-    def _apply_failures(self, snap: Snapshot) -> None:
-        self.sup.apply_failures(snap, None if self.only == "sim" else self._agent_config)
+    def apply_failures(self, snap: Snapshot) -> None:
+        self.sup.apply_failures(snap, None if self.only == "sim" else self.agent_config)
 
     def _progress(self, line: Callable[[], str], force: bool = False) -> None:
         now = time.monotonic()
@@ -258,13 +190,13 @@ class Launch:
         self._progress(
             lambda: (
                 f"  waiting for agents: {joined}/{len(self.rs.roster)} joined "
-                f"({time.monotonic() - self._started_wall:.0f} s)"
+                f"({time.monotonic() - self.started_wall:.0f} s)"
             )
         )
 
     def _on_snapshot(self, snap) -> None:
         self.sup.reap()
-        self._apply_failures(snap)
+        self.apply_failures(snap)
 
         m = self.sim.metrics
         ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
@@ -294,14 +226,14 @@ class Launch:
             check_memory(len(self.rs.roster), len(self.rs.sim.bounds))
         self._make_folder()
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        self._started_wall = time.monotonic()
+        self.started_wall = time.monotonic()
         started_at = datetime.now(timezone.utc)
         try:
             try:
                 if self.only == "agents":
                     self._run_agents_only()
                 elif self.vehicles:
-                    self._run_vehicles()
+                    fly_vehicles(self)
                 else:
                     self._run_with_sim()
             except KeyboardInterrupt:
@@ -316,7 +248,7 @@ class Launch:
                     self.event("interrupted", None, signals=self._signals)
                 if self.sim is not None and not self.sim.link.closed:
                     w = self.sim.world  # the world as it ended, before the agents say bye
-                    self._end = (int(w.live_mask().sum()), w.status().tolist())
+                    self.end_state = (int(w.live_mask().sum()), w.status().tolist())
                     if self.pool is not None:  # agents say bye (with their counters) to a listening world
                         self.pool.terminate()
                         self.sim.collect(0.5, until=lambda: not self.pool.running_ids())
@@ -328,8 +260,8 @@ class Launch:
                     self.pool.shutdown(grace=1.0 if self.interrupted else 1.5)
             if self.sim is not None and not self.sim.done():
                 self.interrupted = True  # the window was closed, or every agent died before the start
-            summary = self._summary(started_at)
-            self._write_report(summary)
+            summary = summarize(self, started_at)
+            write_report(self, summary)
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
@@ -340,7 +272,7 @@ class Launch:
         from swarmcover.simulator.server import Simulator
 
         rs = self.rs
-        self._setup_keys()
+        self.setup_keys()
         raw = rs.sim.model_dump()
         raw["record"] = str(self.run_dir / "recording") if rs.scenario.simulator.record else None
         if self.keys is not None:
@@ -399,68 +331,25 @@ class Launch:
             warm_agents_cache(self.rs, self.say)
             self.sup.open_pool()
             for a in self.agent_ids:
-                self.sup.start(a, self._agent_config(a))
+                self.sup.start(a, self.agent_config(a))
             self.say(f"  started {len(self.agent_ids)} agent processes; waiting for them to join")
         self.sim.start(on_wait=self._on_wait)
         if self.interrupted or not self.sim.running:
             return
         self.say(
             f"  {int(self.sim.world.connected.sum())}/{len(rs.roster)} agents joined in "
-            f"{time.monotonic() - self._started_wall:.1f} s; running"
+            f"{time.monotonic() - self.started_wall:.1f} s; running"
         )
         self.progress = Progress(self.out, rs.sim.duration, every=self.progress_every)
-        self._apply_failures(self.sim.world.snapshot())  # failures at t = 0
+        self.apply_failures(self.sim.world.snapshot())  # failures at t = 0
         self.sim.advance()
 
-    def _run_vehicles(self) -> None:
-        """Agents flying vehicles (launcher/vehicles.py): start them, watch their telemetry for the
-        run's duration (wall seconds), carry out the failure schedule on their processes."""
-        from .vehicles import VehicleFleet
-
-        rs = self.rs
-        self._setup_keys()
-        prepare_plotting()
-        self.fleet = fleet = VehicleFleet(rs, self.run_dir)
-        self.sup.open_pool()
-        v = rs.scenario.vehicles
-        self.event("launch", None, scenario=rs.scenario.name, mode="vehicles", pid=os.getpid(),
-                   run_folder=str(self.run_dir))  # fmt: skip
-        self.say(f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} agents flying {v.body} vehicles "
-                 f"(no simulator), {rs.sim.duration:g} s, {law_line(self.rs)}, "
-                 f"speed limit {rs.speed_limit:.4g}")  # fmt: skip
-        self.say(f"  run folder {self.run_dir}")
-        for a in self.agent_ids:
-            self.sup.start(a, self._agent_config(a))
-        self.progress = Progress(self.out, rs.sim.duration, every=self.progress_every)
-        every = rs.scenario.simulator.metrics_every
-        while not self.interrupted and self.pool.running_ids():
-            t = time.monotonic() - self._started_wall
-            if t >= rs.sim.duration:
-                break
-            self.sup.reap()
-            if fleet.poll(t, time.time(), every):
-                for kind, a in fleet.changes(time.time()):  # silent: its agent or its vehicle is gone
-                    self.event(kind, a)
-                self._apply_failures(fleet.snapshot(t, time.time()))
-                m = fleet.metrics
-
-                def line(t=t, m=m) -> str:
-                    ed = m["energy_distance"][-1]
-                    return (
-                        f"  t = {t:6.1f} s   heard {m['alive'][-1]}/{len(rs.roster)}   energy distance "
-                        + (f"{ed:.4f}" if ed is not None else "-")
-                    )
-
-                self.progress.update(t, lambda m=m: f"heard {m['alive'][-1]}/{len(rs.roster)}", line)
-            time.sleep(0.05)
-        self.sup.reap()
-
     def _run_agents_only(self) -> None:
-        self._setup_keys()
+        self.setup_keys()
         warm_agents_cache(self.rs, self.say)
         self.sup.open_pool()
         for a in self.agent_ids:
-            self.sup.start(a, self._agent_config(a))
+            self.sup.start(a, self.agent_config(a))
         self.say(
             f"swarmcover launch: {len(self.agent_ids)} agents of {self.rs.scenario.name} connecting to "
             f"{self.connect}; Ctrl-C stops them"
@@ -473,40 +362,7 @@ class Launch:
             self._progress(
                 lambda: (
                     f"  {len(self.pool.running_ids())}/{len(self.agent_ids)} agents running "
-                    f"({time.monotonic() - self._started_wall:.0f} s)"
+                    f"({time.monotonic() - self.started_wall:.0f} s)"
                 )
             )
         self.sup.reap()
-
-    # ---------------------------------------------------------------- report
-    def _summary(self, started_at: datetime) -> dict:
-        ids = self.rs.roster if self.only != "agents" else self.agent_ids
-        procs = self.pool.procs if self.pool is not None else {}
-        if self.fleet is not None:  # a vehicle fleet: what its telemetry said (the agents' last lines)
-            final = self.fleet.final(time.monotonic() - self._started_wall, time.time())
-            agents = agent_rows(ids, procs, None, self.fleet.counters)
-            metrics, events, messages, timing = self.fleet.metrics, self.events, _NO_MESSAGES, None
-        elif self.sim is not None:
-            r = self.sim.report()
-            agents = agent_rows(ids, procs, r.agents, None)
-            final = {**r.final, "alive": self._end[0], "status": self._end[1]}
-            metrics, events, messages, timing = r.metrics, r.events, r.messages, r.timing
-        else:
-            agents = agent_rows(ids, procs, None, None)
-            metrics, events, messages = {k: [] for k in METRIC_KEYS}, self.events, _NO_MESSAGES
-            final, timing = {}, None
-        mode = "vehicles" if self.fleet is not None else self.only
-        return build_summary(
-            rs=self.rs, overrides=self.overrides, run_dir=self.run_dir, started_at=started_at, mode=mode,
-            interrupted=self.interrupted, agents=agents, events=events, metrics=metrics,
-            messages=dict(messages), final=final, timing=timing,
-        )  # fmt: skip
-
-    def _write_report(self, summary: dict) -> None:
-        write_json_atomic(self.run_dir / "summary.json", summary)
-        if self.fleet is not None:
-            self.fleet.pictures(
-                self.run_dir, summary, f"{self.rs.scenario.name}: {len(self.rs.roster)} vehicles"
-            )
-        elif self.sim is not None:
-            write_pictures(self.run_dir, summary, self.rs, self.sim, self._end[1])

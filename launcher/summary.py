@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -15,7 +16,15 @@ import numpy as np
 from .report import SUMMARY_SCHEMA, final_png, metrics_png, write_json_atomic
 from .resolve import ResolvedScenario
 
-__all__ = ["METRIC_KEYS", "agent_rows", "build_summary", "write_pictures", "write_scenario_json"]
+__all__ = [
+    "METRIC_KEYS",
+    "agent_rows",
+    "build_summary",
+    "summarize",
+    "write_pictures",
+    "write_report",
+    "write_scenario_json",
+]
 
 log = logging.getLogger("swarmcover.launch")
 
@@ -121,3 +130,42 @@ def write_pictures(d: Path, summary: dict, rs: ResolvedScenario, sim, end_status
         final_png(d / "final.png", sim.cfg, sim.target, snap, hud, summary["metrics"]["energy_distance"])
     except Exception:
         log.exception("could not draw final.png")
+
+
+_NO_MESSAGES = {"sent": 0, "delivered": 0, "dropped": 0, "rejected": 0}
+
+
+def summarize(launch, started_at: datetime) -> dict:
+    """``summary.json`` of ``launch`` (a :class:`~swarmcover.launcher.run.Launch` that has run)."""
+    ids = launch.rs.roster if launch.only != "agents" else launch.agent_ids
+    procs = launch.pool.procs if launch.pool is not None else {}
+    if launch.fleet is not None:  # a vehicle fleet: what its telemetry said (the agents' last lines)
+        final = launch.fleet.final(time.monotonic() - launch.started_wall, time.time())
+        agents = agent_rows(ids, procs, None, launch.fleet.counters)
+        metrics, events, messages, timing = launch.fleet.metrics, launch.events, _NO_MESSAGES, None
+    elif launch.sim is not None:
+        r = launch.sim.report()
+        agents = agent_rows(ids, procs, r.agents, None)
+        final = {**r.final, "alive": launch.end_state[0], "status": launch.end_state[1]}
+        metrics, events, messages, timing = r.metrics, r.events, r.messages, r.timing
+    else:
+        agents = agent_rows(ids, procs, None, None)
+        metrics, events, messages = {k: [] for k in METRIC_KEYS}, launch.events, _NO_MESSAGES
+        final, timing = {}, None
+    mode = "vehicles" if launch.fleet is not None else launch.only
+    return build_summary(
+        rs=launch.rs, overrides=launch.overrides, run_dir=launch.run_dir, started_at=started_at, mode=mode,
+        interrupted=launch.interrupted, agents=agents, events=events, metrics=metrics,
+        messages=dict(messages), final=final, timing=timing,
+    )  # fmt: skip
+
+
+def write_report(launch, summary: dict) -> None:
+    """``summary.json`` and the run's pictures, in its folder."""
+    write_json_atomic(launch.run_dir / "summary.json", summary)
+    if launch.fleet is not None:
+        launch.fleet.pictures(
+            launch.run_dir, summary, f"{launch.rs.scenario.name}: {len(launch.rs.roster)} vehicles"
+        )
+    elif launch.sim is not None:
+        write_pictures(launch.run_dir, summary, launch.rs, launch.sim, launch.end_state[1])

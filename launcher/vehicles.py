@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .keys import FleetKeys
     from .resolve import ResolvedScenario
 
-__all__ = ["VehicleFleet", "VehiclesSection"]
+__all__ = ["VehicleFleet", "VehiclesSection", "fly_vehicles"]
 
 _Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -225,3 +227,49 @@ class VehicleFleet:
             final_png(run_dir / "final.png", self.rs.sim, self.rs.target, snap, hud, history)
         except Exception:
             log.exception("could not draw final.png")
+
+
+def fly_vehicles(launch) -> None:
+    """The agents of ``launch`` (a :class:`~swarmcover.launcher.run.Launch`) flying vehicles:
+    start them, watch their telemetry for the run's duration (wall seconds), carry out the
+    failure schedule on their processes."""
+    from .hosts import law_line  # (the scenario module imports this one)
+    from .progress import Progress
+    from .report import prepare_plotting
+
+    rs = launch.rs
+    launch.setup_keys()
+    prepare_plotting()
+    launch.fleet = fleet = VehicleFleet(rs, launch.run_dir)
+    launch.sup.open_pool()
+    v = rs.scenario.vehicles
+    launch.event("launch", None, scenario=rs.scenario.name, mode="vehicles", pid=os.getpid(),
+               run_folder=str(launch.run_dir))  # fmt: skip
+    launch.say(f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} agents flying {v.body} vehicles "
+             f"(no simulator), {rs.sim.duration:g} s, {law_line(launch.rs)}, "
+             f"speed limit {rs.speed_limit:.4g}")  # fmt: skip
+    launch.say(f"  run folder {launch.run_dir}")
+    for a in launch.agent_ids:
+        launch.sup.start(a, launch.agent_config(a))
+    launch.progress = Progress(launch.out, rs.sim.duration, every=launch.progress_every)
+    every = rs.scenario.simulator.metrics_every
+    while not launch.interrupted and launch.pool.running_ids():
+        t = time.monotonic() - launch.started_wall
+        if t >= rs.sim.duration:
+            break
+        launch.sup.reap()
+        if fleet.poll(t, time.time(), every):
+            for kind, a in fleet.changes(time.time()):  # silent: its agent or its vehicle is gone
+                launch.event(kind, a)
+            launch.apply_failures(fleet.snapshot(t, time.time()))
+            m = fleet.metrics
+
+            def line(t=t, m=m) -> str:
+                ed = m["energy_distance"][-1]
+                return f"  t = {t:6.1f} s   heard {m['alive'][-1]}/{len(rs.roster)}   energy distance " + (
+                    f"{ed:.4f}" if ed is not None else "-"
+                )
+
+            launch.progress.update(t, lambda m=m: f"heard {m['alive'][-1]}/{len(rs.roster)}", line)
+        time.sleep(0.05)
+    launch.sup.reap()

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from swarmcover.agents.config import AgentConfig
 from swarmcover.configfile import parse_config
+from swarmcover.launcher.hosts import parse_ids
 from swarmcover.launcher.resolve import resolve
-from swarmcover.launcher.run import parse_ids
 from swarmcover.launcher.scenario import Scenario, apply_overrides, load_scenario
 from swarmcover.protocol import Beacon, Command, Patch, ProtocolError, State, decode, encode
 from swarmcover.simulator.config import SimConfig
