@@ -44,7 +44,7 @@ from .bodies import VehicleLink, open_vehicle
 from .config import AgentConfig
 from .fieldsource import Field, FieldSource
 from .hearing import Hearing
-from .links import DirectPeers, SimLink, UdpBody, load_curve_keys
+from .links import PeerLinks, SimLink, UdpLink, load_curve_keys
 from .loop import BodyOrder, Inbox, Wake, route_signals
 from .outbox import Outbox
 from .ratelimit import TokenBucket
@@ -56,7 +56,7 @@ _POLL_MAX = 0.05  # seconds: the longest the loop sleeps when signals cannot wak
 _IDLE_MAX = 1.0  # seconds: the longest it sleeps when they can
 _RATE_BURST = 2.0  # commands an agent may send at once after a late one (at most rate_hz on average)
 
-Link = SimLink | UdpBody | DirectPeers | VehicleLink
+Link = SimLink | UdpLink | PeerLinks | VehicleLink
 
 
 def policy_for(cfg: AgentConfig, kernel: str) -> AgentPolicy:
@@ -96,7 +96,7 @@ def open_links(cfg: AgentConfig, ctx: zmq.Context) -> tuple[Link, Link, VehicleL
         curve = None if cfg.curve is None else load_curve_keys(cfg.curve.secret_key, cfg.curve.server_key)
         body: Link = SimLink(ctx, cfg.body.endpoint, curve)  # type: ignore[arg-type]
     elif cfg.body.kind == "udp":
-        body = UdpBody(cfg.body.listen)
+        body = UdpLink(cfg.body.listen)
     else:
         body = vehicle = open_vehicle(cfg)
     if cfg.peers.kind == "sim":
@@ -107,7 +107,7 @@ def open_links(cfg: AgentConfig, ctx: zmq.Context) -> tuple[Link, Link, VehicleL
         with_keys = [p for p in cfg.peers.roster if not isinstance(p, str)]
         keys = load_curve_keys(cfg.curve.secret_key, *(p.public_key for p in with_keys))
         own, peer_keys = keys[:2], {p.agent_id: k for p, k in zip(with_keys, keys[2:], strict=True)}
-    return body, DirectPeers(ctx, cfg.peers.bind, roster, own, peer_keys), vehicle
+    return body, PeerLinks(ctx, cfg.peers.bind, roster, own, peer_keys), vehicle
 
 
 class Agent:

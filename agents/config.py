@@ -110,7 +110,7 @@ class LocalTarget(Strict):
     weights: list[Annotated[float, Field(ge=0.0)]] | None = None
     truncate: Positive | None = None
     floor: Positive = 1e-3
-    target_smoothing: Annotated[float, Field(ge=0.0)] = 0.0
+    smoothing: Annotated[float, Field(ge=0.0)] = 0.0
     objective: Literal["density", "service"] = "density"
     zones: list[Region] = Field(default_factory=list, max_length=64)
 

@@ -60,7 +60,7 @@ class FieldSource:
             from swarmcover.law import BlobLaw
 
             # with one eps for ever, the target's own smoothing; with a schedule, the stage's
-            smooth = stage.smoothing if self.strict_smoothing else self.cfg.target.target_smoothing
+            smooth = stage.smoothing if self.strict_smoothing else self.cfg.target.smoothing
             f = BlobLaw(self.target, stage.eps, self.cfg.mass, boundary=self.cfg.boundary,
                         cutoff=self.cfg.cutoff, target_smoothing=smooth).field  # fmt: skip
             got = self._own[stage] = (f.coef, f.origin, f.spacing)

@@ -6,9 +6,9 @@ returns False when the message had to be dropped) and ``close()``.
 
 - :class:`SimLink`: the simulator (or a test harness) as body, a DEALER connected to its ROUTER;
   beacons to and from peers go over it too when the simulator carries the radio.
-- :class:`UdpBody`: a hardware body speaking the protocol's JSON headers over UDP datagrams
+- :class:`UdpLink`: a hardware body speaking the protocol's JSON headers over UDP datagrams
   (a position source in, velocity commands out); patches are not sent, the agent senses locally.
-- :class:`DirectPeers`: peers without a simulator, each agent a PUB bound at its endpoint and a
+- :class:`PeerLinks`: peers without a simulator, each agent a PUB bound at its endpoint and a
   SUB connected to each other endpoint of the roster (its memory guarded).
 """
 
@@ -25,7 +25,7 @@ import zmq
 from swarmcover.procmem import malloc_trim, resident_bytes
 from swarmcover.protocol import MAX_FRAME_BYTES, MAX_HEADER_BYTES
 
-__all__ = ["MEMORY_BUDGET", "QUIET_WALL", "DirectPeers", "SimLink", "UdpBody", "load_curve_keys"]
+__all__ = ["MEMORY_BUDGET", "QUIET_WALL", "PeerLinks", "SimLink", "UdpLink", "load_curve_keys"]
 
 log = logging.getLogger("swarmcover.agent.links")
 
@@ -106,7 +106,7 @@ class SimLink:
         self.sock.close(linger=0)
 
 
-class UdpBody:
+class UdpLink:
     """A body speaking UDP at ``listen`` (``host:port``; port 0 picks one, see :attr:`address`)."""
 
     def __init__(self, listen: str) -> None:
@@ -164,7 +164,7 @@ class UdpBody:
         self.sock.close()
 
 
-class DirectPeers:
+class PeerLinks:
     """Beacons over PUB/SUB without a simulator: a PUB bound at ``bind`` and one SUB per other
     roster endpoint.
 

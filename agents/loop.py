@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from .links import DirectPeers, UdpBody
+from .links import PeerLinks, UdpLink
 
 __all__ = ["Arrival", "BodyOrder", "Inbox", "Wake", "route_signals"]
 
@@ -119,7 +119,7 @@ class Inbox:
                 continue
             link = self.body if from_body else self.peers
             got = link.receive()
-            if isinstance(link, UdpBody):  # a body by address: only it is answered
+            if isinstance(link, UdpLink):  # a body by address: only it is answered
                 for frames, addr in zip(got, link.sources, strict=True):
                     yield Arrival(frames, True, source_ok=link.trusts(addr), address=addr)
                 continue
@@ -129,8 +129,8 @@ class Inbox:
 
     def watch_memory(self, now: float) -> int:
         """Direct peers' links made again when a peer's endless message grew this process
-        (:meth:`DirectPeers.watch_memory`); returns how many."""
-        if not isinstance(self.peers, DirectPeers):
+        (:meth:`PeerLinks.watch_memory`); returns how many."""
+        if not isinstance(self.peers, PeerLinks):
             return 0
         old = self.peers.watch_memory(now)
         if not old:

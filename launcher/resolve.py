@@ -20,7 +20,7 @@ from swarmcover.configfile import describe_validation_error
 from swarmcover.coverage import default_r_min
 from swarmcover.schedule import CoverageSchedule
 from swarmcover.settings import AgentTimes, RenderSettings, SimulatorTimes
-from swarmcover.simulator.config import DropoutEvent, SimConfig
+from swarmcover.simulator.config import FailureEvent, SimConfig
 
 from .scenario import PROCESS_KINDS, Failure, Scenario
 
@@ -279,7 +279,7 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         "positions": positions.tolist(),
         "eps": eps,
         "cutoff": s.law.cutoff,
-        "target_smoothing": smoothing,
+        "smoothing": smoothing,
         "sensing": [
             {"eps": st.eps, "smoothing": st.smoothing}
             for st in dict.fromkeys(schedule.stages + (after.stages if after is not None else ()))
@@ -295,8 +295,8 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         **s.simulator.model_dump(include=set(SimulatorTimes.model_fields)),
         "radio": s.radio.model_dump(),
         "wind": s.wind.model_dump() if s.wind is not None else None,
-        "events": [DropoutEvent.model_validate(f.model_dump()).model_dump() for f in world_failures],
-        "random_dropouts": s.random_failures.model_dump(),
+        "failures": [FailureEvent.model_validate(f.model_dump()).model_dump() for f in world_failures],
+        "random_failures": s.random_failures.model_dump(),
         "render": {
             **s.render.model_dump(include=set(RenderSettings.model_fields)),
             "enabled": s.render.enabled and len(bounds) == 2,

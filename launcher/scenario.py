@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from swarmcover.configfile import NonNegative, Positive, Strict, describe_validation_error
 from swarmcover.settings import AgentTimes, RenderSettings, SimulatorTimes
-from swarmcover.simulator.config import DropoutEvent, RadioConfig, RandomDropouts, WindConfig
+from swarmcover.simulator.config import FailureEvent, RadioConfig, RandomFailure, WindConfig
 from swarmcover.zonespec import Region
 
 from .vehicles import VehiclesSection
@@ -168,7 +168,7 @@ class Control(Strict):
     time_scale: Positive = 1.0
 
 
-class Failure(DropoutEvent):
+class Failure(FailureEvent):
     """A scheduled failure at world time ``t`` for ``ids``, a random ``fraction``, or a ``region``.
 
     ``kill`` (SIGKILL) and ``terminate`` (SIGTERM) act on agent processes, ``restart`` starts new
@@ -179,7 +179,7 @@ class Failure(DropoutEvent):
     kind: Literal["kill", "terminate", "restart", "fail", "radio_fail", "body_fail", "revive"]  # type: ignore[assignment]
 
 
-class RandomFailures(RandomDropouts):
+class RandomFailures(RandomFailure):
     """Each live robot fails (``kind``) at ``rate`` per world second (injected by the simulator)."""
 
 

@@ -48,7 +48,7 @@ def write_scenario_json(d: Path, rs: ResolvedScenario, overrides: list[str]) -> 
             "speed_limit": rs.speed_limit,
             "rate_hz": rs.rate_hz,
             "r_min": rs.r_min,
-            "target_smoothing": rs.smoothing,
+            "smoothing": rs.smoothing,
         },
         "simulator": rs.sim.model_dump(mode="json"),
     }

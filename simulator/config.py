@@ -21,9 +21,9 @@ from swarmcover.zonespec import Region
 
 __all__ = [
     "CurveServer",
-    "DropoutEvent",
+    "FailureEvent",
     "RadioConfig",
-    "RandomDropouts",
+    "RandomFailure",
     "RenderConfig",
     "SensingPair",
     "SimConfig",
@@ -92,7 +92,7 @@ class WindConfig(Strict):
     center: list[float] | None = None
 
 
-class DropoutEvent(Strict):
+class FailureEvent(Strict):
     """An injected event at world time ``t``, for ``ids``, a random ``fraction`` of the live set,
     or everyone inside ``region``. ``fail`` cuts the robot off (no states, beacons dropped,
     body stopped); ``radio_fail`` only silences its radio; ``body_fail`` makes its body ignore
@@ -105,14 +105,14 @@ class DropoutEvent(Strict):
     region: Region | None = None
 
     @model_validator(mode="after")
-    def _one_selector(self) -> DropoutEvent:
+    def _one_selector(self) -> FailureEvent:
         given = [s is not None for s in (self.ids, self.fraction, self.region)]
         if sum(given) != 1:
             raise ValueError("give exactly one of ids, fraction, region")
         return self
 
 
-class RandomDropouts(Strict):
+class RandomFailure(Strict):
     """Random failures: each live robot fails (``kind``) at ``rate`` per world second."""
 
     rate: NonNegative = 0.0
@@ -171,7 +171,7 @@ class SimConfig(SimulatorTimes):
     ids: list[Annotated[int, Field(ge=0, lt=1 << 31)]] | None = None
     eps: Positive
     cutoff: Positive = 4.0
-    target_smoothing: NonNegative = 0.0
+    smoothing: NonNegative = 0.0
     # further (eps, smoothing) pairs agents may ask patches for: the stages of their schedules
     sensing: list[SensingPair] = Field(default_factory=list, max_length=256)
     objective: Literal["density", "service"] = "density"
@@ -184,8 +184,8 @@ class SimConfig(SimulatorTimes):
     endpoint: str = "tcp://127.0.0.1:5555"
     radio: RadioConfig = Field(default_factory=RadioConfig)
     wind: WindConfig | None = None
-    events: list[DropoutEvent] = Field(default_factory=list, max_length=10_000)
-    random_dropouts: RandomDropouts = Field(default_factory=RandomDropouts)
+    failures: list[FailureEvent] = Field(default_factory=list, max_length=10_000)
+    random_failures: RandomFailure = Field(default_factory=RandomFailure)
     record: str | None = None
     flush_every_wall: Positive = 1.0
     render: RenderConfig = Field(default_factory=RenderConfig)
@@ -215,10 +215,10 @@ class SimConfig(SimulatorTimes):
                 raise ValueError(f"paths[{k}] is for agent {path.agent_id}, not on the roster")
             if any(len(p) != d for p in path.points):
                 raise ValueError(f"paths[{k}] has points of another dimension than the world's {d}")
-        for k, ev in enumerate(self.events):
+        for k, ev in enumerate(self.failures):
             if ev.ids is not None and not set(ev.ids) <= roster:
                 raise ValueError(
-                    f"events[{k}].ids names robots not in the roster: {sorted(set(ev.ids) - roster)}"
+                    f"failures[{k}].ids names robots not in the roster: {sorted(set(ev.ids) - roster)}"
                 )
         if (self.curve is None) == (not self.insecure):
             raise ValueError(

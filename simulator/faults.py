@@ -1,6 +1,6 @@
 """Faults: what is wrong with which robot, injected or detected, and who a failure event picks.
 
-A robot is *failed* when a failure was injected (scheduled ``events``, ``random_dropouts``, the
+A robot is *failed* when a failure was injected (scheduled ``failures``, ``random_failures``, the
 live view) or detected (its controller silent past ``failure_timeout_wall``; nobody tells the
 other agents). :class:`Faults` keeps both masks and writes their union to the world. The same
 :func:`select` picks the robots of a failure event here and in the launcher (whose failures are
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .config import DropoutEvent, RandomDropouts
+from .config import FailureEvent, RandomFailure
 from .radio import Radio
 from .world import World
 
@@ -81,8 +81,8 @@ class Faults:
         self,
         world: World,
         radio: Radio,
-        events: Sequence[DropoutEvent],
-        random_dropouts: RandomDropouts,
+        events: Sequence[FailureEvent],
+        random_dropouts: RandomFailure,
         rng: np.random.Generator,
         on_event: Callable[..., None],
     ) -> None:

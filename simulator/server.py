@@ -21,7 +21,7 @@ Failures: an agent that has sent no command for ``failure_timeout_wall`` is mark
 body stops, or drifts with the wind); nobody tells the other agents. A hello with a newer epoch
 re-admits it (``rejoined``: a restarted process), and so does a repeated hello of the same epoch
 from the same connection (``recovered``: it was only slow, not dead). Injected failures
-(``events``, ``random_dropouts``, or :meth:`inject` from the renderer) cut a robot off, silence
+(``failures``, ``random_failures``, or :meth:`inject` from the live view) cut a robot off, silence
 its radio, or make its body ignore commands.
 """
 
@@ -96,12 +96,12 @@ class Simulator:
         law_target = self.target.for_service() if cfg.objective == "service" else self.target
         n = len(cfg.positions)
         nofile = ensure_descriptors(n)
-        pairs = [(cfg.eps, cfg.target_smoothing), *((p.eps, p.smoothing) for p in cfg.sensing)]
+        pairs = [(cfg.eps, cfg.smoothing), *((p.eps, p.smoothing) for p in cfg.sensing)]
         self.sensing = Sensing(law_target, pairs, n, cfg.boundary, cfg.cutoff)
         # the default pair's law, for the blob-energy metric (its field is the cached one)
         self.law = BlobLaw(
             law_target, cfg.eps, 1.0 / n, boundary=cfg.boundary, cutoff=cfg.cutoff,
-            target_smoothing=cfg.target_smoothing,
+            target_smoothing=cfg.smoothing,
         )  # fmt: skip
         self.box = Box(cfg.bounds)
         self.world = World(cfg.roster, cfg.initial_positions(), self.box, cfg.speed_limit,
@@ -111,7 +111,7 @@ class Simulator:
         self.radio = Radio(cfg.roster, cfg.dim, rc.range if rc.range is not None else self.sensing.radius,
                            rc.loss, rc.latency, rc.jitter, [z.zone() for z in rc.blackouts],
                            rng=np.random.default_rng(cfg.seed + 1))  # fmt: skip
-        self.faults = Faults(self.world, self.radio, cfg.events, cfg.random_dropouts, self.rng, self.event)
+        self.faults = Faults(self.world, self.radio, cfg.failures, cfg.random_failures, self.rng, self.event)
         self.sessions = Sessions(n)  # who speaks for each robot, and what it has said
         self.counts = dict.fromkeys(COUNTERS, 0)
         self.budgets = MemberBudgets(n)  # what one member can make this process do is bounded

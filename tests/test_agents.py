@@ -211,7 +211,7 @@ def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path
     """5 agents, UDP bodies that are simple integrators run here, beacons PUB/SUB between agents
     (plaintext, or CURVE: each agent's PUB admits only the roster's keys, one SUB per peer)."""
     n, dt, speed = 5, 0.02, 0.5
-    mixture = {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2}
+    mixture = {"means": [[0.6, 0.6]], "covs": [0.02], "smoothing": 0.2}
     target = sc.GaussianMixture([[0.6, 0.6]], [0.02], bounds=[(0, 1), (0, 1)])
     body = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     body.bind(("127.0.0.1", 0))

@@ -203,7 +203,7 @@ def test_beacon_loss_and_bursts_still_converge(case, fleets, rng):
         "loss_10": {"radio": {"loss": 0.1}},
         "loss_50": {"radio": {"loss": 0.5}},
         "burst": {
-            "events": [
+            "failures": [
                 {"t": 0.5, "kind": "radio_fail", "ids": list(range(12))},
                 {"t": 1.5, "kind": "revive", "ids": list(range(12))},
             ]

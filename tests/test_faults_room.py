@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from swarmcover.domain import Box
-from swarmcover.simulator.config import DropoutEvent, RandomDropouts
+from swarmcover.simulator.config import FailureEvent, RandomFailure
 from swarmcover.simulator.faults import FailureSchedule, Faults, select
 from swarmcover.simulator.radio import Radio
 from swarmcover.simulator.world import Status, World
@@ -21,26 +21,26 @@ def _faults(events=(), rate=0.0, seed=3):
     world.connected[:] = True
     radio = Radio(list(IDS), 2, 0.2, rng=np.random.default_rng(0))
     seen = []
-    f = Faults(world, radio, list(events), RandomDropouts(rate=rate), np.random.default_rng(seed),
+    f = Faults(world, radio, list(events), RandomFailure(rate=rate), np.random.default_rng(seed),
                lambda kind, a=None, **d: seen.append((kind, a, d)))  # fmt: skip
     return f, world, seen
 
 
 def test_select_by_ids_fraction_and_region_among_the_candidates(rng):
-    by_ids = DropoutEvent(t=0, kind="fail", ids=[1, 3, 99])
+    by_ids = FailureEvent(t=0, kind="fail", ids=[1, 3, 99])
     assert select(by_ids, IDS, IDS, X, rng) == [1, 3]  # 99 is not a candidate
     assert select(by_ids, [3, 4], IDS, X, rng) == [3]
-    frac = DropoutEvent(t=0, kind="fail", fraction=0.3)
+    frac = FailureEvent(t=0, kind="fail", fraction=0.3)
     got = select(frac, IDS, IDS, X, rng)
     assert len(got) == 3 and got == sorted(got) and set(got) <= set(IDS)
     assert select(frac, [], IDS, X, rng) == [] and select(frac, [7], IDS, X, rng) == []  # round(0.3) = 0
-    west = DropoutEvent(t=0, kind="fail", region={"kind": "rect", "lo": [0, 0], "hi": [0.5, 1]})
+    west = FailureEvent(t=0, kind="fail", region={"kind": "rect", "lo": [0, 0], "hi": [0.5, 1]})
     assert select(west, IDS, IDS, X, rng) == [0, 1, 2, 3, 4]
     assert select(west, [2, 8], IDS, X, rng) == [2]
 
 
 def test_the_same_seed_picks_the_same_robots_whatever_else_draws():
-    frac = DropoutEvent(t=0, kind="fail", fraction=0.5)
+    frac = FailureEvent(t=0, kind="fail", fraction=0.5)
     a = select(frac, IDS, IDS, X, np.random.default_rng(11))
     other = np.random.default_rng()  # a live view's key draws from its own generator
     other.random(100)
@@ -81,7 +81,7 @@ def test_detected_is_silence_and_a_hello_clears_it():
 
 
 def test_schedule_and_random_dropouts_are_due_once_and_seeded():
-    events = [DropoutEvent(t=2.0, kind="fail", ids=[1]), DropoutEvent(t=1.0, kind="fail", fraction=0.2)]
+    events = [FailureEvent(t=2.0, kind="fail", ids=[1]), FailureEvent(t=1.0, kind="fail", fraction=0.2)]
     sch = FailureSchedule(events)
     assert sch.due(0.5) == [] and [e.t for e in sch.due(2.0)] == [1.0, 2.0] and sch.due(9.0) == []
 

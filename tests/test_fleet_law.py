@@ -29,7 +29,7 @@ def _sim(x0, tick=0.02, vmax=0.5, **over) -> dict:
     pairs = dict.fromkeys(SCHED.stages + AFTER.stages)
     final = SCHED.stages[-1]
     sensing = [{"eps": s.eps, "smoothing": s.smoothing} for s in pairs]
-    cfg = lockstep(x0, final.eps, vmax, tick, target_smoothing=final.smoothing, lockstep_timeout_wall=10.0,
+    cfg = lockstep(x0, final.eps, vmax, tick, smoothing=final.smoothing, lockstep_timeout_wall=10.0,
                    sensing=sensing, radio={"range": 2.0})  # fmt: skip
     cfg.update(over)
     return cfg

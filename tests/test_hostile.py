@@ -205,7 +205,7 @@ def _direct_fleet(rng, liar: bool, ticks: int = 400) -> tuple[float, dict]:
                 "r_min": 0.05, "rate_hz": 200.0, "state_timeout": 5.0, "insecure": True,
                 "body": {"kind": "udp", "listen": f"127.0.0.1:{udp[i]}"},
                 "peers": {"kind": "direct", "bind": pub[i], "roster": pub},
-                "target": {"means": [[0.6, 0.6]], "covs": [0.02], "target_smoothing": 0.2,
+                "target": {"means": [[0.6, 0.6]], "covs": [0.02], "smoothing": 0.2,
                            "zones": [{"kind": "disk", "center": [0.3, 0.3], "radius": 0.08}]},
             }  # fmt: skip
             procs.append(start_agent(cfg))

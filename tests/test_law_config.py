@@ -38,7 +38,7 @@ def test_the_default_is_an_annealed_schedule_that_ends_by_half_the_run():
     relax = (slow.schedule.stages[1].duration * 0.4) / (0.5 * slow.schedule.stages[1].eps)
     assert slow.schedule.stages[0].duration > cross and relax == pytest.approx(2.0)
     # the simulator senses for every stage of both schedules
-    served = {(p.eps, p.smoothing) for p in rs.sim.sensing} | {(rs.sim.eps, rs.sim.target_smoothing)}
+    served = {(p.eps, p.smoothing) for p in rs.sim.sensing} | {(rs.sim.eps, rs.sim.smoothing)}
     assert served >= {(s.eps, s.smoothing) for s in st + rs.after_losses.stages}
     cfg = AgentConfig.model_validate(rs.agent_config(3, "tcp://127.0.0.1:1"))
     assert cfg.eps is None and len(cfg.schedule.stages) == 6 and cfg.schedule.restart_losses == 1

@@ -127,7 +127,7 @@ def test_plaintext_only_when_asked_for():
 def test_direct_peers_over_curve_admit_only_the_roster_and_name_each_sender(tmp_path):
     """Two agents' direct links (CURVE) and a stranger: the stranger's subscription gets nothing,
     and each received message is attributed to the peer whose key authenticated its connection."""
-    from swarmcover.agents.links import DirectPeers
+    from swarmcover.agents.links import PeerLinks
 
     keys = make_keys(tmp_path / "keys", [0, 1])
     pair = {a: zmq.auth.load_certificate(keys.agent_secret(a)) for a in (0, 1)}
@@ -140,7 +140,7 @@ def test_direct_peers_over_curve_admit_only_the_roster_and_name_each_sender(tmp_
     eps = [f"tcp://127.0.0.1:{p}" for p in ports]
     roster = [(0, eps[0]), (1, eps[1])]
     ctxs = {a: zmq.Context() for a in (0, 1, "stranger")}  # one per agent process (one ZAP handler each)
-    links = {a: DirectPeers(ctxs[a], eps[a], roster, pair[a], public) for a in (0, 1)}
+    links = {a: PeerLinks(ctxs[a], eps[a], roster, pair[a], public) for a in (0, 1)}
     ctx = ctxs["stranger"]
     stranger = ctx.socket(zmq.SUB)
     stranger.setsockopt(zmq.LINGER, 0)

@@ -110,7 +110,7 @@ def test_headless_frames_show_live_and_failed_robots(fleets, tmp_path, rng, monk
     monkeypatch.setenv("SDL_VIDEODRIVER", "dummy")
     x0 = [[0.2, 0.2], [0.8, 0.2], [0.2, 0.8], [0.8, 0.8]]
     frames = {"enabled": True, "frames_dir": str(tmp_path / "frames"), "frame_every": 0.25}
-    cfg = lockstep(x0, 0.15, 0.05, 0.05, events=[{"t": 0.1, "kind": "fail", "ids": [0]}], render=frames)
+    cfg = lockstep(x0, 0.15, 0.05, 0.05, failures=[{"t": 0.1, "kind": "fail", "ids": [0]}], render=frames)
     fleet = fleets(cfg)
     view = LiveView(fleet.sim, headless=True)
     view.attach()

@@ -100,9 +100,9 @@ def test_sim_config_errors_name_the_key(tmp_path):
     with pytest.raises(ValueError, match=r"radio\.loss"):
         load_sim_config(text=base % ', "radio": {"loss": 1.5}')
     with pytest.raises(ValueError, match="not in the roster"):
-        load_sim_config(text=base % ', "events": [{"t": 1, "kind": "fail", "ids": [7]}]')
+        load_sim_config(text=base % ', "failures": [{"t": 1, "kind": "fail", "ids": [7]}]')
     with pytest.raises(ValueError, match="exactly one of"):
-        load_sim_config(text=base % ', "events": [{"t": 1, "kind": "fail"}]')
+        load_sim_config(text=base % ', "failures": [{"t": 1, "kind": "fail"}]')
     with pytest.raises(ValueError, match="not found"):
         load_sim_config(tmp_path / "missing.toml")
     f = tmp_path / "s.toml"
