@@ -134,3 +134,18 @@ def test_radio_without_latency_delivers_as_the_queue_does(rng, loss):
             a, b = (r.collect(int(rcv), now) for r in radios)
             assert np.array_equal(a[np.argsort(a[:, 0])], b[np.argsort(b[:, 0])])
     assert radios[0].counters == radios[1].counters and radios[0].counters.delivered > 1000
+
+
+def test_the_documented_simulator_config_loads():
+    """docs/simulator.md's example ``sim.toml`` is a valid simulator config (its keys are the code's)."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from swarmcover.simulator.config import SimConfig
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(# sim\.toml.*?)```", text, re.S)
+    assert block is not None, "docs/simulator.md lost its sim.toml example"
+    cfg = SimConfig.model_validate(tomllib.loads(block.group(1)))
+    assert cfg.failures and cfg.failures[0].fraction == 0.25 and cfg.radio.loss == 0.1
