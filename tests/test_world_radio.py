@@ -139,8 +139,9 @@ def test_radio_without_latency_delivers_as_the_queue_does(rng, loss):
 def test_the_documented_simulator_config_loads():
     """docs/simulator.md's example ``sim.toml`` is a valid simulator config (its keys are the code's)."""
     import re
-    import tomllib
     from pathlib import Path
+
+    import tomllib
 
     from swarmcover.simulator.config import SimConfig
 
