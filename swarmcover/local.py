@@ -154,6 +154,8 @@ def sample_spline(
     the powers of the fractional part with the B-spline basis matrix.
     """
     m, d = points.shape
+    if d > 2:  # the tensor product below is written out for 1-D and 2-D
+        raise ValueError(f"sample_spline: points of 1 or 2 coordinates, got {d} (3-D is not supported)")
     shape = coef.shape[:d]
     u = (points - origin) / spacing
     i = np.floor(u)

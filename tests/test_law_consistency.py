@@ -279,3 +279,18 @@ def test_kernel_auto_and_an_install_without_the_c_kernel(monkeypatch, c_kernel):
     with pytest.raises(ValueError, match="not built"):
         local.local_velocity(x, x[None], 0.1, np.array([0.1]), eps=0.1, cutoff=4.0, coef=np.zeros((8, 8, 3)),
                              origin=np.zeros(2), spacing=np.full(2, 0.2), box=None, kernel="c")  # fmt: skip
+
+
+def test_three_d_is_refused_not_miscomputed():
+    """3-D is not supported anywhere (docs/protocol.md): the agent's sampler refuses a 3-D patch
+    instead of reading it as a 2-D one, and so do the law and the agent's config."""
+    from swarmcover.agents.config import AgentConfig
+    from swarmcover.local import sample_spline
+
+    coef = np.zeros((6, 6, 6, 4))
+    with pytest.raises(ValueError, match="3-D is not supported"):
+        sample_spline(np.full((2, 3), 0.5), coef, np.zeros(3), np.full(3, 0.2))
+    with pytest.raises(ValueError, match="1-D and 2-D"):
+        BlobLaw(Uniform([(0, 1)] * 3), 0.2, 0.05)
+    with pytest.raises(ValueError, match="bounds"):
+        AgentConfig(agent_id=0, bounds=[(0, 1)] * 3, eps=0.1, mass=0.1, speed_limit=1.0, insecure=True)
