@@ -9,8 +9,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .resolve import ResolvedScenario
+if TYPE_CHECKING:  # pragma: no cover - the CLI imports this module in every agent process: keep it light
+    from .resolve import ResolvedScenario
 
 __all__ = ["default_run_dir", "has_display", "law_line", "parse_ids", "public_endpoint", "warm_agents_cache"]
 
