@@ -137,6 +137,9 @@ class Agent:
         self.field: tuple[Field, Stage] | None = None
         self.answered_tick = self.beacon_tick = -1
         self.last_hello_at = -math.inf
+        # direct peers: held still at the start until every other peer is heard (or start_wait)
+        self.released_at: float | None = None if cfg.peers.kind == "direct" else -math.inf
+        self.first_state_at: float | None = None
         self.clock: Callable[[], float] = time.monotonic
         self.telemetry = None if cfg.telemetry is None else TelemetryLog(cfg.telemetry, cfg.agent_id)
         self._wake: Wake | None = None  # signals write a byte here (set_wakeup_fd)
@@ -235,8 +238,22 @@ class Agent:
         ids, pos, mass = self.hearing.live(now)
         field, stage = self.field
         self.policy.moved(x, now)
+        if not self._released(now, len(ids)):
+            return np.zeros_like(x)
         dt = st.dt if st.dt is not None else 1.0 / self.cfg.rate_hz
         return self.policy.velocity(x, ids, pos, mass, field, stage, st.world_time, dt)
+
+    def _released(self, now: float, heard: int) -> bool:
+        """Direct peers: whether the start's hold is over (every other roster peer heard, or
+        ``start_wait`` seconds since the first state)."""
+        if self.released_at is None:
+            if self.first_state_at is None:
+                self.first_state_at = now
+            peers = self.cfg.peers
+            if heard >= peers.others(self.cfg.agent_id) or now - self.first_state_at >= peers.start_wait:
+                self.released_at = now
+                self.log.info("moving: %d peers heard after %.2f s", heard, now - self.first_state_at)
+        return self.released_at is not None
 
     def _control(self, now: float) -> None:
         st = self.state
@@ -323,11 +340,12 @@ class Agent:
         self.log.info("agent %d up (epoch %d)", self.cfg.agent_id, self.out.epoch)
         try:
             while self.running:
-                for got in inbox.wait(self._sleep_for(self.clock(), bucket.ready_at()), self.clock):
-                    if self._handle(got.frames, got.from_body, self.clock(), got.peer, got.source_ok):
+                events = inbox.wait(self._sleep_for(self.clock(), bucket.ready_at()))
+                now = self.clock()  # one time for everything that woke the loop
+                for got in inbox.arrivals(events):
+                    if self._handle(got.frames, got.from_body, now, got.peer, got.source_ok):
                         if got.address is not None:
                             self.body.confirm(got.address)
-                now = self.clock()
                 self.counts["links_reset"] += inbox.watch_memory(now)
                 if self.vehicle is not None:
                     self.vehicle.service(now)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from swarmcover.configfile import Positive, Strict, load_config_file
+from swarmcover.configfile import NonNegative, Positive, Strict, load_config_file
 from swarmcover.settings import AgentTimes
 from swarmcover.vehiclespec import GeoPoint, VehicleSettings
 from swarmcover.zonespec import Region
@@ -92,11 +92,26 @@ class DirectPeers(Strict):
     """Agents publish beacons on ``bind`` and subscribe to every endpoint in ``roster`` (no
     simulator). With CURVE every roster entry is a :class:`Peer` with its ``public_key``: the
     agent's PUB admits only those keys, and a beacon is accepted only from the peer whose key the
-    connection it came on was authenticated with."""
+    connection it came on was authenticated with. At its start an agent holds still (zero
+    commands, beacons sent) until it has heard every other peer of its roster or ``start_wait``
+    seconds have passed since its first state: moving before it knows where its neighbours are,
+    its separation could not act, and the fleet's arrangement would depend on which process
+    happened to start first."""
 
     kind: Literal["direct"] = "direct"
     bind: str
     roster: list[str | Peer] = Field(default_factory=list, max_length=4096)
+    start_wait: NonNegative = 5.0
+
+    def others(self, agent_id: int) -> int:
+        """How many peers of the roster are not this agent (by id, or by its own endpoint)."""
+
+        def own(p: str | Peer) -> bool:
+            if isinstance(p, Peer):
+                return p.agent_id == agent_id or p.endpoint == self.bind
+            return p == self.bind
+
+        return sum(not own(p) for p in self.roster)
 
 
 class LocalTarget(Strict):

@@ -105,15 +105,20 @@ class Inbox:
         if self.wake is not None:
             self.poller.register(self.wake, zmq.POLLIN)
 
-    def wait(self, seconds: float, now: Callable[[], float]) -> Iterator[Arrival]:
+    def wait(self, seconds: float) -> dict:
         """Sleep up to ``seconds`` (zmq polls in whole milliseconds: rounded up, or the last
-        fraction would spin), then every message that came."""
+        fraction would spin), or until something arrives; returns what is ready (for
+        :meth:`arrivals`)."""
         events = dict(self.poller.poll(math.ceil(max(0.0, seconds) * 1000.0)))
         if self.wake is not None and self.wake in events:
             try:
                 self.wake.recv(4096)
             except BlockingIOError:
                 pass
+        return events
+
+    def arrivals(self, events: dict) -> Iterator[Arrival]:
+        """Every message that came on the links ``events`` says are ready, link by link."""
         for item, from_body in list(self.sources):
             if item not in events:
                 continue

@@ -67,3 +67,18 @@ def test_typo_in_config_file_names_file_and_key(tmp_path):
     f.write_text("agent_id = 1\nbounds = [[0, 1]]\neps = 0.1\nmass = 0.5\nspeed_limit = 1.0\nrate_hzz = 5\n")
     with pytest.raises(ValueError, match=r"a\.toml: rate_hzz"):
         load_config(str(f))
+
+
+@pytest.mark.unit
+def test_direct_peers_count_the_others_in_the_roster():
+    """The start's hold waits for every roster peer but the agent itself (by endpoint or id)."""
+    from swarmcover.agents.config import DirectPeers, Peer
+
+    mine = "tcp://127.0.0.1:7101"
+    plain = DirectPeers(bind=mine, roster=[mine, "tcp://127.0.0.1:7102", "tcp://127.0.0.1:7103"])
+    assert plain.others(1) == 2 and plain.start_wait == 5.0
+    peers = [Peer(agent_id=a, endpoint=f"tcp://10.0.0.{a}:7101", public_key="k") for a in (1, 2)]
+    keyed = DirectPeers(bind=mine, roster=peers)
+    assert keyed.others(1) == 1 and keyed.others(9) == 2
+    with pytest.raises(ValueError):
+        DirectPeers(bind=mine, start_wait=-1.0)
