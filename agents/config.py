@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -119,6 +119,8 @@ class LocalTarget(Strict):
     a Gaussian mixture (``covs`` isotropic variances) or uniform when ``means`` is empty, with
     the scenario's no-go ``zones`` (the target is zero there, and a direct peer's beacon from
     inside one is impossible)."""
+
+    RENAMED: ClassVar[dict[str, str]] = {"target_smoothing": "smoothing"}
 
     means: list[list[float]] = Field(default_factory=list, max_length=256)
     covs: list[Positive] = Field(default_factory=list, max_length=256)

@@ -9,7 +9,7 @@ agent has answered.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -164,6 +164,10 @@ class PlannedPath(Strict):
 
 class SimConfig(SimulatorTimes):
     """Everything the simulator needs; the roster is ``range(len(positions))`` unless ``ids``."""
+
+    RENAMED: ClassVar[dict[str, str]] = {
+        "events": "failures", "random_dropouts": "random_failures", "target_smoothing": "smoothing",
+    }  # fmt: skip
 
     bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
     target: TargetSpec = Field(default_factory=TargetSpec)

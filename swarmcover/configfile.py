@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import tomllib
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
     "NonNegative",
@@ -35,9 +35,20 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class Strict(BaseModel):
-    """The base of every config model: unknown keys, NaN and infinity refused; frozen."""
+    """The base of every config model: unknown keys, NaN and infinity refused; frozen. A key that
+    was renamed (``RENAMED``: old name -> new) is refused with its new name."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            for old, new in cls.RENAMED.items():
+                if old in raw:
+                    raise ValueError(f"`{old}` is now called `{new}`")
+        return raw
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -103,6 +103,8 @@ def test_sim_config_errors_name_the_key(tmp_path):
         load_sim_config(text=base % ', "failures": [{"t": 1, "kind": "fail", "ids": [7]}]')
     with pytest.raises(ValueError, match="exactly one of"):
         load_sim_config(text=base % ', "failures": [{"t": 1, "kind": "fail"}]')
+    with pytest.raises(ValueError, match="`events` is now called `failures`"):  # a key renamed
+        load_sim_config(text=base % ', "events": [{"t": 1, "kind": "fail", "ids": [0]}]')
     with pytest.raises(ValueError, match="not found"):
         load_sim_config(tmp_path / "missing.toml")
     f = tmp_path / "s.toml"
