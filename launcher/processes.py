@@ -17,7 +17,6 @@ at the launcher's priority).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -27,6 +26,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarmcover.agentspec import AgentConfig
 
 __all__ = ["AgentProcess", "ProcessPool", "check_agent_command", "processes_mentioning"]
 
@@ -104,10 +107,11 @@ class ProcessPool:
             ]
         return [part.replace("{config}", str(cfg_path)) for part in self.command]
 
-    def start(self, agent_id: int, config: dict, log_level: str = "WARNING") -> AgentProcess:
-        """Write the agent's config into ``agents/`` and start its process."""
+    def start(self, agent_id: int, config: AgentConfig, log_level: str = "WARNING") -> AgentProcess:
+        """Write the agent's config into ``agents/`` (the keys the launcher set, none of the
+        defaults: what a foreign agent must take) and start its process."""
         cfg_path = self.run_dir / "agents" / f"agent_{agent_id:04d}.json"
-        cfg_path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+        cfg_path.write_text(config.model_dump_json(indent=1, exclude_unset=True), encoding="utf-8")
         argv = self._argv(cfg_path)
         if self.command is None:
             argv += ["--log-level", log_level]

@@ -16,6 +16,18 @@ import numpy as np
 from pydantic import ValidationError
 
 import swarmcover as sc
+from swarmcover.agentspec import (
+    AgentConfig,
+    CurveKeys,
+    DirectPeers,
+    LocalTarget,
+    MavlinkBody,
+    Ros2Body,
+    ScheduleSpec,
+    SimBody,
+    SimPeers,
+    StageSpec,
+)
 from swarmcover.configfile import describe_validation_error
 from swarmcover.coverage import default_r_min
 from swarmcover.schedule import CoverageSchedule
@@ -72,36 +84,49 @@ class ResolvedScenario:
     def roster(self) -> list[int]:
         return self.sim.roster
 
-    def agent_config(self, agent_id: int, endpoint: str, curve: dict | None = None) -> dict:
-        """The agent config (``swarmcover agent --config``) for robot ``agent_id``: CURVE with
-        ``curve`` (``secret_key``, ``server_key`` paths), else plaintext (``insecure``)."""
+    def agent_config(
+        self,
+        agent_id: int,
+        body: SimBody | MavlinkBody | Ros2Body,
+        *,
+        curve: CurveKeys | None = None,
+        peers: SimPeers | DirectPeers | None = None,
+        target: LocalTarget | None = None,
+        telemetry: str | None = None,
+    ) -> AgentConfig:
+        """The agent config (``swarmcover agent --config``, :mod:`swarmcover.agentspec`) for robot
+        ``agent_id`` on ``body``: the scenario's law and times; CURVE with ``curve``, else plaintext
+        (``insecure``); beacons through the simulator unless ``peers`` are direct."""
         s = self.scenario
-        return {
-            **({"curve": curve} if curve is not None else {"insecure": True}),
-            "agent_id": agent_id,
-            "name": f"{s.name}-{agent_id}",
-            "bounds": [list(b) for b in s.domain.bounds],
-            "boundary": s.domain.boundary,
-            "schedule": {
-                "stages": _stages(self.schedule),
-                "after_losses": _stages(self.after_losses) if self.after_losses is not None else [],
-                "restart_losses": s.law.restart_losses if self.after_losses is not None else 0,
-            },
-            "drift_tau": self.drift_tau,
-            "cutoff": s.law.cutoff,
-            "mass": 1.0 / s.fleet.size,
-            "speed_limit": self.speed_limit,
-            "gain": None if s.law.gain == "auto" else s.law.gain,
-            "mismatch": s.law.mismatch,
-            "r_min": self.r_min if self.r_min > 0 else None,
-            "rate_hz": self.rate_hz,
-            **s.agents.model_dump(include=set(AgentTimes.model_fields)),
-            "body": {"kind": "sim", "endpoint": endpoint},
-        }
+        security: dict = {"curve": curve} if curve is not None else {"insecure": True}
+        extra = {"peers": peers, "target": target, "telemetry": telemetry}
+        return AgentConfig(
+            **security,
+            agent_id=agent_id,
+            name=f"{s.name}-{agent_id}",
+            bounds=[tuple(b) for b in s.domain.bounds],
+            boundary=s.domain.boundary,
+            schedule=ScheduleSpec(
+                stages=_stages(self.schedule),
+                after_losses=_stages(self.after_losses) if self.after_losses is not None else [],
+                restart_losses=s.law.restart_losses if self.after_losses is not None else 0,
+            ),
+            drift_tau=self.drift_tau,
+            cutoff=s.law.cutoff,
+            mass=1.0 / s.fleet.size,
+            speed_limit=self.speed_limit,
+            gain=None if s.law.gain == "auto" else s.law.gain,
+            mismatch=s.law.mismatch,
+            r_min=self.r_min if self.r_min > 0 else None,
+            rate_hz=self.rate_hz,
+            **{k: getattr(s.agents, k) for k in AgentTimes.model_fields},
+            body=body,
+            **{k: v for k, v in extra.items() if v is not None},
+        )
 
 
-def _stages(schedule: CoverageSchedule) -> list[dict]:
-    return [{"eps": st.eps, "smoothing": st.smoothing, "duration": st.duration} for st in schedule.stages]
+def _stages(schedule: CoverageSchedule) -> list[StageSpec]:
+    return [StageSpec(eps=st.eps, smoothing=st.smoothing, duration=st.duration) for st in schedule.stages]
 
 
 #: the annealed schedule's last stage starts by this fraction of the run (auto relax): the final

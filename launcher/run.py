@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal, TextIO
 
+from swarmcover.agentspec import AgentConfig, SimBody
 from swarmcover.local import resolve_kernel
 from swarmcover.simulator.world import Snapshot, Status
 
@@ -164,11 +165,11 @@ class Launch:
             return
         self.sup.make_keys()
 
-    def agent_config(self, a: int) -> dict:
+    def agent_config(self, a: int) -> AgentConfig:
         if self.fleet is not None:
             return self.fleet.agent_config(a, self.keys)
         endpoint = self.connect if self.connect is not None else self.sim.endpoint
-        return self.rs.agent_config(a, endpoint, self.sup.curve_for(a))
+        return self.rs.agent_config(a, SimBody(endpoint=endpoint), curve=self.sup.curve_for(a))
 
     def apply_failures(self, snap: Snapshot) -> None:
         self.sup.apply_failures(snap, None if self.only == "sim" else self.agent_config)

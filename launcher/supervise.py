@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from swarmcover.agentspec import AgentConfig, CurveKeys
 from swarmcover.simulator.faults import select
 from swarmcover.simulator.world import Snapshot
 
@@ -49,12 +50,12 @@ class Supervisor:
         self.pool = ProcessPool(self.run_dir, agents.command, agents.nice)
         return self.pool
 
-    def curve_for(self, a: int) -> dict | None:
+    def curve_for(self, a: int) -> CurveKeys | None:
         if self.keys is None:
             return None
-        return {"secret_key": str(self.keys.agent_secret(a)), "server_key": str(self.keys.server_public)}
+        return CurveKeys(secret_key=str(self.keys.agent_secret(a)), server_key=str(self.keys.server_public))
 
-    def start(self, a: int, config: dict, restart: bool = False) -> None:
+    def start(self, a: int, config: AgentConfig, restart: bool = False) -> None:
         """Start agent ``a``'s process with ``config`` (its agent config file's content)."""
         p = self.pool.start(a, config, self.rs.scenario.agents.log_level)
         self.event("restarted" if restart else "process_started", a, pid=p.pid)
@@ -68,7 +69,7 @@ class Supervisor:
             log.warning("agent %d (pid %d) exited by itself: %s; see %s", p.agent_id, p.pid, p.fate,
                         self.run_dir / "logs" / f"agent_{p.agent_id:04d}.log")  # fmt: skip
 
-    def apply_failures(self, snap: Snapshot, config_for: Callable[[int], dict] | None) -> None:
+    def apply_failures(self, snap: Snapshot, config_for: Callable[[int], AgentConfig] | None) -> None:
         """The process failures due by ``snap.t``; ``config_for(a)`` makes a restarted agent's
         config (None: the agents run on other hosts, so the failures are only recorded as skipped)."""
         while self.next_failure < len(self.failures) and self.failures[self.next_failure].t <= snap.t + 1e-9:

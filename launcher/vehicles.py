@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import numpy as np
 from pydantic import Field
 
+from swarmcover.agentspec import AgentConfig, CurveKeys, DirectPeers, LocalTarget, MavlinkBody, Peer, Ros2Body
 from swarmcover.vehiclespec import GeoPoint, VehicleSettings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,33 +71,31 @@ class VehicleFleet:
     def endpoint(self, a: int) -> str:
         return _fill(self.v.peers, a, self.v.peer_port + a)
 
-    def agent_config(self, a: int, keys: FleetKeys | None) -> dict:
+    def agent_config(self, a: int, keys: FleetKeys | None) -> AgentConfig:
         """Robot ``a``'s agent: the scenario's law, a vehicle body, direct peers, its own target."""
         v, s = self.v, self.rs.scenario
-        cfg = self.rs.agent_config(a, "", None)
         shared = {"origin": v.origin, "scale": v.scale, "arm": v.arm, "fence_horizon": v.fence_horizon,
                   "heartbeat_timeout": v.heartbeat_timeout, "connect_timeout": v.connect_timeout}  # fmt: skip
+        body: MavlinkBody | Ros2Body
         if v.body == "mavlink":
-            connect = _fill(v.connect, a, v.port + a)
-            cfg["body"] = {"kind": "mavlink", "connect": connect, "geo_origin": v.geo_origin, **shared}
+            body = MavlinkBody(connect=_fill(v.connect, a, v.port + a), geo_origin=v.geo_origin, **shared)
         else:
-            cfg["body"] = {"kind": "ros2", "namespace": _fill(v.namespace, a, v.port + a),
-                           "domain_id": v.domain_id, **shared}  # fmt: skip
+            body = Ros2Body(namespace=_fill(v.namespace, a, v.port + a), domain_id=v.domain_id, **shared)
         t = s.target
-        cfg["target"] = {"means": t.means, "covs": t.covs, "weights": t.weights, "truncate": t.truncate,
-                         "floor": t.floor, "objective": s.law.objective,
-                         "zones": [z.model_dump() for z in t.zones]}  # fmt: skip
+        target = LocalTarget(means=t.means, covs=t.covs, weights=t.weights, truncate=t.truncate,
+                             floor=t.floor, objective=s.law.objective, zones=list(t.zones))  # fmt: skip
+        roster: list[str | Peer]
         if keys is None:
-            roster: list = [self.endpoint(b) for b in self.ids]
+            curve, roster = None, [self.endpoint(b) for b in self.ids]
         else:
-            cfg.pop("insecure", None)
-            cfg["curve"] = {"secret_key": str(keys.agent_secret(a))}
-            roster = [{"agent_id": b, "endpoint": self.endpoint(b), "public_key": str(keys.agent_public(b))}
+            curve = CurveKeys(secret_key=str(keys.agent_secret(a)))
+            roster = [Peer(agent_id=b, endpoint=self.endpoint(b), public_key=str(keys.agent_public(b)))
                       for b in self.ids]  # fmt: skip
-        cfg["peers"] = {"kind": "direct", "bind": self.endpoint(a), "roster": roster}
         self.folder.mkdir(parents=True, exist_ok=True)
-        cfg["telemetry"] = str(self.folder / f"agent_{a:04d}.jsonl")
-        return cfg
+        return self.rs.agent_config(
+            a, body, curve=curve, peers=DirectPeers(bind=self.endpoint(a), roster=roster), target=target,
+            telemetry=str(self.folder / f"agent_{a:04d}.jsonl"),
+        )  # fmt: skip
 
     def read(self) -> None:
         """Take the lines the agents appended since the last call (a torn last line waits)."""

@@ -36,7 +36,9 @@ Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
 class Strict(BaseModel):
     """The base of every config model: unknown keys, NaN and infinity refused; frozen. A key that
-    was renamed (``RENAMED``: old name -> new) is refused with its new name."""
+    was renamed (``RENAMED``: old name -> new) is refused with its new name. A ``kind`` (the tag of
+    a choice of sections) always counts as set, so ``model_dump(exclude_unset=True)``, the keys
+    a config was given, still says which section it is."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     RENAMED: ClassVar[dict[str, str]] = {}
@@ -49,6 +51,10 @@ class Strict(BaseModel):
                 if old in raw:
                     raise ValueError(f"`{old}` is now called `{new}`")
         return raw
+
+    def model_post_init(self, context: Any, /) -> None:
+        if "kind" in type(self).model_fields:
+            self.model_fields_set.add("kind")
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -69,6 +69,14 @@ class Box:
         p = np.asarray(points, dtype=np.float64)
         return np.all((p >= self.lo - tol) & (p <= self.hi + tol), axis=-1)
 
+    def require_inside(self, points: np.ndarray, name: str) -> None:
+        """``ValueError`` naming the first row of ``points`` ``(n, d)`` outside the box (beyond
+        round-off: :math:`10^{-9}` of its longest side)."""
+        inside = self.contains(points, 1e-9 * float(np.max(self.size)))
+        if not np.all(inside):
+            k = int(np.flatnonzero(~inside)[0])
+            raise ValueError(f"{name} row {k} at {points[k].tolist()} lies outside the domain")
+
     def clip(self, points: ArrayLike) -> np.ndarray:
         """Project points ``(n, d)`` onto the box."""
         return np.clip(np.asarray(points, dtype=np.float64), self.lo, self.hi)

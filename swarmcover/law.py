@@ -49,12 +49,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.spatial import cKDTree
 
 from ._checks import as_masses, as_points, as_positive
 from .field import BOUNDARIES, SmoothedReciprocal
 from .kernels import law_radius
 from .local import local_velocity
+from .pairwise import PairwiseEvaluator, choose_method
 from .targets import Target
 
 __all__ = ["METHODS", "BlobLaw", "Evaluation", "local_velocity"]
@@ -146,10 +146,7 @@ class BlobLaw:
         self.cutoff = as_positive(cutoff, "cutoff")
         self.boundary = boundary
         m = np.asarray(mass, dtype=np.float64)
-        if m.ndim == 0:
-            self.mass: float | np.ndarray = as_positive(float(m), "mass")
-        else:
-            self.mass = as_masses(m, m.shape[0])
+        self.mass: float | np.ndarray = as_positive(float(m), "mass") if m.ndim == 0 else as_masses(m, len(m))
         if external is not None and not callable(external):
             raise ValueError("external must be a callable (n, d) -> (n, d)")
         self.external = external
@@ -162,13 +159,9 @@ class BlobLaw:
             target_smoothing,
         )  # fmt: skip
         self.target_smoothing = self.field.target_smoothing
-        d = target.dim
-        self._norm = (4.0 * math.pi * self.eps**2) ** (-d / 2.0)
-        self._inv4e2 = 1.0 / (4.0 * self.eps**2)
-        self._inv2e2 = 1.0 / (2.0 * self.eps**2)
+        self._pairs = PairwiseEvaluator(self)
         self._mesh = None
 
-    # ------------------------------------------------------------------ helpers
     @property
     def dim(self) -> int:
         """Dimension ``d`` of the domain."""
@@ -182,55 +175,6 @@ class BlobLaw:
                 raise ValueError(f"the law holds {self.mass.shape[0]} per-agent masses but got {n} agents")
             return self.mass
         return np.full(n, self.mass)
-
-    def _check_inside(self, X: np.ndarray, name: str) -> None:
-        tol = 1e-9 * float(np.max(self.target.box.size))
-        inside = self.target.box.contains(X, tol)
-        if not np.all(inside):
-            k = int(np.flatnonzero(~inside)[0])
-            raise ValueError(f"{name} row {k} at {X[k].tolist()} lies outside the domain")
-
-    def images(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        """Mirror images of agents across the walls that lie within :attr:`radius` of the box.
-
-        Parameters
-        ----------
-        X : array_like, shape (n, d)
-
-        Returns
-        -------
-        points : ndarray, shape (g, d)
-        owner : ndarray of int, shape (g,)
-            Index into ``X`` of the agent each image belongs to. Empty for ``boundary="free"``.
-        """
-        X = as_points(X, self.dim)
-        d = self.dim
-        if self.boundary != "reflect" or X.shape[0] == 0:
-            return np.empty((0, d)), np.empty(0, dtype=np.int64)
-        return self.target.box.images(X, self.radius)
-
-    def _accumulate(self, xt, mt, xs, ms, pi, pj, symmetric, vel) -> float:
-        from ._kernels import accumulate_pairs  # numba loads on first use, not on import
-
-        f = self.field
-        return float(
-            accumulate_pairs(
-                xt, mt, xs, ms,
-                np.ascontiguousarray(pi, dtype=np.int64), np.ascontiguousarray(pj, dtype=np.int64),
-                symmetric, self._norm, self._inv4e2, self._inv2e2,
-                f.coef, f.origin, 1.0 / f.spacing, vel,
-            )
-        )  # fmt: skip
-
-    def _add_external(self, X: np.ndarray, vel: np.ndarray) -> None:
-        if self.external is not None:
-            ext = np.asarray(self.external(X), dtype=np.float64)
-            if ext.shape != vel.shape or not np.all(np.isfinite(ext)):
-                raise ValueError(
-                    f"external field returned shape {ext.shape} or non-finite values; "
-                    f"expected finite {vel.shape}"
-                )
-            vel += ext
 
     # ------------------------------------------------------------------ one agent
     def velocity(
@@ -268,8 +212,8 @@ class BlobLaw:
         if nb.size == 0:
             nb = np.empty((0, d))
         nb = as_points(nb, d, "neighbors")
-        self._check_inside(xi, "x")
-        self._check_inside(nb, "neighbors")
+        self.target.box.require_inside(xi, "x")
+        self.target.box.require_inside(nb, "neighbors")
         if isinstance(self.mass, np.ndarray) and (mass is None or neighbor_mass is None):
             raise ValueError("this law has per-agent masses: pass mass= and neighbor_mass=")
         mi = float(self.mass) if mass is None else as_positive(mass, "mass")
@@ -280,7 +224,7 @@ class BlobLaw:
             box=self.target.box if self.boundary == "reflect" else None,
         )  # fmt: skip
         vel = v[None, :]
-        self._add_external(xi, vel)
+        _add_external(self.external, xi, vel)
         return vel[0]
 
     # ------------------------------------------------------------------ the fleet
@@ -304,15 +248,15 @@ class BlobLaw:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         X = as_points(X, self.dim)
-        self._check_inside(X, "positions")
+        self.target.box.require_inside(X, "positions")
         m = self._masses(X.shape[0], mass)
         if method == "auto":
-            method = self._choose_method(X.shape[0])
+            method = choose_method(self, X.shape[0])
         if method == "mesh":
             vel, energy = self._mesh_evaluator().evaluate(X, m)
         else:
-            vel, energy = self._pairwise(X, m)
-        self._add_external(X, vel)
+            vel, energy = self._pairs.evaluate(X, m)
+        _add_external(self.external, X, vel)
         return Evaluation(vel, energy, method)
 
     def velocities(self, X: ArrayLike, *, method: str = "auto", mass: ArrayLike | None = None) -> np.ndarray:
@@ -324,39 +268,6 @@ class BlobLaw:
         \phi_{\sqrt2\varepsilon}(x_i - x_j) W(m_{ij})` (pairwise, truncated at :attr:`radius`)."""
         return self.evaluate(X, method="pairwise", mass=mass).energy
 
-    def _pairwise(self, X: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, float]:
-        n, d = X.shape
-        if n == 0:
-            return np.zeros((n, d)), 0.0
-        # visit agents in spatial order (cells of the cutoff radius) so that pair midpoints walk the
-        # W grid coherently: the pair kernel is bound by memory, not arithmetic
-        cell = np.floor((X - self.target.box.lo) / self.radius).astype(np.int64)
-        order = np.lexsort(cell.T[::-1])
-        vel_sorted, energy = self._pairwise_sorted(
-            np.ascontiguousarray(X[order]), np.ascontiguousarray(m[order])
-        )
-        vel = np.empty_like(vel_sorted)
-        vel[order] = vel_sorted
-        return vel, energy
-
-    def _pairwise_sorted(self, X: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, float]:
-        n, d = X.shape
-        vel = np.zeros((n, d))
-        tree = cKDTree(X)
-        pairs = tree.query_pairs(self.radius, output_type="ndarray")
-        idx = np.arange(n, dtype=np.int64)
-        energy = self._accumulate(X, m, X, m, idx, idx, False, vel)
-        if len(pairs):
-            energy += self._accumulate(X, m, X, m, pairs[:, 0], pairs[:, 1], True, vel)
-        g, owner = self.images(X)
-        if len(g):
-            sdm = tree.sparse_distance_matrix(cKDTree(g), self.radius, output_type="ndarray")
-            if len(sdm):
-                mg = np.ascontiguousarray(m[owner])
-                energy += self._accumulate(X, m, np.ascontiguousarray(g), mg, sdm["i"], sdm["j"], False, vel)
-        return vel, energy
-
-    # ------------------------------------------------------------------ mesh
     def _mesh_evaluator(self):
         if self._mesh is None:
             from .mesh import MeshEvaluator
@@ -364,22 +275,19 @@ class BlobLaw:
             self._mesh = MeshEvaluator(self, self.mesh_cells)
         return self._mesh
 
-    def _choose_method(self, n: int) -> str:
-        box = self.target.box
-        ball = (math.pi * self.radius**2) if self.dim == 2 else 2 * self.radius
-        pairs = n * n * min(1.0, ball / box.volume) / 2
-        pair_cost = 6e-8 * pairs
-        cells = self._mesh_cells_count()
-        mesh_cost = 4e-8 * cells * math.log2(max(cells, 2)) + 1e-7 * n
-        return "mesh" if mesh_cost < pair_cost else "pairwise"
-
-    def _mesh_cells_count(self) -> int:
-        from .mesh import mesh_shape
-
-        return int(np.prod(mesh_shape(self, self.mesh_cells)))
-
     def __repr__(self) -> str:
         return (
             f"BlobLaw(target={self.target!r}, eps={self.eps:g}, boundary={self.boundary!r}, "
             f"radius={self.radius:g})"
         )
+
+
+def _add_external(external: ExternalField | None, X: np.ndarray, vel: np.ndarray) -> None:
+    """Add the external field at ``X`` ``(n, d)`` to ``vel`` ``(n, d)`` in place, checked."""
+    if external is not None:
+        ext = np.asarray(external(X), dtype=np.float64)
+        if ext.shape != vel.shape or not np.all(np.isfinite(ext)):
+            raise ValueError(
+                f"external field returned shape {ext.shape} or non-finite values; expected finite {vel.shape}"
+            )
+        vel += ext

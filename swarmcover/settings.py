@@ -1,10 +1,10 @@
 """Settings that more than one config takes, each with one name and one default.
 
 The scenario's ``[simulator]``, ``[render]`` and ``[agents]`` sections (``launcher/scenario.py``)
-and the simulator's and the agent's own configs (``simulator/config.py``, ``agents/config.py``)
+and the simulator's and the agent's own configs (``simulator/config.py``, ``swarmcover/agentspec.py``)
 derive from these models, so a key means the same and defaults the same wherever it is written,
-and the launcher hands each part down whole (``model_dump(include=...)`` of one of these), never
-key by key. ``docs/scenarios.md`` lists them.
+and the launcher hands each part down whole (every field of one of these), never a key picked
+by hand. ``docs/scenarios.md`` lists them.
 """
 
 from __future__ import annotations

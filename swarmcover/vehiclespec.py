@@ -1,5 +1,5 @@
 """What every vehicle body shares, as configuration: one model for the agent's ``body`` table
-(``agents/config.py``) and the scenario's ``[vehicles]`` section (``launcher/vehicles.py``), so
+(``swarmcover/agentspec.py``) and the scenario's ``[vehicles]`` section (``launcher/vehicles.py``), so
 each key has one name and one default (``docs/bodies.md``)."""
 
 from __future__ import annotations

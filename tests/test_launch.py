@@ -58,10 +58,11 @@ def test_every_file_in_launch_is_a_scenario_that_resolves(path: Path):
     assert rs.eps > 0 and rs.speed_limit > 0
     if scn.wind is not None:
         assert np.linalg.norm(scn.wind.velocity) < rs.speed_limit
-    cfg = rs.agent_config(0, "tcp://127.0.0.1:1")
-    from swarmcover.agents.config import AgentConfig
+    from swarmcover.agentspec import AgentConfig, SimBody
 
-    AgentConfig.model_validate(cfg)  # what each agent process will be given is valid
+    cfg = rs.agent_config(0, SimBody(endpoint="tcp://127.0.0.1:1"))
+    # what each agent process is given (the file the launcher writes) reads back as the same config
+    assert AgentConfig.model_validate_json(cfg.model_dump_json(exclude_unset=True)) == cfg
 
 
 @pytest.mark.unit

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmcover.agents.config import AgentConfig
+from swarmcover.agentspec import SimBody
 from swarmcover.launcher.resolve import resolve
 from swarmcover.launcher.scenario import Scenario
 
@@ -40,7 +40,7 @@ def test_the_default_is_an_annealed_schedule_that_ends_by_half_the_run():
     # the simulator senses for every stage of both schedules
     served = {(p.eps, p.smoothing) for p in rs.sim.sensing} | {(rs.sim.eps, rs.sim.smoothing)}
     assert served >= {(s.eps, s.smoothing) for s in st + rs.after_losses.stages}
-    cfg = AgentConfig.model_validate(rs.agent_config(3, "tcp://127.0.0.1:1"))
+    cfg = rs.agent_config(3, SimBody(endpoint="tcp://127.0.0.1:1"))
     assert cfg.eps is None and len(cfg.schedule.stages) == 6 and cfg.schedule.restart_losses == 1
     assert [s.eps for s in cfg.schedule.after_losses] == [s.eps for s in rs.after_losses.stages]
 
@@ -49,7 +49,7 @@ def test_fixed_schedule_and_service_objective():
     rs = _resolve(schedule="fixed", smoothing=0.5)
     assert len(rs.schedule.stages) == 1 and rs.after_losses is None and rs.eps == pytest.approx(rs.spacing)
     assert rs.smoothing == 0.5
-    cfg = AgentConfig.model_validate(rs.agent_config(0, "tcp://127.0.0.1:1"))
+    cfg = rs.agent_config(0, SimBody(endpoint="tcp://127.0.0.1:1"))
     assert cfg.schedule.restart_losses == 0  # one eps for ever: nothing to restart
     rs = _resolve(objective="service")
     assert rs.sim.objective == "service" and rs.eps == pytest.approx(0.15 * rs.spacing)

@@ -93,7 +93,7 @@ def test_every_config_model_has_the_one_strict_base():
 
     from swarmcover.configfile import Strict
 
-    modules = ["swarmcover.agents.config", "swarmcover.simulator.config", "swarmcover.launcher.scenario",
+    modules = ["swarmcover.agentspec", "swarmcover.simulator.config", "swarmcover.launcher.scenario",
                "swarmcover.launcher.vehicles", "swarmcover.zonespec", "swarmcover.vehiclespec"]  # fmt: skip
     models = []
     for name in modules:
