@@ -14,8 +14,6 @@ simulator elsewhere; runs until Ctrl-C, SIGTERM, or all of them exit).
 from __future__ import annotations
 
 import logging
-import math
-import os
 import shutil
 import signal
 import sys
@@ -28,13 +26,14 @@ from typing import Literal, TextIO
 
 from swarmcover.agentspec import AgentConfig, SimBody
 from swarmcover.local import resolve_kernel
-from swarmcover.simulator.world import Snapshot, Status
+from swarmcover.simulator.world import Snapshot
 
-from .hosts import has_display, law_line, public_endpoint, warm_agents_cache
+from .hosts import has_display
 from .keys import FleetKeys, open_keys
+from .modes import run_agents_only, run_simulated
 from .processes import ProcessPool, check_agent_command
 from .progress import Progress
-from .report import prepare_plotting, text_summary
+from .report import text_summary
 from .resolve import ResolvedScenario
 from .summary import summarize, write_report, write_scenario_json
 from .supervise import Supervisor
@@ -174,50 +173,12 @@ class Launch:
     def apply_failures(self, snap: Snapshot) -> None:
         self.sup.apply_failures(snap, None if self.only == "sim" else self.agent_config)
 
-    def _progress(self, line: Callable[[], str], force: bool = False) -> None:
+    def progress_line(self, line: Callable[[], str], force: bool = False) -> None:
+        """Say ``line()`` if ``progress_every`` wall seconds have passed since the last one (or ``force``)."""
         now = time.monotonic()
         if force or now - self._last_progress >= self.progress_every:
             self._last_progress = now
             self.say(line())
-
-    def _on_wait(self, joined: int) -> None:
-        self.sup.reap()
-        if self.only == "all" and self.pool is not None and not self.pool.running_ids():
-            self.say(
-                "every agent process exited before the run started; see the logs in "
-                + str(self.run_dir / "logs")
-            )
-            self.sim.stop()
-        self._progress(
-            lambda: (
-                f"  waiting for agents: {joined}/{len(self.rs.roster)} joined "
-                f"({time.monotonic() - self.started_wall:.0f} s)"
-            )
-        )
-
-    def _on_snapshot(self, snap) -> None:
-        self.sup.reap()
-        self.apply_failures(snap)
-
-        m = self.sim.metrics
-        ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
-
-        def live() -> int:
-            return int(Status.alive(snap.status).sum())
-
-        def line() -> str:
-            return (
-                f"  t {snap.t:7.1f}/{self.rs.sim.duration:g}  live {live()}/{len(snap.ids)}  "
-                f"energy distance {ed:.4f}  commands {self.sim.counts['commands']}  "
-                f"rejected {self.sim.counts['rejected']}"
-            )
-
-        if self.progress is None:
-            self._progress(line)
-        else:
-            self.progress.update(
-                snap.t, lambda: f"live {live()}/{len(snap.ids)}, energy distance {ed:.3g}", line
-            )
 
     # ---------------------------------------------------------------- run
     def run(self) -> LaunchResult:
@@ -232,11 +193,11 @@ class Launch:
         try:
             try:
                 if self.only == "agents":
-                    self._run_agents_only()
+                    run_agents_only(self)
                 elif self.vehicles:
                     fly_vehicles(self)
                 else:
-                    self._run_with_sim()
+                    run_simulated(self)
             except KeyboardInterrupt:
                 self.interrupted = True
                 self.say("second interrupt: stopping at once")
@@ -268,102 +229,3 @@ class Launch:
                 signal.signal(s, h)
         self.say(text_summary(summary))
         return LaunchResult(self.run_dir, summary, self.interrupted)
-
-    def _run_with_sim(self) -> None:
-        from swarmcover.simulator.server import Simulator
-
-        rs = self.rs
-        self.setup_keys()
-        raw = rs.sim.model_dump()
-        raw["record"] = str(self.run_dir / "recording") if rs.scenario.simulator.record else None
-        if self.keys is not None:
-            raw["insecure"] = False
-            raw["curve"] = {"secret_key": str(self.keys.server_secret), "clients": str(self.keys.clients)}
-        prepare_plotting()
-        import zmq
-
-        try:
-            self.sim = Simulator(type(rs.sim).model_validate(raw))
-        except zmq.ZMQError as exc:
-            raise ValueError(f"the simulator cannot listen at {raw['endpoint']}: {exc}") from None
-        self.sim.event(
-            "launch",
-            None,
-            scenario=rs.scenario.name,
-            mode=self.only,
-            pid=os.getpid(),
-            run_folder=str(self.run_dir),
-        )
-        self.say(
-            f"swarmcover launch: {rs.scenario.name}: {len(rs.roster)} robots, {rs.sim.duration:g} world s, "
-            f"{law_line(self.rs)}, speed limit {rs.speed_limit:.4g}, simulator at {self.sim.endpoint}"
-        )
-        self.say(f"  run folder {self.run_dir}")
-        if self.only == "sim":
-            self.say(
-                "  simulator only: start the agents elsewhere with\n"
-                f"    swarmcover launch {rs.source} --only agents "
-                f"--connect {public_endpoint(self.sim.endpoint)} --agents 0-{len(rs.roster) - 1} "
-                + ("--insecure" if self.keys is None else f"--keys {self.keys.root}")
-                + (
-                    ""
-                    if self.keys is None
-                    else "\n  (copy server.key and each host's agents/agent_NNNN.key_secret there)"
-                )
-            )
-        live = rs.sim.render.enabled and not self.headless
-        frames = rs.scenario.render.frames
-        if live or frames:
-            from swarmcover.simulator.live import LiveView, WindowUnavailable
-
-            if frames:
-                rc = self.sim.cfg.render.model_copy(update={"frames_dir": str(self.run_dir / "frames")})
-                self.sim.cfg = self.sim.cfg.model_copy(update={"render": rc})
-            try:
-                self.view = LiveView(self.sim, headless=not live)
-            except WindowUnavailable as e:
-                log.warning("%s; running headless (--headless says so without trying)", e)
-                self.headless = True
-                self.view = LiveView(self.sim, headless=True) if frames else None
-            if self.view is not None:
-                self.view.attach()
-        self.sim.observers.append(self._on_snapshot)
-        if self.only == "all":
-            warm_agents_cache(self.rs, self.say)
-            self.sup.open_pool()
-            for a in self.agent_ids:
-                self.sup.start(a, self.agent_config(a))
-            self.say(f"  started {len(self.agent_ids)} agent processes; waiting for them to join")
-        self.sim.start(on_wait=self._on_wait)
-        if self.interrupted or not self.sim.running:
-            return
-        self.say(
-            f"  {int(self.sim.world.connected.sum())}/{len(rs.roster)} agents joined in "
-            f"{time.monotonic() - self.started_wall:.1f} s; running"
-        )
-        self.progress = Progress(self.out, rs.sim.duration, every=self.progress_every)
-        self.apply_failures(self.sim.world.snapshot())  # failures at t = 0
-        self.sim.advance()
-
-    def _run_agents_only(self) -> None:
-        self.setup_keys()
-        warm_agents_cache(self.rs, self.say)
-        self.sup.open_pool()
-        for a in self.agent_ids:
-            self.sup.start(a, self.agent_config(a))
-        self.say(
-            f"swarmcover launch: {len(self.agent_ids)} agents of {self.rs.scenario.name} connecting to "
-            f"{self.connect}; Ctrl-C stops them"
-        )
-        if self.sup.failures:
-            self.say("  (the failure schedule is carried out by the launcher that runs the simulator)")
-        while not self.interrupted and self.pool.running_ids():
-            self.sup.reap()
-            time.sleep(0.05)
-            self._progress(
-                lambda: (
-                    f"  {len(self.pool.running_ids())}/{len(self.agent_ids)} agents running "
-                    f"({time.monotonic() - self.started_wall:.0f} s)"
-                )
-            )
-        self.sup.reap()
