@@ -26,24 +26,19 @@ from swarmcover.kernels import resolve_kernel
 from swarmcover.logbudget import LogBudget
 from swarmcover.policy import AgentPolicy
 from swarmcover.protocol import (
-    Beacon,
     BeaconPart,
     Counters,
-    Path,
     PhaseInfo,
-    ProtocolError,
     ScheduleReport,
     State,
-    StatsRequest,
-    decode,
 )
 from swarmcover.schedule import CoverageSchedule, Stage
-from swarmcover.tracking import PathTracker
 
 from .bodies import VehicleLink, open_vehicle
 from .config import AgentConfig
 from .fieldsource import Field, FieldSource
-from .hearing import Hearing
+from .hearing import Hearing, StartHold
+from .intake import take
 from .links import PeerLinks, SimLink, UdpLink, load_curve_keys
 from .loop import BodyOrder, Inbox, Wake, route_signals
 from .outbox import Outbox
@@ -76,16 +71,6 @@ def policy_for(cfg: AgentConfig, kernel: str) -> AgentPolicy:
         mismatch=cfg.mismatch, gain=cfg.gain, r_min=cfg.r_min, restart_losses=losses,
         wind_tau=cfg.drift_tau, kernel=kernel,
     )  # fmt: skip
-
-
-def path_refused(cfg: AgentConfig, msg: Path, source_ok: bool) -> str | None:
-    """Why a planned path may not be taken: not for this agent, not from the body's confirmed
-    address, or leaving the domain; None when it may."""
-    if msg.agent_id != cfg.agent_id or not source_ok:
-        return "path for another agent or from another address"
-    if msg.points and (len(msg.points[0]) != cfg.dim or not Box(cfg.bounds).contains(msg.points).all()):
-        return "path outside the domain or of another dimension"
-    return None
 
 
 def open_links(cfg: AgentConfig, ctx: zmq.Context) -> tuple[Link, Link, VehicleLink | None]:
@@ -137,9 +122,7 @@ class Agent:
         self.field: tuple[Field, Stage] | None = None
         self.answered_tick = self.beacon_tick = -1
         self.last_hello_at = -math.inf
-        # direct peers: held still at the start until every other peer is heard (or start_wait)
-        self.released_at: float | None = None if cfg.peers.kind == "direct" else -math.inf
-        self.first_state_at: float | None = None
+        self.hold = StartHold(cfg, self.log)  # direct peers: held still until every other is heard
         self.clock: Callable[[], float] = time.monotonic
         self.telemetry = None if cfg.telemetry is None else TelemetryLog(cfg.telemetry, cfg.agent_id)
         self._wake: Wake | None = None  # signals write a byte here (set_wakeup_fd)
@@ -152,83 +135,6 @@ class Agent:
         body = {} if self.vehicle is None else self.vehicle.counts
         return Counters(**{**self.counts, **body})
 
-    def _refuse(self, key: str, what: str, *args) -> bool:
-        self.counts["rejected"] += 1
-        self.quiet.warning(key, what, *args)
-        return False
-
-    # ------------------------------------------------------------------ incoming
-    def _handle(self, frames: list[bytes], from_body: bool, now: float, peer: int | None = None,
-                source_ok: bool = True) -> bool:  # fmt: skip
-        """Take one message; ``peer``: the id its authenticated connection belongs to (CURVE direct
-        mode), which the message must claim; ``source_ok``: whether it came from the body's
-        confirmed address (UDP; always true for the simulator's connection). True when it was a
-        state from the body, accepted."""
-        self.counts["messages_in"] += 1
-        try:
-            dec = decode(frames)
-        except ProtocolError as exc:
-            return self._refuse("rejected", "rejected a message: %s", exc)
-        msg = dec.message
-        if peer is not None and msg.agent_id != peer:
-            return self._refuse("impersonation", "a message claiming agent %d came from agent %d's "
-                                "connection", msg.agent_id, peer)  # fmt: skip
-        if isinstance(msg, Beacon):
-            st = self.state
-            # a vehicle's world clock runs on while its telemetry is away; a simulator's is the
-            # latest state's (in lockstep it stands still between ticks)
-            t = None if st is None else st.world_time if self.vehicle is None else self.vehicle.world_time()
-            self.hearing.beacon(msg, from_body, now, None if st is None else st.position, t)
-        elif isinstance(msg, State) and from_body:
-            return self._state(msg, dec, now, source_ok)
-        elif isinstance(msg, Path) and from_body:
-            bad = path_refused(self.cfg, msg, source_ok)
-            if bad is not None:
-                return self._refuse("path", "%s refused", bad)
-            tracker = PathTracker(msg.times, msg.points, msg.plan) if msg.points else None
-            if self.policy.follow(tracker):
-                self.log.info("planned path %d taken up (%d nodes; none: joining coverage)", msg.plan,
-                              len(msg.times))  # fmt: skip
-        elif isinstance(msg, StatsRequest) and from_body:
-            self.out.stats(self.counters(), len(self.hearing.table.live(now)[0]))
-        else:
-            self.counts["rejected"] += 1
-        return False
-
-    def _state(self, msg: State, dec, now: float, source_ok: bool) -> bool:
-        """A state from the body: in order, for this agent, with a field that covers it."""
-        if msg.agent_id != self.cfg.agent_id or len(msg.position) != self.cfg.dim:
-            return self._refuse(
-                "state", "state for agent %d / dim %d rejected", msg.agent_id, len(msg.position)
-            )
-        if not self.order.may_send(msg, source_ok, now):
-            self.counts["rejected"] += 1
-            self.quiet.info("order", "state from another address, an old epoch or out of order refused")
-            return False
-        if self.order.new_body(msg):  # a restarted simulator: ticks start over, its world may differ
-            self.answered_tick = self.beacon_tick = -1
-            self.fields.forget()
-        self.policy.begin(msg.world_time, now)
-        self.hearing.table.at_tick(now, msg.tick)
-        if dec.neighbors is not None:
-            self.hearing.relayed(dec.neighbors, msg.position, msg.world_time, now)
-        if msg.reply == "beacon":  # sensing round: say where this tick's position is, nothing else
-            self.order.took(msg, now)
-            self._beacon(list(msg.position), msg.tick, msg.world_time)
-            return True
-        field = self.fields.for_state(msg, dec.patch)
-        if field is None:
-            self.counts["rejected"] += 1
-            return False
-        if self.order.new_body(msg):
-            self.log.info("body epoch %d", msg.epoch)
-        self.order.took(msg, now)
-        self.policy.drift.observe(msg.tick, msg.world_time, np.asarray(msg.position, dtype=np.float64))
-        self.state, self.field = msg, field
-        if self.telemetry is not None:
-            self.telemetry.write(now, msg.world_time, msg.position)
-        return True
-
     # ------------------------------------------------------------------ control
     def command(self, now: float) -> np.ndarray:
         """The velocity for the latest state (the policy's chain: law, gain, separation, drift,
@@ -238,22 +144,10 @@ class Agent:
         ids, pos, mass = self.hearing.live(now)
         field, stage = self.field
         self.policy.moved(x, now)
-        if not self._released(now, len(ids)):
+        if not self.hold.released(now, len(ids)):
             return np.zeros_like(x)
         dt = st.dt if st.dt is not None else 1.0 / self.cfg.rate_hz
         return self.policy.velocity(x, ids, pos, mass, field, stage, st.world_time, dt)
-
-    def _released(self, now: float, heard: int) -> bool:
-        """Direct peers: whether the start's hold is over (every other roster peer heard, or
-        ``start_wait`` seconds since the first state)."""
-        if self.released_at is None:
-            if self.first_state_at is None:
-                self.first_state_at = now
-            peers = self.cfg.peers
-            if heard >= peers.others(self.cfg.agent_id) or now - self.first_state_at >= peers.start_wait:
-                self.released_at = now
-                self.log.info("moving: %d peers heard after %.2f s", heard, now - self.first_state_at)
-        return self.released_at is not None
 
     def _control(self, now: float) -> None:
         st = self.state
@@ -271,7 +165,7 @@ class Agent:
             # the stage the next state is for
             self.out.command(v.tolist(), st.tick, self.policy.request(st.world_time, st.dt), beacon, report)
             if self.beacon_tick != st.tick:
-                self._beacon(list(st.position), st.tick, st.world_time)
+                self.send_beacon(list(st.position), st.tick, st.world_time)
             self.answered_tick = st.tick
             self.counts["commands"] += 1
         if self.order.silent(now):
@@ -285,7 +179,7 @@ class Agent:
             if hello_due:
                 self._hello(now)
 
-    def _beacon(self, position: list[float], tick: int, world_time: float) -> None:
+    def send_beacon(self, position: list[float], tick: int, world_time: float) -> None:
         """One beacon per body tick: the sensing round's, or else the one after the command."""
         self.out.beacon(position, self._phase(world_time))
         self.beacon_tick = tick
@@ -343,7 +237,7 @@ class Agent:
                 events = inbox.wait(self._sleep_for(self.clock(), bucket.ready_at()))
                 now = self.clock()  # one time for everything that woke the loop
                 for got in inbox.arrivals(events):
-                    if self._handle(got.frames, got.from_body, now, got.peer, got.source_ok):
+                    if take(self, got, now):
                         if got.address is not None:
                             self.body.confirm(got.address)
                 self.counts["links_reset"] += inbox.watch_memory(now)

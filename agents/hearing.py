@@ -9,6 +9,7 @@ command. Every refusal is counted in the agent's counters (the dict it is given)
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import numpy as np
@@ -22,7 +23,7 @@ from .config import AgentConfig
 from .neighbors import NeighborTable, Verdict
 from .screen import PeerScreen
 
-__all__ = ["Hearing"]
+__all__ = ["Hearing", "StartHold"]
 
 
 class Hearing:
@@ -138,3 +139,26 @@ class Hearing:
             self.log.info(
                 "lost neighbours: restarting the schedule (epoch %d)", self.policy.clock.phase.epoch
             )
+
+
+class StartHold:
+    """Direct peers hold still at the start: until every other peer of the roster is heard, or
+    ``peers.start_wait`` seconds after the first state (moving before it knows where its neighbours
+    are, an agent's separation could not act, and the arrangement would follow the start order).
+    Peers heard through a simulator are never held."""
+
+    def __init__(self, cfg: AgentConfig, log: logging.Logger) -> None:
+        self.cfg, self.log = cfg, log
+        self.released_at: float | None = None if cfg.peers.kind == "direct" else -math.inf
+        self.first_state_at: float | None = None
+
+    def released(self, now: float, heard: int) -> bool:
+        """Whether the hold is over, ``heard`` peers being live at ``now``."""
+        if self.released_at is None:
+            if self.first_state_at is None:
+                self.first_state_at = now
+            peers = self.cfg.peers
+            if heard >= peers.others(self.cfg.agent_id) or now - self.first_state_at >= peers.start_wait:
+                self.released_at = now
+                self.log.info("moving: %d peers heard after %.2f s", heard, now - self.first_state_at)
+        return self.released_at is not None

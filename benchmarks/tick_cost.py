@@ -37,6 +37,8 @@ from fleet import cpu_model  # noqa: E402  (benchmarks/fleet.py, beside this scr
 
 from swarmcover.agents.agent import Agent  # noqa: E402
 from swarmcover.agents.config import AgentConfig  # noqa: E402
+from swarmcover.agents.intake import take  # noqa: E402
+from swarmcover.agents.loop import Arrival  # noqa: E402
 from swarmcover.law import BlobLaw  # noqa: E402
 from swarmcover.local import resolve_kernel  # noqa: E402
 from swarmcover.protocol import Neighbors, Patch, State, encode  # noqa: E402
@@ -134,7 +136,7 @@ def main() -> int:
 
         def tick(i: int, agent=agent, at=at) -> None:
             now = 0.1 * (at[0] + i)
-            agent._handle(frames[at[0] + i], True, now)
+            take(agent, Arrival(frames[at[0] + i], True), now)
             agent._control(now)
 
         def drain() -> None:  # the stand-in body reads the commands (not timed)
