@@ -22,7 +22,7 @@ from pathlib import Path
 
 import zmq
 
-from swarmcover.procmem import malloc_trim, resident_bytes
+from swarmcover.procmem import MemoryWatch
 from swarmcover.protocol import MAX_FRAME_BYTES, MAX_HEADER_BYTES
 
 __all__ = ["MEMORY_BUDGET", "QUIET_WALL", "PeerLinks", "SimLink", "UdpLink", "load_curve_keys"]
@@ -209,9 +209,7 @@ class PeerLinks:
             self.pub.zap_domain = b"swarmcover"
         self.pub.bind(bind)
         own = self.pub.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self.memory_budget, self.quiet_wall = int(memory_budget), float(quiet_wall)
-        self._rss0 = resident_bytes()
-        self._next_look, self._trim = 0.0, False
+        self.memory, self.quiet_wall = MemoryWatch(memory_budget), float(quiet_wall)
         self.resets = 0  # SUBs closed and made again for memory
         # one SUB per peer endpoint: (socket, its peer's id or None, endpoint, last complete message)
         self.subs: list[list] = []
@@ -249,14 +247,8 @@ class PeerLinks:
         """Look at this process's memory (at most every 0.1 s); past the budget, close and make
         again the SUBs quiet for ``quiet_wall``. Returns the sockets replaced (the caller's poller
         must drop them and take :meth:`poll_items` again); empty when nothing was done."""
-        if self._rss0 is None or now < self._next_look:
-            return []
-        self._next_look = now + 0.1
-        if self._trim:  # what the closed sockets held is free by now: give it back
-            self._trim = False
-            malloc_trim()
-        rss = resident_bytes()
-        if rss is None or rss - self._rss0 <= self.memory_budget:
+        grown = self.memory.over(now)
+        if grown is None:
             return []
         old = []
         for entry in self.subs:
@@ -266,9 +258,8 @@ class PeerLinks:
                 entry[0], entry[3] = self._sub(entry[1], entry[2]), now
         if old:
             self.resets += len(old)
-            self._trim = True
-            log.warning("memory grew %.0f MB: %d quiet peer links made again", (rss - self._rss0) / 2**20,
-                        len(old))  # fmt: skip
+            self.memory.freed()
+            log.warning("memory grew %.0f MB: %d quiet peer links made again", grown / 2**20, len(old))
         return old
 
     def send(self, frames: list[bytes]) -> bool:

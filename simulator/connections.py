@@ -25,7 +25,7 @@ from (ZeroMQ's ``SRCFD``), and closes connections that are over a bound:
   bytes since the guard started, every connection quiet for ``quiet_wall`` seconds is closed
   (``connections_memory``; ZeroMQ frees what it held). An honest agent speaks every tick and
   reconnects by itself if it was closed by mistake. Linux only (``/proc/self/statm``);
-  elsewhere :attr:`ConnectionGuard.memory_watch` is False;
+  elsewhere ``ConnectionGuard.memory.active`` is False;
 - **frames**: :meth:`ConnectionGuard.drop` closes the connection of a complete message that the
   caller refuses outright (more frames than any message to this socket has).
 
@@ -48,7 +48,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from swarmcover.logbudget import LogBudget
-from swarmcover.procmem import malloc_trim, resident_bytes
+from swarmcover.procmem import MemoryWatch
 
 __all__ = [
     "EVENTS_PER_SECOND",
@@ -104,6 +104,31 @@ def _peer(fd: int):
         return None
 
 
+class _Refusals:
+    """Refusal events waiting for the receiving thread, handed out at most
+    :data:`EVENTS_PER_SECOND` a second (the owner holds its lock)."""
+
+    def __init__(self) -> None:
+        self.pending: deque[tuple[str, dict]] = deque(maxlen=1000)
+        self._window = (0.0, 0)  # (start, handed out since)
+
+    def take(self, now: float) -> tuple[list[tuple[str, dict]], int]:
+        """The events to record now, and how many were only counted."""
+        start, used = self._window
+        if now - start >= 1.0:
+            start, used = now, 0
+        out, suppressed = [], 0
+        while self.pending:
+            item = self.pending.popleft()
+            if used < EVENTS_PER_SECOND:
+                out.append(item)
+                used += 1
+            else:
+                suppressed += 1
+        self._window = (start, used)
+        return out, suppressed
+
+
 class ConnectionGuard:
     """Bounds the connections of ``sock`` (a ROUTER not yet bound).
 
@@ -123,10 +148,7 @@ class ConnectionGuard:
         if max_total < 1 or per_key < 1 or silent_wall <= 0 or memory_budget <= 0 or quiet_wall <= 0:
             raise ValueError("connection bounds must be positive")
         self.max_total, self.per_key, self.silent_wall = int(max_total), int(per_key), float(silent_wall)
-        self.memory_budget, self.quiet_wall = int(memory_budget), float(quiet_wall)
-        self._rss0 = resident_bytes()
-        self.memory_watch = self._rss0 is not None
-        self._next_look, self._trim = 0.0, False
+        self.memory, self.quiet_wall = MemoryWatch(memory_budget, _MEMORY_EVERY), float(quiet_wall)
         events = zmq.EVENT_ACCEPTED | _GONE
         for e in _HANDSHAKE_FAILURES:
             events |= e
@@ -150,8 +172,7 @@ class ConnectionGuard:
             "events_suppressed": 0,
         }
         self._lock = threading.Lock()
-        self._pending: deque[tuple[str, dict]] = deque(maxlen=1000)
-        self._window = (0.0, 0)
+        self._refusals = _Refusals()
         self.quiet = LogBudget(log)
 
     # ------------------------------------------------------------ any thread
@@ -159,7 +180,7 @@ class ConnectionGuard:
         """Count a refusal ``kind``, queue its event and log it within the log budget."""
         with self._lock:
             self.counts[kind] = self.counts.get(kind, 0) + 1
-            self._pending.append((kind, details))
+            self._refusals.pending.append((kind, details))
             self.quiet.warning(kind, message, *args)
 
     def admit_key(self, key: str) -> bool:
@@ -241,28 +262,22 @@ class ConnectionGuard:
             self._quiet_fds.popleft()
             if c is not None and not c.spoke and self._close(fd):
                 self.note("connections_silent", {}, "a connection silent for %.0f s closed", self.silent_wall)
-        if self.memory_watch and now >= self._next_look:
-            self._next_look = now + _MEMORY_EVERY
-            self._check_memory(now)
-        return self._budgeted(now)
+        grown = self.memory.over(now)
+        self.counts["memory_peak_growth"] = self.memory.peak_growth
+        if grown is not None:
+            self._close_quiet(now, grown)
+        with self._lock:
+            events, suppressed = self._refusals.take(now)
+            self.counts["events_suppressed"] += suppressed
+        return events
 
-    def _check_memory(self, now: float) -> None:
-        """Close the quiet connections when the process has grown past its budget (one of them
-        is holding an unfinished multipart message)."""
-        if self._trim:  # what the closed connections held is free by now: give it back
-            self._trim = False
-            malloc_trim()
-        rss = resident_bytes()
-        if rss is None or self._rss0 is None:
-            return
-        grown = rss - self._rss0
-        self.counts["memory_peak_growth"] = max(self.counts["memory_peak_growth"], grown)
-        if grown <= self.memory_budget:
-            return
+    def _close_quiet(self, now: float, grown: int) -> None:
+        """The process grew past its budget (one of them is holding an unfinished multipart
+        message): close the quiet connections."""
         quiet = [fd for fd, c in self.conns.items() if now - max(c.last, c.accepted) >= self.quiet_wall]
         closed = sum(self._close(fd) for fd in quiet)
         if closed:
-            self._trim = True
+            self.memory.freed()
             self.note("connections_memory", {"closed": closed, "grown_mb": round(grown / 2**20)},
                       "memory grew %.0f MB: %d quiet connections closed", grown / 2**20, closed)  # fmt: skip
 
@@ -305,22 +320,6 @@ class ConnectionGuard:
             return False
         self._gone(fd)
         return True
-
-    def _budgeted(self, now: float) -> list[tuple[str, dict]]:
-        out = []
-        with self._lock:
-            start, used = self._window
-            if now - start >= 1.0:
-                start, used = now, 0
-            while self._pending:
-                item = self._pending.popleft()
-                if used < EVENTS_PER_SECOND:
-                    out.append(item)
-                    used += 1
-                else:
-                    self.counts["events_suppressed"] += 1
-            self._window = (start, used)
-        return out
 
     def close(self) -> None:
         try:
