@@ -209,16 +209,15 @@ class Renderer:
         for (x, y), s in zip(px, status, strict=True):
             col = STATUS_COLOURS.get(int(s), (255, 255, 255))
             if int(s) == Status.FAILED:  # a red cross, so it reads without colour too
-                pygame.draw.line(screen, col, (int(x) - 4, int(y) - 4), (int(x) + 4, int(y) + 4), 2)
-                pygame.draw.line(screen, col, (int(x) - 4, int(y) + 4), (int(x) + 4, int(y) - 4), 2)
+                _cross(screen, col, int(x), int(y))
             else:
                 pygame.draw.circle(screen, (0, 0, 0), (int(x), int(y)), 4)
                 pygame.draw.circle(screen, col, (int(x), int(y)), 3)
         for k, line in enumerate(hud):
             screen.blit(self.font.render(line, True, (255, 255, 255)), (8, 8 + 18 * k))
-        self._sparkline(screen, history)
+        draw_sparkline(screen, history)
         self._legend(screen, status)
-        self._scale_bar(screen)
+        draw_scale_bar(screen, float(self.bounds[0, 1] - self.bounds[0, 0]), self.scale, self.small)
 
     def _draw_underserved(self, screen: pygame.Surface, positions: np.ndarray, status: np.ndarray) -> None:
         cells = self.underserved_grid(positions, status)
@@ -268,38 +267,45 @@ class Renderer:
             if shape == "dot":
                 pygame.draw.circle(screen, col, (cx, cy), 3)
             elif shape == "cross":
-                pygame.draw.line(screen, col, (cx - 4, cy - 4), (cx + 4, cy + 4), 2)
-                pygame.draw.line(screen, col, (cx - 4, cy + 4), (cx + 4, cy - 4), 2)
+                _cross(screen, col, cx, cy)
             elif shape == "box":
                 pygame.draw.rect(screen, col, pygame.Rect(cx - 6, cy - 5, 12, 10))
             else:
                 pygame.draw.line(screen, col, (cx - 7, cy), (cx + 7, cy), 2)
             screen.blit(label, (x0 + 26, cy - 6))
 
-    def _scale_bar(self, screen: pygame.Surface) -> None:
-        """Bottom right: a round world length and its label."""
-        length = _nice_length(float(self.bounds[0, 1] - self.bounds[0, 0]))
-        n_px = max(1, round(length * self.scale))
-        x1, y = self.size[0] - 12, self.size[1] - 14
-        x0 = x1 - n_px
-        for a, b in (((x0, y), (x1, y)), ((x0, y - 4), (x0, y + 4)), ((x1, y - 4), (x1, y + 4))):
-            pygame.draw.line(screen, (0, 0, 0), (a[0], a[1] + 1), (b[0], b[1] + 1), 3)
-            pygame.draw.line(screen, (255, 255, 255), a, b, 1)
-        label = self.small.render(f"{length:g}", True, (255, 255, 255))
-        screen.blit(label, (x0 + (n_px - label.get_width()) // 2, y - 16))
 
-    def _sparkline(self, screen: pygame.Surface, history: Sequence[float]) -> None:
-        vals = np.asarray([v for v in history if np.isfinite(v)], dtype=np.float64)
-        if len(vals) < 2:
-            return
-        w, h = 160, 40
-        x0, y0 = self.size[0] - w - 8, 8
-        pygame.draw.rect(screen, (0, 0, 0), pygame.Rect(x0, y0, w, h))
-        if vals.min() > 0 and vals.max() > 10 * vals.min():  # spans decades: a log scale
-            vals = np.log10(vals)
-        lo, span = vals.min(), np.ptp(vals)
-        u = (vals - lo) / span if span > 0 else np.zeros_like(vals)
-        pts = [
-            (x0 + int(i * (w - 1) / (len(vals) - 1)), y0 + h - 2 - int(v * (h - 3))) for i, v in enumerate(u)
-        ]
-        pygame.draw.lines(screen, (255, 255, 255), False, pts, 1)
+def _cross(screen: pygame.Surface, colour: tuple, x: int, y: int) -> None:
+    pygame.draw.line(screen, colour, (x - 4, y - 4), (x + 4, y + 4), 2)
+    pygame.draw.line(screen, colour, (x - 4, y + 4), (x + 4, y - 4), 2)
+
+
+def draw_scale_bar(screen: pygame.Surface, width: float, scale: float, font: pygame.font.Font) -> None:
+    """Bottom right: a round world length (of a world ``width`` wide, ``scale`` pixels a unit) and
+    its label."""
+    length = _nice_length(width)
+    n_px = max(1, round(length * scale))
+    w, h = screen.get_size()
+    x1, y = w - 12, h - 14
+    x0 = x1 - n_px
+    for a, b in (((x0, y), (x1, y)), ((x0, y - 4), (x0, y + 4)), ((x1, y - 4), (x1, y + 4))):
+        pygame.draw.line(screen, (0, 0, 0), (a[0], a[1] + 1), (b[0], b[1] + 1), 3)
+        pygame.draw.line(screen, (255, 255, 255), a, b, 1)
+    label = font.render(f"{length:g}", True, (255, 255, 255))
+    screen.blit(label, (x0 + (n_px - label.get_width()) // 2, y - 16))
+
+
+def draw_sparkline(screen: pygame.Surface, history: Sequence[float]) -> None:
+    """Top right: the energy distance so far (a log scale when it spans decades)."""
+    vals = np.asarray([v for v in history if np.isfinite(v)], dtype=np.float64)
+    if len(vals) < 2:
+        return
+    w, h = 160, 40
+    x0, y0 = screen.get_size()[0] - w - 8, 8
+    pygame.draw.rect(screen, (0, 0, 0), pygame.Rect(x0, y0, w, h))
+    if vals.min() > 0 and vals.max() > 10 * vals.min():  # spans decades: a log scale
+        vals = np.log10(vals)
+    lo, span = vals.min(), np.ptp(vals)
+    u = (vals - lo) / span if span > 0 else np.zeros_like(vals)
+    pts = [(x0 + int(i * (w - 1) / (len(vals) - 1)), y0 + h - 2 - int(v * (h - 3))) for i, v in enumerate(u)]
+    pygame.draw.lines(screen, (255, 255, 255), False, pts, 1)
