@@ -59,7 +59,30 @@ class Fleet:
         """Run the simulator in this thread (until its duration or ``max_ticks``)."""
         self.sim.run(max_ticks=max_ticks)
 
+    def run_in_thread(self) -> None:
+        """Run the simulator in a thread of its own (its clock real time, or lockstep); :meth:`join`
+        waits for it and raises what it raised."""
+
+        def target() -> None:
+            try:
+                self.sim.run()
+            except BaseException as exc:  # handed to join()
+                self.error = exc
+
+        self.thread = threading.Thread(target=target, daemon=True)
+        self.thread.start()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+        if self.thread.is_alive():
+            raise TimeoutError(f"the simulator is still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+
     def close(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            self.sim.stop()
+            self.thread.join(10.0)
         stop_all(list(self.procs.values()))
         if not self.sim.link.closed:
             self.sim.close()

@@ -84,17 +84,17 @@ def test_one_agent_flies_a_mavsdk_copter_by_velocity_setpoints_without_arming_it
         copter.close()
 
 
-def _simulated_fleet(fleets, starts: np.ndarray, seconds: float) -> np.ndarray:
+def _simulated_fleet(fleets, starts: np.ndarray, seconds: float):
     """The same five agents (the same law settings) on the simulator's bodies, in real time,
     their beacons through its radio: a real :class:`swarmcover.simulator.server.Simulator` serving real
-    agent processes (``tests/simfleet.py``). Returns the final positions."""
+    agent processes (``tests/simfleet.py``), running in a thread while the test goes on."""
     cfg = {
         "bounds": BOUNDS, "target": TARGET, "positions": starts.tolist(), "eps": 5.0, "speed_limit": 3.0,
         "tick": 0.05, "clock": "realtime", "duration": seconds, "command_ttl_wall": 0.5,
     }  # fmt: skip
     fleet = fleets(cfg, mass=0.2, r_min=2.0, rate_hz=20.0, beacon_ttl=0.5, forget_after=2.0)
-    fleet.run()
-    return fleet.sim.world.x.copy()
+    fleet.run_in_thread()
+    return fleet
 
 
 def test_five_agents_fly_mavsdk_copters_cover_as_on_simulator_bodies_and_fail_safe(fleets):
@@ -103,10 +103,11 @@ def test_five_agents_fly_mavsdk_copters_cover_as_on_simulator_bodies_and_fail_sa
     reaches on the simulator's bodies in the same time. Then a SIGKILLed agent's copter gets no setpoint
     after the kill and comes to rest within its setpoint timeout plus the time to brake; and a
     copter whose link to its agent falls silent (heartbeat and telemetry cut, the agent still
-    reaching it) is reported lost by its agent, which holds it (zero setpoints) and keeps running."""
+    reaching it) is reported lost by its agent, which holds it (zero setpoints) and keeps running.
+    The simulated fleet runs beside the flown one (both are light: ten agents at 20 Hz)."""
     n, seconds = 5, 20.0
     starts = np.array([[3.0, 3.0], [6.0, 3.0], [3.0, 6.0], [6.0, 6.0], [4.5, 8.0]])
-    simulated = _simulated_fleet(fleets, starts, seconds)
+    reference = _simulated_fleet(fleets, starts, seconds)
     udp = [_free_port() for _ in range(n)]
     pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n)]
     relay = UdpRelay(udp[1])  # copter 1 reaches its agent through a relay that can be cut
@@ -124,6 +125,8 @@ def test_five_agents_fly_mavsdk_copters_cover_as_on_simulator_bodies_and_fail_sa
         assert all(p.poll() is None for p in procs), [agent_output(p) for p in procs]
         time.sleep(seconds)  # real time: the copters fly while the agents run
         flown = np.array([c.state()[0] for c in copters])
+        reference.join(60.0)
+        simulated = reference.sim.world.x.copy()
         ed_sim, ed_flown = _energy_distance(simulated), _energy_distance(flown)
         print(f"\nenergy distance after {seconds:g} s: simulator bodies {ed_sim:.4f}, "
               f"MAVSDK copters {ed_flown:.4f} (start {_energy_distance(starts):.4f})")  # fmt: skip
