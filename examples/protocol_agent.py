@@ -65,6 +65,110 @@ def _envelope(h: dict) -> None:
     _int(h["agent_id"], 0, U31), _int(h["epoch"], 0, U63), _int(h["seq"], 0, U63), _num(h["t"], 0, 1e11)
 
 
+def use_curve(sock: zmq.Socket, curve: dict) -> None:
+    """Make ``sock`` a CURVE client with the key files of the config's ``curve`` (see Key files)."""
+
+    def key(path: str, name: str) -> bytes:
+        for line in open(path, encoding="utf-8"):
+            k, _, v = line.strip().partition("=")
+            if k.strip() == name:
+                return v.strip().strip('"').encode()
+        raise SystemExit(f"{path}: no {name}")
+
+    sock.curve_publickey = key(curve["secret_key"], "public-key")
+    sock.curve_secretkey = key(curve["secret_key"], "secret-key")
+    sock.curve_serverkey = key(curve["server_key"], "public-key")
+
+
+def parse_patch(p: dict, buf: bytes, d: int, eps: float) -> tuple:
+    """A state's patch: ``(coef (*shape, d + 1), origin, spacing)``, every rule checked."""
+    _fields(p, {"eps", "origin", "spacing", "shape", "buffer", "dtype"}, {"smoothing"})
+    if p["dtype"] != "<f8" or not math.isclose(_num(p["eps"], 0, 1e12, True), eps, rel_tol=1e-9):
+        raise Reject("patch eps/dtype")
+    if "smoothing" in p and p["smoothing"] is not None:
+        _num(p["smoothing"], 0, 1e12)
+    origin, spacing = np.array(_vec(p["origin"], d)), np.array(_vec(p["spacing"], d))
+    shape = [_int(s, 4, 257) for s in p["shape"]] if type(p["shape"]) is list else None
+    if np.any(spacing <= 0) or shape is None or len(shape) != d:
+        raise Reject("patch geometry")
+    coef = np.frombuffer(buf, dtype="<f8")
+    if coef.size * 8 != len(buf) or coef.size != math.prod(shape) * (d + 1) or not np.all(np.isfinite(coef)):
+        raise Reject("patch buffer")
+    return coef.reshape(*shape, d + 1), origin, spacing
+
+
+def parse_rows(nb: dict, buf: bytes, d: int) -> np.ndarray:
+    """A state's relayed neighbour rows ``(count, d + 3 [+ 2])``, every value checked."""
+    _fields(nb, {"count", "buffer", "dtype"}, {"phase"})
+    count, phase = _int(nb["count"], 0, 8193), nb.get("phase", False)
+    if nb["dtype"] != "<f8" or type(phase) is not bool:
+        raise Reject("rows header")
+    cols = d + 3 + (2 if phase else 0)
+    rows = np.frombuffer(buf, dtype="<f8")
+    if rows.size * 8 != len(buf) or rows.size != count * cols or not np.all(np.isfinite(rows)):
+        raise Reject("rows buffer")
+    rows = rows.reshape(count, cols)
+    ids, t, pos, mass = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + d], rows[:, 2 + d]
+    ok = (ids == np.floor(ids)) & (ids >= 0) & (ids < U31) & (t >= 0) & (t <= 1e11)
+    ok &= np.all(np.abs(pos) <= 1e12, axis=1) & (mass > 0) & (mass <= 1)
+    if phase:
+        ep, age = rows[:, -2], rows[:, -1]
+        ok &= ((ep == -1) | ((ep == np.floor(ep)) & (ep >= 0) & (ep < U31))) & (age >= 0) & (age <= 1e11)
+    if not np.all(ok):
+        raise Reject("rows values")
+    return rows
+
+
+def parse_path(h: dict, frames: list[bytes], bounds: np.ndarray) -> tuple[int, list[float], np.ndarray]:
+    """A path message's ``(plan, times, points (k, d))``, every rule checked."""
+    d = len(bounds)
+    _fields(h, ENVELOPE | {"plan", "times", "points"}, set())
+    if frames or type(h["times"]) is not list or type(h["points"]) is not list:
+        raise Reject("path")
+    plan = _int(h["plan"], 0, U31)
+    times = [_num(t, 0, 1e11) for t in h["times"]]
+    points = [_vec(p, d) for p in h["points"]]
+    if len(times) != len(points) or len(times) > 256 or len(times) == 1:
+        raise Reject("path nodes")
+    if any(b <= a for a, b in itertools.pairwise(times)):
+        raise Reject("path times")
+    pts = np.array(points).reshape(-1, d)
+    if np.any(pts < bounds[:, 0]) or np.any(pts > bounds[:, 1]):
+        raise Reject("path leaves the domain")
+    return plan, times, pts
+
+
+class Peers:
+    """What the agent heard of its peers: ``id -> [position, mass, heard (monotonic), t]``, a
+    beacon live for ``ttl`` seconds, forgotten after ``forget``; an older ``t`` than the one held
+    is refused (counted in ``counters["rejected"]``)."""
+
+    def __init__(self, own: int, d: int, ttl: float, forget: float, counters: dict) -> None:
+        self.own, self.d, self.ttl, self.forget, self.counters = own, d, ttl, forget, counters
+        self.table: dict[int, list] = {}
+
+    def take(self, rows: np.ndarray) -> None:
+        now = time.monotonic()
+        for row in rows:
+            pid, t = int(row[0]), float(row[1])
+            if pid == self.own:
+                continue
+            old = self.table.get(pid)
+            if old is not None and t < old[3]:
+                self.counters["rejected"] += 1
+                continue
+            self.table[pid] = [row[2 : 2 + self.d].copy(), float(row[2 + self.d]), now, t]
+
+    def live(self) -> tuple[list[int], np.ndarray, np.ndarray]:
+        """The live peers' ids, positions ``(k, d)`` and masses ``(k,)``."""
+        now = time.monotonic()
+        for pid in [p for p, e in self.table.items() if now - e[2] > self.forget]:
+            del self.table[pid]
+        ids = [p for p, e in self.table.items() if now - e[2] <= self.ttl]
+        pos = np.array([self.table[p][0] for p in ids]).reshape(-1, self.d)
+        return ids, pos, np.array([self.table[p][1] for p in ids])
+
+
 # ---------------------------------------------------------------------------- the agent
 class Agent:
     def __init__(self, cfg: dict) -> None:
@@ -87,29 +191,17 @@ class Agent:
         ):
             self.sock.setsockopt(opt, val)
         if not cfg.get("insecure"):
-            self._curve(cfg["curve"])
+            use_curve(self.sock, cfg["curve"])
         self.sock.connect(cfg["body"]["endpoint"])
         self.body = None  # (epoch, seq) of the body's latest message taken
         self.field = None  # (coef, origin, spacing), the held patch
-        self.peers: dict[int, list] = {}  # id -> [position, mass, heard (monotonic), t]
+        self.counters = dict(messages_in=0, messages_out=0, rejected=0, commands=0, failsafe=0, stale=0)
+        self.peers = Peers(self.id, self.d, self.ttl, self.forget, self.counters)
         self.path = None  # (plan, times, points)
         self.plan = -1
-        self.counters = dict(messages_in=0, messages_out=0, rejected=0, commands=0, failsafe=0, stale=0)
         self.last_state = None  # monotonic time of the last state taken
         self.last_tick, self.beacon_tick, self.tokens, self.refill = 0, -1, 2.0, time.monotonic()
         self.stop = False
-
-    def _curve(self, curve: dict) -> None:
-        def key(path: str, name: str) -> bytes:
-            for line in open(path, encoding="utf-8"):
-                k, _, v = line.strip().partition("=")
-                if k.strip() == name:
-                    return v.strip().strip('"').encode()
-            raise SystemExit(f"{path}: no {name}")
-
-        self.sock.curve_publickey = key(curve["secret_key"], "public-key")
-        self.sock.curve_secretkey = key(curve["secret_key"], "secret-key")
-        self.sock.curve_serverkey = key(curve["server_key"], "public-key")
 
     # ------------------------------------------------------------------ sending
     def send(self, kind: str, **fields) -> None:
@@ -172,8 +264,8 @@ class Agent:
             [] if nb is None else [nb.get("buffer")]
         )
         self._buffers(declared, frames)
-        fld = None if patch is None else self._patch(patch, frames[patch["buffer"]])
-        rows = None if nb is None else self._rows(nb, frames[nb["buffer"]])
+        fld = None if patch is None else parse_patch(patch, frames[patch["buffer"]], self.d, self.eps)
+        rows = None if nb is None else parse_rows(nb, frames[nb["buffer"]], self.d)
         r = self.cutoff * math.sqrt(2) * self.eps
         if fld is not None and not covers(x, r / 2, fld[1], fld[2], fld[0].shape[:-1]):
             raise Reject("patch does not cover")
@@ -185,7 +277,7 @@ class Agent:
         if fld is not None:
             self.field = fld
         if rows is not None:
-            self._take_rows(rows)
+            self.peers.take(rows)
         self.last_state = time.monotonic()
         if reply == "beacon":
             self.send("beacon", position=h["position"], mass=self.m)
@@ -201,79 +293,16 @@ class Agent:
         self.counters["commands"] += 1
         self.last_tick = tick
 
-    def _patch(self, p: dict, buf: bytes) -> tuple:
-        _fields(p, {"eps", "origin", "spacing", "shape", "buffer", "dtype"}, {"smoothing"})
-        if p["dtype"] != "<f8" or not math.isclose(_num(p["eps"], 0, 1e12, True), self.eps, rel_tol=1e-9):
-            raise Reject("patch eps/dtype")
-        if "smoothing" in p and p["smoothing"] is not None:
-            _num(p["smoothing"], 0, 1e12)
-        origin, spacing = np.array(_vec(p["origin"], self.d)), np.array(_vec(p["spacing"], self.d))
-        shape = [_int(s, 4, 257) for s in p["shape"]] if type(p["shape"]) is list else None
-        if np.any(spacing <= 0) or shape is None or len(shape) != self.d:
-            raise Reject("patch geometry")
-        coef = np.frombuffer(buf, dtype="<f8")
-        if (
-            coef.size * 8 != len(buf)
-            or coef.size != math.prod(shape) * (self.d + 1)
-            or not np.all(np.isfinite(coef))
-        ):
-            raise Reject("patch buffer")
-        return coef.reshape(*shape, self.d + 1), origin, spacing
-
-    def _rows(self, nb: dict, buf: bytes) -> np.ndarray:
-        _fields(nb, {"count", "buffer", "dtype"}, {"phase"})
-        count, phase = _int(nb["count"], 0, 8193), nb.get("phase", False)
-        if nb["dtype"] != "<f8" or type(phase) is not bool:
-            raise Reject("rows header")
-        cols = self.d + 3 + (2 if phase else 0)
-        rows = np.frombuffer(buf, dtype="<f8")
-        if rows.size * 8 != len(buf) or rows.size != count * cols or not np.all(np.isfinite(rows)):
-            raise Reject("rows buffer")
-        rows = rows.reshape(count, cols)
-        ids, t, pos, mass = rows[:, 0], rows[:, 1], rows[:, 2 : 2 + self.d], rows[:, 2 + self.d]
-        ok = (ids == np.floor(ids)) & (ids >= 0) & (ids < U31) & (t >= 0) & (t <= 1e11)
-        ok &= np.all(np.abs(pos) <= 1e12, axis=1) & (mass > 0) & (mass <= 1)
-        if phase:
-            ep, age = rows[:, -2], rows[:, -1]
-            ok &= ((ep == -1) | ((ep == np.floor(ep)) & (ep >= 0) & (ep < U31))) & (age >= 0) & (age <= 1e11)
-        if not np.all(ok):
-            raise Reject("rows values")
-        return rows
-
-    def _take_rows(self, rows: np.ndarray) -> None:
-        now = time.monotonic()
-        for row in rows:
-            pid, t = int(row[0]), float(row[1])
-            if pid == self.id:
-                continue
-            old = self.peers.get(pid)
-            if old is not None and t < old[3]:
-                self.counters["rejected"] += 1
-                continue
-            self.peers[pid] = [row[2 : 2 + self.d].copy(), float(row[2 + self.d]), now, t]
-
     def _beacon(self, h: dict, frames: list[bytes]) -> None:
         _fields(h, ENVELOPE | {"position", "mass"}, {"phase"})
         if frames:
             raise Reject("frames")
         x = np.array(_vec(h["position"], self.d))
         row = np.array([[h["agent_id"], h["t"], *x, _num(h["mass"], 0, 1, True)]])
-        self._take_rows(row)
+        self.peers.take(row)
 
     def _path(self, h: dict, frames: list[bytes]) -> None:
-        _fields(h, ENVELOPE | {"plan", "times", "points"}, set())
-        if frames or type(h["times"]) is not list or type(h["points"]) is not list:
-            raise Reject("path")
-        plan = _int(h["plan"], 0, U31)
-        times = [_num(t, 0, 1e11) for t in h["times"]]
-        points = [_vec(p, self.d) for p in h["points"]]
-        if len(times) != len(points) or len(times) > 256 or len(times) == 1:
-            raise Reject("path nodes")
-        if any(b <= a for a, b in itertools.pairwise(times)):
-            raise Reject("path times")
-        pts = np.array(points).reshape(-1, self.d)
-        if np.any(pts < self.bounds[:, 0]) or np.any(pts > self.bounds[:, 1]):
-            raise Reject("path leaves the domain")
+        plan, times, pts = parse_path(h, frames, self.bounds)
         self._order(h)
         if plan <= self.plan:
             return
@@ -285,24 +314,16 @@ class Agent:
         if frames:
             raise Reject("frames")
         self._order(h)
-        self.send("stats", counters=dict(self.counters), neighbors=len(self._live()[0]))
+        self.send("stats", counters=dict(self.counters), neighbors=len(self.peers.live()[0]))
 
     # ------------------------------------------------------------------ deciding
-    def _live(self) -> tuple[list[int], np.ndarray, np.ndarray]:
-        now = time.monotonic()
-        for pid in [p for p, e in self.peers.items() if now - e[2] > self.forget]:
-            del self.peers[pid]
-        ids = [p for p, e in self.peers.items() if now - e[2] <= self.ttl]
-        pos = np.array([self.peers[p][0] for p in ids]).reshape(-1, self.d)
-        return ids, pos, np.array([self.peers[p][1] for p in ids])
-
     def _command(self, x: np.ndarray, wt: float, dt: float | None) -> np.ndarray:
         if self.path is not None and wt < self.path[0][-1]:
             step = dt or 1.0 / self.rate
             times, pts = self.path
             target = np.array([np.interp(wt + step, times, pts[:, a]) for a in range(self.d)])
             return sat((target - x) / step, self.vmax)
-        ids, pos, mass = self._live()
+        ids, pos, mass = self.peers.live()
         v = sat(
             self.gain * law(x, self.m, pos, mass, self.eps, self.cutoff, self.field, self.bounds), self.vmax
         )
