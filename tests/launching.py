@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -128,3 +129,19 @@ class Launches:
 
 def summary_of(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
+
+
+def assert_png(path: Path) -> tuple[int, int]:
+    """The size of the PNG at ``path`` (read by pygame: a real image, not just a file)."""
+    import pygame
+
+    assert path.is_file(), path
+    img = pygame.image.load(str(path))
+    return img.get_size()
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port on loopback that nothing holds now (TCP by default; ``socket.SOCK_DGRAM``: UDP)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

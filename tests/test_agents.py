@@ -200,12 +200,6 @@ def test_hostile_messages_are_rejected_and_counted(fuzz_target, frames):
     assert after.messages_in == before.messages_in + 2  # the junk and the stats request
 
 
-def _free_port(kind=socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("security", ["insecure", "curve"])
 def test_direct_mode_fleet_converges_without_a_simulator(security, rng, tmp_path):
     """5 agents, UDP bodies that are simple integrators run here, beacons PUB/SUB between agents

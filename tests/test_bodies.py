@@ -14,6 +14,7 @@ import time
 import numpy as np
 import pytest
 from harness import agent_output, start_agent, stop_all, wait_until
+from launching import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -24,12 +25,6 @@ from vehicles import MavsdkCopter, UdpRelay  # noqa: E402
 
 BOUNDS = [[0.0, 40.0], [0.0, 40.0]]
 TARGET = {"means": [[14.0, 26.0], [28.0, 14.0]], "covs": [12.0, 12.0]}
-
-
-def _free_port(kind=socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _config(i: int, body: dict, peers: dict, **over) -> dict:
@@ -53,10 +48,10 @@ def test_one_agent_flies_a_mavsdk_copter_by_velocity_setpoints_without_arming_it
     demand with velocity-only SET_POSITION_TARGET_LOCAL_NED (frame LOCAL_NED, altitude held),
     never arms it (``arm`` is off by default), counts a NaN position and flies on, and leaves the
     copter holding (a zero setpoint) when it stops."""
-    port = _free_port()
+    port = free_port(socket.SOCK_DGRAM)
     copter = MavsdkCopter(port, system_id=1, start=[4.0, 4.0])
     body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{port}"}
-    peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}", "roster": []}
+    peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{free_port()}", "roster": []}
     proc = start_agent(_config(0, body, peers, mass=1.0), log_level="INFO")
     try:
         wait_until(lambda: len(copter.setpoints) > 20 or proc.poll() is not None, 60.0, "setpoints")
@@ -108,8 +103,8 @@ def test_five_agents_fly_mavsdk_copters_cover_as_on_simulator_bodies_and_fail_sa
     n, seconds = 5, 20.0
     starts = np.array([[3.0, 3.0], [6.0, 3.0], [3.0, 6.0], [6.0, 6.0], [4.5, 8.0]])
     reference = _simulated_fleet(fleets, starts, seconds)
-    udp = [_free_port() for _ in range(n)]
-    pub = [f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}" for _ in range(n)]
+    udp = [free_port(socket.SOCK_DGRAM) for _ in range(n)]
+    pub = [f"tcp://127.0.0.1:{free_port()}" for _ in range(n)]
     relay = UdpRelay(udp[1])  # copter 1 reaches its agent through a relay that can be cut
     copters = [
         MavsdkCopter(relay.port if i == 1 else udp[i], system_id=i + 1, start=starts[i]) for i in range(n)
@@ -164,10 +159,10 @@ def test_the_geofence_keeps_setpoints_that_would_leave_the_fence_from_being_sent
     """A copter standing inside a no-go zone of the agent's map (blown there, say): every step
     out of it would cross the zone, so every setpoint the law asks for is refused by the fence
     (counted, logged) and the copter is only ever told to hold."""
-    port = _free_port()
+    port = free_port(socket.SOCK_DGRAM)
     copter = MavsdkCopter(port, system_id=3, start=[20.0, 20.0])
     body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{port}", "fence_horizon": 1.0}
-    peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}", "roster": []}
+    peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{free_port()}", "roster": []}
     target = dict(TARGET, zones=[{"kind": "disk", "center": [20.0, 20.0], "radius": 6.0}])
     proc = start_agent(_config(0, body, peers, mass=1.0, target=target), log_level="INFO")
     try:
@@ -197,13 +192,14 @@ def test_a_missing_extra_a_silent_vehicle_and_an_unreachable_one_are_named_error
     """Each ends the agent before it runs, with exit status 2 and a message that names what to do
     or what did not answer: pymavlink not installed (the extra named), a vehicle that never
     sends a heartbeat (the endpoint and the time waited), a TCP vehicle that refuses."""
-    peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}", "roster": []}
+    peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{free_port()}", "roster": []}
     # an install without the extra: a pymavlink that cannot be imported, first on the path
     shim = tmp_path / "shim" / "pymavlink"
     shim.mkdir(parents=True)
     (shim / "__init__.py").write_text("raise ImportError('pymavlink is not installed (test shim)')\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(shim.parent), os.environ.get("PYTHONPATH", "")]))
-    body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{_free_port()}", "connect_timeout": 1.0}
+    udp = free_port(socket.SOCK_DGRAM)
+    body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{udp}", "connect_timeout": 1.0}
     r = _run_agent(_config(0, body, peers), env)
     assert r.returncode == 2 and "pip install 'swarmcover[mavlink]'" in r.stderr, r.stderr[-2000:]
     # nothing at the other end: no heartbeat within connect_timeout
@@ -214,7 +210,7 @@ def test_a_missing_extra_a_silent_vehicle_and_an_unreachable_one_are_named_error
     # a TCP endpoint nobody listens on
     body = {
         "kind": "mavlink",
-        "connect": f"tcp:127.0.0.1:{_free_port(socket.SOCK_STREAM)}",
+        "connect": f"tcp:127.0.0.1:{free_port()}",
         "connect_timeout": 1.0,
     }
     r = _run_agent(_config(0, body, peers))
@@ -225,10 +221,10 @@ def test_arm_true_arms_through_the_autopilots_action_server_and_arm_false_never_
     """``arm = true``: the agent arms the copter once it answers (MAVSDK's action server takes the
     MAV_CMD_COMPONENT_ARM_DISARM and reports it), then flies it; the default never arms."""
     for arm in (True, False):
-        port = _free_port()
+        port = free_port(socket.SOCK_DGRAM)
         copter = MavsdkCopter(port, system_id=4, start=[4.0, 4.0])
         body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{port}", "arm": arm}
-        peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port(socket.SOCK_STREAM)}", "roster": []}
+        peers = {"kind": "direct", "bind": f"tcp://127.0.0.1:{free_port()}", "roster": []}
         proc = start_agent(_config(0, body, peers, mass=1.0), log_level="INFO")
         try:
             wait_until(lambda: len(copter.setpoints) > 30 or proc.poll() is not None, 60.0, "setpoints")  # noqa: B023

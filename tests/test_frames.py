@@ -13,17 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from launching import events_of, summary_of, wait_until
+from launching import events_of, free_port, summary_of, wait_until
 
 pytestmark = pytest.mark.integration
 
 LAUNCH = Path(__file__).resolve().parents[1] / "launch"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _memory_mb(pid: int, key: str) -> float:
@@ -87,7 +81,7 @@ def test_many_frames_a_huge_frame_or_an_endless_message_cost_a_connection_not_th
     4 GB before). Each attacker's connection is closed, the simulator's peak memory stays within
     its budget (512 MiB over the start) plus what comes in before the next look, what was held
     is given back, and the run ends whole with every robot alive."""
-    port = _free_port()
+    port = free_port()
     out = tmp_path / "run"
     p = launches.start(str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--duration", "32",
                        "--bind", f"tcp://127.0.0.1:{port}", out=out)  # fmt: skip
@@ -228,7 +222,7 @@ def test_an_endless_message_from_a_direct_peer_costs_its_link_not_the_agent():
         "agent_id": 0, "bounds": [[0, 1], [0, 1]], "eps": 0.2, "mass": 0.5, "speed_limit": 0.5,
         "rate_hz": 200.0, "state_timeout": 5.0, "insecure": True,
         "body": {"kind": "udp", "listen": f"127.0.0.1:{port}"},
-        "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port()}",
+        "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{free_port()}",
                   "roster": [f"tcp://127.0.0.1:{evil.port}"]},
         "target": {"means": [[0.6, 0.6]], "covs": [0.02]},
     }  # fmt: skip

@@ -4,13 +4,13 @@ what it puts on the wire carries ROS 2's names, as another DDS participant disco
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import time
 
 import numpy as np
 import pytest
 from harness import agent_output, start_agent, stop_all, wait_until
+from launching import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -19,12 +19,6 @@ pytest.importorskip("cyclonedds", reason="the ros2 body needs cyclonedds (the ro
 from vehicles import Ros2Robot, use_loopback_dds  # noqa: E402
 
 BOUNDS = [[0.0, 20.0], [0.0, 20.0]]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _matched(entity, which: str, timeout: float = 20.0):
@@ -57,7 +51,7 @@ def test_an_agent_drives_a_ros2_robot_over_dds_with_ros2_names(monkeypatch):
     cfg = {
         "agent_id": 7, "bounds": BOUNDS, "eps": 3.0, "mass": 1.0, "speed_limit": 1.5, "rate_hz": 20.0,
         "insecure": True, "body": {"kind": "ros2", "namespace": "robot7", "connect_timeout": 30.0},
-        "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port()}", "roster": []},
+        "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{free_port()}", "roster": []},
         "target": {"means": [[14.0, 12.0]], "covs": [4.0]},
     }  # fmt: skip
     proc = start_agent(cfg, log_level="INFO")
@@ -96,7 +90,7 @@ def test_an_agent_with_no_robot_on_the_topic_stops_with_the_topic_named():
     cfg = {
         "agent_id": 1, "bounds": BOUNDS, "eps": 3.0, "mass": 1.0, "speed_limit": 1.5, "insecure": True,
         "body": {"kind": "ros2", "namespace": "nobody", "domain_id": 17, "connect_timeout": 1.0},
-        "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{_free_port()}", "roster": []},
+        "peers": {"kind": "direct", "bind": f"tcp://127.0.0.1:{free_port()}", "roster": []},
         "target": {"means": [[14.0, 12.0]], "covs": [4.0]},
     }  # fmt: skip
     cmd = [sys.executable, "-m", "swarmcover.cli.main", "agent", "--json", json.dumps(cfg)]
