@@ -158,7 +158,9 @@ def metrics_figure(metrics: dict[str, Sequence[float]], events: Sequence[dict], 
         ax.grid(alpha=0.3, which="both")
     axes[0].set_title(title)
     axes[-1].set_xlabel("world time (red: failures, green: restarts / revivals; v: minimum)")
-    fig.tight_layout()
+    # margins in inches, fixed: tight_layout measured every label and took most of the picture's time
+    h = fig.get_figheight()
+    fig.subplots_adjust(left=0.12, right=0.97, top=1 - 0.45 / h, bottom=0.55 / h, hspace=0.18)
     return fig
 
 
