@@ -1,7 +1,8 @@
 """The radio model: who hears a beacon, when, and what is lost.
 
 A beacon sent by robot ``s`` at time ``t`` reaches every other robot ``r`` of the given candidate
-set within ``range`` of ``s`` (one k-d tree query per beacon), unless ``s`` or ``r`` is inside a
+set within ``range`` of ``s`` (the beacons handed over between two reads of the radio share one k-d
+tree query: one drain of the simulator's socket, not one query a beacon), unless ``s`` or ``r`` is inside a
 blackout region, or the copy is lost (independently, probability ``loss``). A copy arrives at
 ``t + latency + U(0, jitter)``. The clock is the caller's (world time in lockstep, wall time in
 real time).
@@ -135,7 +136,8 @@ class Radio:
         self.latency, self.jitter = float(latency), float(jitter)
         self.blackouts = list(blackouts)
         self.rng = rng if rng is not None else np.random.default_rng()
-        self.counters = RadioCounters()
+        self._counters = RadioCounters()
+        self._pending: list[tuple] = []  # beacons handed over, not yet delivered (see send)
         self.ids = np.asarray(roster, dtype=np.int64)
         self.index = {int(a): k for k, a in enumerate(self.ids)}
         n, self.dim = len(self.ids), int(dim)
@@ -164,6 +166,7 @@ class Radio:
 
     def update(self, ids: np.ndarray, positions: np.ndarray) -> None:
         """Set who can receive (robots with a working radio) and where they are; call once per tick."""
+        self._deliver()  # what was sent went out among the robots where they were
         self._tree_idx = np.array([self.index[int(a)] for a in ids], dtype=np.int64)
         pos = np.asarray(positions, dtype=np.float64)
         dark = self.in_blackout(pos) if self.blackouts else np.zeros(len(pos), dtype=bool)
@@ -183,67 +186,73 @@ class Radio:
         phase: tuple[int, float] | None = None,
     ) -> None:
         """Hand the radio, at ``now``, a beacon from ``sender`` at ``position`` (the beacon's own
-        ``t``, ``mass`` and schedule ``phase`` (epoch, age) travel with it)."""
-        self.counters.sent += 1
+        ``t``, ``mass`` and schedule ``phase`` (epoch, age) travel with it). Beacons are delivered
+        in batches: every read of the radio (:meth:`collect`, :meth:`update`, :meth:`forget`,
+        :meth:`last_heard`, :attr:`counters`) first delivers what was sent before it, so no reader
+        can tell; one drain of the simulator's socket costs one neighbour query, not one a beacon."""
+        self._counters.sent += 1
         if not can_send:
-            self.counters.dropped_sender_down += 1
+            self._counters.dropped_sender_down += 1
             return
         if self._tree is None:
             return
-        position = np.asarray(position, dtype=np.float64)
+        position = np.array(position, dtype=np.float64)
         if self.blackouts and self.in_blackout(position[None])[0]:
-            self.counters.dropped_blackout += 1
+            self._counters.dropped_blackout += 1
             return
-        s = self.index[int(sender)]
-        near = np.asarray(self._tree.query_ball_point(position, self.range), dtype=np.int64)
-        near = np.take(self._tree_idx, near)  # roster indices of who is in range
-        near = near[near != s]
-        if self._any_dark:
-            dark = self._dark_roster[near]
-            self.counters.dropped_blackout += int(dark.sum())
-            near = near[~dark]
-        if self.loss > 0 and len(near):
-            kept = self.rng.random(len(near)) >= self.loss
-            self.counters.dropped_loss += int(len(near) - kept.sum())
-            near = near[kept]
-        if not len(near):
-            return
-        tail = np.array(
-            [float(mass), -1.0, 0.0] if phase is None else [float(mass), float(phase[0]), float(phase[1])]
-        )
-        if self.latency == 0.0 and self.jitter == 0.0:  # arrives at once: straight into the stores
-            self._store(s, near, now, float(t), position, tail)
-            return
-        arrivals = np.full(len(near), now + self.latency)
-        if self.jitter > 0:
-            arrivals += self.rng.random(len(near)) * self.jitter
-        chunk = _Chunk(s, near, arrivals, float(t), position.copy(), tail)
-        self._order += 1
-        heapq.heappush(self._flight, (float(arrivals.min()), self._order, chunk))
+        tail = (float(mass), -1.0, 0.0) if phase is None else (float(mass), float(phase[0]), float(phase[1]))
+        self._pending.append((self.index[int(sender)], position, float(t), tail, float(now)))
 
-    def _store(
-        self,
-        s: int,
-        r: np.ndarray,
-        arrivals: np.ndarray | float,
-        t: float,
-        position: np.ndarray,
-        tail: np.ndarray,
-    ) -> None:
-        """Copies of sender ``s``'s beacon (sent at ``t``) arrive at receivers ``r``: each keeps
-        it unless it holds a newer one."""
+    @property
+    def counters(self) -> RadioCounters:
+        self._deliver()
+        return self._counters
+
+    def _deliver(self) -> None:
+        """Send the beacons handed over since the last read (see :meth:`send`)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        near, owner = _copies(self, pending)
+        if self.latency == 0.0 and self.jitter == 0.0:  # arrive at once: straight into the stores
+            senders, pos, t, tail, now = (np.array(col) for col in zip(*pending, strict=True))
+            if len(np.unique(senders)) == len(senders):  # one beacon a sender: all copies at once
+                self._store(senders[owner], near, now[owner], t[owner], pos[owner], tail[owner])
+                return
+        for k, (s, position, t, tail, now) in enumerate(pending):  # in order, each at its own time
+            r = near[owner == k]
+            if len(r):
+                arrivals = np.full(len(r), now + self.latency)
+                if self.jitter > 0:
+                    arrivals += self.rng.random(len(r)) * self.jitter
+                chunk = _Chunk(s, r, arrivals, t, position, np.array(tail))
+                if self.latency == 0.0 and self.jitter == 0.0:
+                    self._store_one(chunk, r, arrivals)
+                    continue
+                self._order += 1
+                heapq.heappush(self._flight, (float(arrivals.min()), self._order, chunk))
+
+    def _store(self, s, r, arrivals, t, position, tail) -> None:
+        """Copies of beacons arrive, one per row: from sender ``s`` ``(k,)``, sent at ``t``
+        ``(k,)``, at receiver ``r`` ``(k,)`` at ``arrivals`` ``(k,)``, with ``position`` ``(k, d)``
+        and ``tail`` ``(k, 3)``; each receiver keeps a copy unless it holds a newer one from that
+        sender."""
         newer = t > self._t[r, s]
-        stale = len(r) - int(newer.sum())
-        if stale:
-            r = r[newer]
-            if not isinstance(arrivals, float):
-                arrivals = arrivals[newer]
-        self.counters.superseded += stale + int(self._fresh[r, s].sum())
+        k = len(r)
+        if not newer.all():
+            s, r, arrivals, t, position, tail = (v[newer] for v in (s, r, arrivals, t, position, tail))
+        self._counters.superseded += k - len(r) + int(self._fresh[r, s].sum())
         self._t[r, s] = t
         self._pos[r, s] = position
         self._tail[r, s] = tail
         self._arrived[r, s] = arrivals
         self._fresh[r, s] = True
+
+    def _store_one(self, c: _Chunk, r: np.ndarray, arrivals: np.ndarray) -> None:
+        """Copies of the one beacon ``c`` arrive at receivers ``r`` at ``arrivals``."""
+        k = len(r)
+        pos, tail = np.broadcast_to(c.position, (k, self.dim)), np.broadcast_to(c.tail, (k, _TAIL))
+        self._store(np.full(k, c.sender), r, arrivals, np.full(k, c.t), pos, tail)
 
     def _land(self, now: float) -> None:
         """Move every copy that has arrived by ``now`` into its receiver's store."""
@@ -255,12 +264,13 @@ class Radio:
                 rest = _Chunk(c.sender, r[~due], arr[~due], c.t, c.position, c.tail)
                 heapq.heappush(self._flight, (float(rest.arrivals.min()), order, rest))
                 r, arr = r[due], arr[due]
-            self._store(c.sender, r, arr, c.t, c.position, c.tail)
+            self._store_one(c, r, arr)
 
     def collect(self, receiver: int, now: float) -> np.ndarray:
         """Every beacon that has arrived at ``receiver`` by ``now`` since its last collection,
         the newest per sender: rows ``(k, d + 5)`` of ``[sender id, t, position, mass, phase
         epoch, phase age]`` (epoch -1: the beacon gave no phase)."""
+        self._deliver()
         self._land(now)
         r = self.index[int(receiver)]
         fresh = self._fresh[r]  # this receiver's row of each store (views)
@@ -269,7 +279,7 @@ class Radio:
             return np.empty((0, self.dim + 2 + _TAIL))
         fresh[s] = False
         self._heard[r][s] = np.take(self._arrived[r], s)
-        self.counters.delivered += len(s)
+        self._counters.delivered += len(s)
         rows = np.empty((len(s), self.dim + 2 + _TAIL))
         rows[:, 0] = np.take(self.ids, s)
         rows[:, 1] = np.take(self._t[r], s)
@@ -280,6 +290,7 @@ class Radio:
     def forget(self, receiver: int) -> None:
         """Drop copies in flight to, or arrived and not collected by, ``receiver`` (it failed or
         left)."""
+        self._deliver()
         r = self.index[int(receiver)]
         self._fresh[r] = False
         kept = []
@@ -295,7 +306,29 @@ class Radio:
 
     def last_heard(self, sender: int) -> dict[int, float]:
         """Receiver id -> arrival time of the newest copy from ``sender`` it collected."""
+        self._deliver()
         s = self.index[int(sender)]
         col = self._heard[:, s]
         got = np.flatnonzero(np.isfinite(col))
         return {int(self.ids[r]): float(col[r]) for r in got}
+
+
+def _copies(radio: Radio, pending: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """The copies the ``pending`` beacons make: receivers (roster indices) and the index into
+    ``pending`` of each one's beacon. One neighbour query for them all; a beacon's receivers are
+    the robots in range but its sender, not in a blackout, each copy lost with ``radio.loss``."""
+    senders = np.array([b[0] for b in pending], dtype=np.int64)
+    lists = radio._tree.query_ball_point(np.array([b[1] for b in pending]), radio.range, return_sorted=True)
+    owner = np.repeat(np.arange(len(pending)), [len(x) for x in lists])
+    near = radio._tree_idx[np.concatenate(lists).astype(np.int64)] if len(owner) else owner
+    keep = near != senders[owner]
+    if radio._any_dark:
+        dark = radio._dark_roster[near] & keep
+        radio._counters.dropped_blackout += int(dark.sum())
+        keep &= ~dark
+    near, owner = near[keep], owner[keep]
+    if radio.loss > 0 and len(near):
+        kept = radio.rng.random(len(near)) >= radio.loss
+        radio._counters.dropped_loss += int(len(near) - kept.sum())
+        near, owner = near[kept], owner[kept]
+    return near, owner
