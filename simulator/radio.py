@@ -145,10 +145,10 @@ class Radio:
         if n > 2000:
             log.warning("radio store for %d robots takes %.0f MB", n, radio_bytes(n, self.dim) / 1e6)
         # per (receiver, sender): the newest arrived beacon, and whether the receiver has it yet
-        self._t = np.full((n, n), -np.inf)
-        self._pos = np.zeros((n, n, self.dim))
-        self._tail = np.zeros((n, n, _TAIL))  # mass, phase epoch (-1: none), phase age
-        self._arrived = np.full((n, n), -np.inf)
+        # [arrival, t, position, mass, phase epoch (-1: none), phase age]: one row a pair, so that a
+        # copy is stored, and a receiver's copies read, by one indexing each
+        self._store_rows = np.zeros((n, n, 2 + self.dim + _TAIL))
+        self._store_rows[:, :, :2] = -np.inf
         self._fresh = np.zeros((n, n), dtype=bool)
         self._heard = np.full((n, n), -np.inf)  # arrival of the newest copy each receiver collected
         self._flight: list[tuple[float, int, _Chunk]] = []  # (earliest arrival, order, chunk)
@@ -174,6 +174,9 @@ class Radio:
         self._dark_roster[self._tree_idx[dark]] = True
         self._any_dark = bool(dark.any())
         self._tree = cKDTree(pos) if len(pos) else None
+        self._tree_pos, self._near = pos.copy(), None  # who is in range of whom: worked out when asked
+        self._slot = np.full(len(self.ids), -1, dtype=np.int64)  # roster index -> row of the tree
+        self._slot[self._tree_idx] = np.arange(len(self._tree_idx))
 
     def send(
         self,
@@ -237,15 +240,13 @@ class Radio:
         ``(k,)``, at receiver ``r`` ``(k,)`` at ``arrivals`` ``(k,)``, with ``position`` ``(k, d)``
         and ``tail`` ``(k, 3)``; each receiver keeps a copy unless it holds a newer one from that
         sender."""
-        newer = t > self._t[r, s]
+        newer = t > self._store_rows[r, s, 1]
         k = len(r)
+        block = np.column_stack((arrivals, t, position, tail))
         if not newer.all():
-            s, r, arrivals, t, position, tail = (v[newer] for v in (s, r, arrivals, t, position, tail))
+            s, r, block = s[newer], r[newer], block[newer]
         self._counters.superseded += k - len(r) + int(self._fresh[r, s].sum())
-        self._t[r, s] = t
-        self._pos[r, s] = position
-        self._tail[r, s] = tail
-        self._arrived[r, s] = arrivals
+        self._store_rows[r, s] = block
         self._fresh[r, s] = True
 
     def _store_one(self, c: _Chunk, r: np.ndarray, arrivals: np.ndarray) -> None:
@@ -278,13 +279,10 @@ class Radio:
         if not len(s):
             return np.empty((0, self.dim + 2 + _TAIL))
         fresh[s] = False
-        self._heard[r][s] = np.take(self._arrived[r], s)
+        rows = np.take(self._store_rows[r], s, axis=0)  # a copy: [arrival, t, position, tail]
+        self._heard[r][s] = rows[:, 0]
         self._counters.delivered += len(s)
-        rows = np.empty((len(s), self.dim + 2 + _TAIL))
         rows[:, 0] = np.take(self.ids, s)
-        rows[:, 1] = np.take(self._t[r], s)
-        rows[:, 2 : 2 + self.dim] = np.take(self._pos[r], s, axis=0)
-        rows[:, 2 + self.dim :] = np.take(self._tail[r], s, axis=0)
         return rows
 
     def forget(self, receiver: int) -> None:
@@ -315,12 +313,34 @@ class Radio:
 
 def _copies(radio: Radio, pending: list[tuple]) -> tuple[np.ndarray, np.ndarray]:
     """The copies the ``pending`` beacons make: receivers (roster indices) and the index into
-    ``pending`` of each one's beacon. One neighbour query for them all; a beacon's receivers are
-    the robots in range but its sender, not in a blackout, each copy lost with ``radio.loss``."""
+    ``pending`` of each one's beacon. A beacon's receivers are the robots in range but its sender,
+    not in a blackout, each copy lost with ``radio.loss``. A sender where the tick's update put it
+    (the simulator's case) has its receivers from the tick's table of who is in range of whom,
+    worked out at the first beacon of the tick; any other position is queried."""
+    m = len(pending)
     senders = np.array([b[0] for b in pending], dtype=np.int64)
-    lists = radio._tree.query_ball_point(np.array([b[1] for b in pending]), radio.range, return_sorted=True)
-    owner = np.repeat(np.arange(len(pending)), [len(x) for x in lists])
-    near = radio._tree_idx[np.concatenate(lists).astype(np.int64)] if len(owner) else owner
+    where = np.array([b[1] for b in pending])
+    slot = radio._slot[senders]
+    known = slot >= 0
+    known[known] = np.all(where[known] == radio._tree_pos[slot[known]], axis=1)
+    if known.any() and radio._near is None:
+        lists = radio._tree.query_ball_point(radio._tree_pos, radio.range, return_sorted=True)
+        ptr = np.concatenate(([0], np.cumsum([len(x) for x in lists])))
+        radio._near = (ptr, radio._tree_idx[np.concatenate(lists).astype(np.int64)])
+    asked = iter(
+        radio._tree.query_ball_point(where[~known], radio.range, return_sorted=True)
+        if not known.all()
+        else ()
+    )
+    parts = []
+    for k in range(m):
+        if known[k]:
+            ptr, idx = radio._near
+            parts.append(idx[ptr[slot[k]] : ptr[slot[k] + 1]])
+        else:
+            parts.append(radio._tree_idx[np.asarray(next(asked), dtype=np.int64)])
+    owner = np.repeat(np.arange(m), [len(x) for x in parts])
+    near = np.concatenate(parts) if len(owner) else owner
     keep = near != senders[owner]
     if radio._any_dark:
         dark = radio._dark_roster[near] & keep
