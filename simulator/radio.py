@@ -216,11 +216,13 @@ class Radio:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
+        if len(pending) == 1 and _deliver_one(self, *pending[0]):  # in real time, the usual case
+            return
         near, owner = _copies(self, pending)
         if self.latency == 0.0 and self.jitter == 0.0:  # arrive at once: straight into the stores
             senders, pos, t, tail, now = (np.array(col) for col in zip(*pending, strict=True))
             if len(np.unique(senders)) == len(senders):  # one beacon a sender: all copies at once
-                self._store(senders[owner], near, now[owner], t[owner], pos[owner], tail[owner])
+                self._store(senders[owner], near, np.column_stack((now, t, pos, tail))[owner])
                 return
         for k, (s, position, t, tail, now) in enumerate(pending):  # in order, each at its own time
             r = near[owner == k]
@@ -235,25 +237,22 @@ class Radio:
                 self._order += 1
                 heapq.heappush(self._flight, (float(arrivals.min()), self._order, chunk))
 
-    def _store(self, s, r, arrivals, t, position, tail) -> None:
-        """Copies of beacons arrive, one per row: from sender ``s`` ``(k,)``, sent at ``t``
-        ``(k,)``, at receiver ``r`` ``(k,)`` at ``arrivals`` ``(k,)``, with ``position`` ``(k, d)``
-        and ``tail`` ``(k, 3)``; each receiver keeps a copy unless it holds a newer one from that
-        sender."""
-        newer = t > self._store_rows[r, s, 1]
+    def _store(self, s, r: np.ndarray, block: np.ndarray) -> None:
+        """Copies of beacons arrive at receivers ``r`` ``(k,)`` from sender ``s`` (one, or ``(k,)``),
+        one row of ``block`` ``(k, 2 + d + 3)`` each: ``[arrival, t, position, mass, phase epoch,
+        phase age]``; each receiver keeps a copy unless it holds a newer one from that sender."""
+        newer = block[:, 1] > self._store_rows[r, s, 1]
         k = len(r)
-        block = np.column_stack((arrivals, t, position, tail))
         if not newer.all():
-            s, r, block = s[newer], r[newer], block[newer]
+            s = s[newer] if isinstance(s, np.ndarray) else s
+            r, block = r[newer], block[newer]
         self._counters.superseded += k - len(r) + int(self._fresh[r, s].sum())
         self._store_rows[r, s] = block
         self._fresh[r, s] = True
 
     def _store_one(self, c: _Chunk, r: np.ndarray, arrivals: np.ndarray) -> None:
         """Copies of the one beacon ``c`` arrive at receivers ``r`` at ``arrivals``."""
-        k = len(r)
-        pos, tail = np.broadcast_to(c.position, (k, self.dim)), np.broadcast_to(c.tail, (k, _TAIL))
-        self._store(np.full(k, c.sender), r, arrivals, np.full(k, c.t), pos, tail)
+        self._store(c.sender, r, _block(len(r), arrivals, c.t, c.position, c.tail))
 
     def _land(self, now: float) -> None:
         """Move every copy that has arrived by ``now`` into its receiver's store."""
@@ -323,10 +322,6 @@ def _copies(radio: Radio, pending: list[tuple]) -> tuple[np.ndarray, np.ndarray]
     slot = radio._slot[senders]
     known = slot >= 0
     known[known] = np.all(where[known] == radio._tree_pos[slot[known]], axis=1)
-    if known.any() and radio._near is None:
-        lists = radio._tree.query_ball_point(radio._tree_pos, radio.range, return_sorted=True)
-        ptr = np.concatenate(([0], np.cumsum([len(x) for x in lists])))
-        radio._near = (ptr, radio._tree_idx[np.concatenate(lists).astype(np.int64)])
     asked = iter(
         radio._tree.query_ball_point(where[~known], radio.range, return_sorted=True)
         if not known.all()
@@ -335,7 +330,7 @@ def _copies(radio: Radio, pending: list[tuple]) -> tuple[np.ndarray, np.ndarray]
     parts = []
     for k in range(m):
         if known[k]:
-            ptr, idx = radio._near
+            ptr, idx = _in_range(radio)
             parts.append(idx[ptr[slot[k]] : ptr[slot[k] + 1]])
         else:
             parts.append(radio._tree_idx[np.asarray(next(asked), dtype=np.int64)])
@@ -352,3 +347,38 @@ def _copies(radio: Radio, pending: list[tuple]) -> tuple[np.ndarray, np.ndarray]
         radio._counters.dropped_loss += int(len(near) - kept.sum())
         near, owner = near[kept], owner[kept]
     return near, owner
+
+
+def _in_range(radio: Radio) -> tuple[np.ndarray, np.ndarray]:
+    """Who is in range of whom where the tick's update put the robots, worked out at its first
+    use in the tick: ``(ptr, idx)``, the robots in range of the one in tree row ``j`` (roster
+    indices, itself included) being ``idx[ptr[j]:ptr[j + 1]]``."""
+    if radio._near is None:
+        lists = radio._tree.query_ball_point(radio._tree_pos, radio.range, return_sorted=True)
+        ptr = np.concatenate(([0], np.cumsum([len(x) for x in lists])))
+        radio._near = (ptr, radio._tree_idx[np.concatenate(lists).astype(np.int64)])
+    return radio._near
+
+
+def _deliver_one(radio: Radio, s: int, position: np.ndarray, t: float, tail: tuple, now: float) -> bool:
+    """One beacon from where the tick put its sender, with no latency, jitter, loss or blackout:
+    its copies stored with a few array operations. False (nothing done) in any other case."""
+    if radio.latency or radio.jitter or radio.loss or radio._any_dark:
+        return False
+    j = radio._slot[s]
+    if j < 0 or not np.array_equal(position, radio._tree_pos[j]):
+        return False
+    ptr, idx = _in_range(radio)
+    r = idx[ptr[j] : ptr[j + 1]]
+    r = r[r != s]
+    if len(r):
+        radio._store(s, r, _block(len(r), now, t, position, tail))
+    return True
+
+
+def _block(k: int, arrivals, t: float, position: np.ndarray, tail) -> np.ndarray:
+    """``k`` store rows of one beacon: ``[arrival, t, position, mass, phase epoch, phase age]``."""
+    d = len(position)
+    block = np.empty((k, 2 + d + _TAIL))
+    block[:, 0], block[:, 1], block[:, 2 : 2 + d], block[:, 2 + d :] = arrivals, t, position, tail
+    return block
