@@ -130,11 +130,9 @@ class _Refusals:
 
 
 class ConnectionGuard:
-    """Bounds the connections of ``sock`` (a ROUTER not yet bound).
-
-    Call :meth:`seen` for every message received (its ``SRCFD`` and ``User-Id``) and
-    :meth:`take_events` from the loop that receives them; :meth:`admit_key` is the ZAP
-    handler's question (any thread)."""
+    """Bounds the connections of ``sock`` (a ROUTER not yet bound). Call :meth:`seen` for every
+    message received (its ``SRCFD`` and ``User-Id``) and :meth:`take_events` from the loop that
+    receives them; :meth:`admit_key` is the ZAP handler's question (any thread)."""
 
     def __init__(
         self,
@@ -241,7 +239,8 @@ class ConnectionGuard:
         """Read the monitor, close what is over a bound; the refusals since the last call, at
         most :data:`EVENTS_PER_SECOND` a second (the rest only counted)."""
         now = time.monotonic()
-        for _ in range(10_000):  # bounded: a flood of connections cannot hold the tick loop here
+        # bounded (a flood of connections cannot hold the tick loop); read when it has something
+        for _ in range(10_000 if self.monitor.get(zmq.EVENTS) & zmq.POLLIN else 0):
             try:
                 ev = recv_monitor_message(self.monitor, zmq.NOBLOCK)
             except zmq.Again:
@@ -266,6 +265,8 @@ class ConnectionGuard:
         self.counts["memory_peak_growth"] = self.memory.peak_growth
         if grown is not None:
             self._close_quiet(now, grown)
+        if not self._refusals.pending:  # the usual case: no lock
+            return []
         with self._lock:
             events, suppressed = self._refusals.take(now)
             self.counts["events_suppressed"] += suppressed
