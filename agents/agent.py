@@ -21,6 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import zmq
 
+from swarmcover.agentspec import AgentConfig
 from swarmcover.domain import Box
 from swarmcover.kernels import resolve_kernel
 from swarmcover.logbudget import LogBudget
@@ -35,7 +36,6 @@ from swarmcover.protocol import (
 from swarmcover.schedule import CoverageSchedule, Stage
 
 from .bodies import VehicleLink, open_vehicle
-from .config import AgentConfig
 from .fieldsource import Field, FieldSource
 from .hearing import Hearing, StartHold
 from .intake import take

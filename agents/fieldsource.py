@@ -13,12 +13,11 @@ import logging
 
 import numpy as np
 
+from swarmcover.agentspec import AgentConfig
 from swarmcover.local import patch_covers
 from swarmcover.policy import AgentPolicy
 from swarmcover.protocol import State
 from swarmcover.schedule import Stage
-
-from .config import AgentConfig
 
 __all__ = ["Field", "FieldSource"]
 

@@ -14,12 +14,12 @@ import time
 
 import numpy as np
 
+from swarmcover.agentspec import AgentConfig
 from swarmcover.domain import Box
 from swarmcover.logbudget import LogBudget
 from swarmcover.policy import AgentPolicy
 from swarmcover.protocol import Beacon
 
-from .config import AgentConfig
 from .neighbors import NeighborTable, Verdict
 from .screen import PeerScreen
 

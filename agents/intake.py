@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from swarmcover.agentspec import AgentConfig
 from swarmcover.domain import Box
 from swarmcover.protocol import Beacon, Decoded, Path, ProtocolError, State, StatsRequest, decode
 from swarmcover.tracking import PathTracker
 
-from .config import AgentConfig
 from .loop import Arrival
 
 if TYPE_CHECKING:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 
+from swarmcover.agentspec import AgentConfig
 from swarmcover.protocol import (
     Beacon,
     BeaconPart,
@@ -21,8 +22,6 @@ from swarmcover.protocol import (
     encode,
 )
 from swarmcover.schedule import Stage
-
-from .config import AgentConfig
 
 __all__ = ["Outbox"]
 

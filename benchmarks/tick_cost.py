@@ -36,9 +36,9 @@ sys.path.insert(0, str(ROOT))
 from fleet import cpu_model  # noqa: E402  (benchmarks/fleet.py, beside this script)
 
 from swarmcover.agents.agent import Agent  # noqa: E402
-from swarmcover.agents.config import AgentConfig  # noqa: E402
 from swarmcover.agents.intake import take  # noqa: E402
 from swarmcover.agents.loop import Arrival  # noqa: E402
+from swarmcover.agentspec import AgentConfig  # noqa: E402
 from swarmcover.law import BlobLaw  # noqa: E402
 from swarmcover.local import resolve_kernel  # noqa: E402
 from swarmcover.protocol import Neighbors, Patch, State, encode  # noqa: E402

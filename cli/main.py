@@ -149,7 +149,7 @@ def _agent(args: argparse.Namespace) -> int:
     # imported here: the agent needs pyzmq, the other commands do not
     from swarmcover.agents.agent import Agent
     from swarmcover.agents.bodies import BodyError
-    from swarmcover.agents.config import load_config
+    from swarmcover.agentspec import load_config
 
     cfg = load_config(args.config, None) if args.config else load_config(None, args.json)
     logging.getLogger().setLevel(args.log_level)

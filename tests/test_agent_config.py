@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmcover.agents.config import AgentConfig, load_config
+from swarmcover.agentspec import AgentConfig, load_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -72,7 +72,7 @@ def test_typo_in_config_file_names_file_and_key(tmp_path):
 @pytest.mark.unit
 def test_direct_peers_count_the_others_in_the_roster():
     """The start's hold waits for every roster peer but the agent itself (by endpoint or id)."""
-    from swarmcover.agents.config import DirectPeers, Peer
+    from swarmcover.agentspec import DirectPeers, Peer
 
     mine = "tcp://127.0.0.1:7101"
     plain = DirectPeers(bind=mine, roster=[mine, "tcp://127.0.0.1:7102", "tcp://127.0.0.1:7103"])

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swarmcover.agents.config import AgentConfig
+from swarmcover.agentspec import AgentConfig
 from swarmcover.configfile import parse_config
 from swarmcover.launcher.hosts import parse_ids
 from swarmcover.launcher.resolve import resolve

@@ -284,7 +284,7 @@ def test_kernel_auto_and_an_install_without_the_c_kernel(monkeypatch, c_kernel):
 def test_three_d_is_refused_not_miscomputed():
     """3-D is not supported anywhere (docs/protocol.md): the agent's sampler refuses a 3-D patch
     instead of reading it as a 2-D one, and so do the law and the agent's config."""
-    from swarmcover.agents.config import AgentConfig
+    from swarmcover.agentspec import AgentConfig
     from swarmcover.local import sample_spline
 
     coef = np.zeros((6, 6, 6, 4))

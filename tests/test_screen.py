@@ -46,7 +46,7 @@ def test_a_position_inside_a_no_go_zone_is_impossible_its_edge_is_not():
 
 
 def test_an_agent_config_takes_the_scenarios_zone_tables():
-    from swarmcover.agents.config import AgentConfig
+    from swarmcover.agentspec import AgentConfig
 
     cfg = AgentConfig.model_validate(
         {"agent_id": 1, "bounds": [[0, 1], [0, 1]], "eps": 0.05, "mass": 0.1, "speed_limit": 0.1,

@@ -19,7 +19,7 @@ import zmq
 import zmq.auth
 from simfleet import lockstep, positions
 
-from swarmcover.agents.config import AgentConfig
+from swarmcover.agentspec import AgentConfig
 from swarmcover.launcher.keys import make_keys, open_keys
 from swarmcover.protocol import Hello, encode
 from swarmcover.simulator.config import SimConfig

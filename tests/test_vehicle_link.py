@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from swarmcover.agents.config import AgentConfig
+from swarmcover.agentspec import AgentConfig
 
 pytestmark = pytest.mark.unit
 
