@@ -127,8 +127,8 @@ def run_simulated(launch: Launch) -> None:
     if launch.only == "all":
         warm_agents_cache(launch.rs, launch.say)
         launch.sup.open_pool()
-        for a in launch.agent_ids:
-            launch.sup.start(a, launch.agent_config(a))
+        if not _start_agents(launch):
+            return
         launch.say(f"  started {len(launch.agent_ids)} agent processes; waiting for them to join")
     launch.sim.start(on_wait=lambda joined: _on_wait(launch, joined))
     if launch.interrupted or not launch.sim.running:
@@ -142,13 +142,23 @@ def run_simulated(launch: Launch) -> None:
     launch.sim.advance()
 
 
+def _start_agents(launch: Launch) -> bool:
+    """Start the launcher's agents in id order; False if a signal came first (the rest are not
+    started: a Ctrl-C during a large start-up stops it there)."""
+    for a in launch.agent_ids:
+        if launch.interrupted:
+            return False
+        launch.sup.start(a, launch.agent_config(a))
+    return True
+
+
 def run_agents_only(launch: Launch) -> None:
     """Some agents only, connecting to a simulator elsewhere, until Ctrl-C or all of them exit."""
     launch.setup_keys()
     warm_agents_cache(launch.rs, launch.say)
     launch.sup.open_pool()
-    for a in launch.agent_ids:
-        launch.sup.start(a, launch.agent_config(a))
+    if not _start_agents(launch):
+        return
     launch.say(
         f"swarmcover launch: {len(launch.agent_ids)} agents of {launch.rs.scenario.name} connecting to "
         f"{launch.connect}; Ctrl-C stops them"

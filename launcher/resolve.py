@@ -281,7 +281,12 @@ def resolve(s: Scenario, source: str | Path, endpoint: str | None = None) -> Res
         schedule = CoverageSchedule.fixed(eps, smoothing)
     drift_tau = 10.0 * s.control.tick if s.law.drift_tau == "auto" else float(s.law.drift_tau)
     states_per_wall_s = s.control.time_scale / s.control.tick
-    rate = min(1000.0, 2.0 * states_per_wall_s) if s.control.rate_hz == "auto" else float(s.control.rate_hz)
+    if s.control.rate_hz != "auto":
+        rate = float(s.control.rate_hz)
+    elif s.control.clock == "lockstep":  # states come as fast as the fleet answers: no cap but the protocol's
+        rate = 1000.0
+    else:
+        rate = min(1000.0, 2.0 * states_per_wall_s)
     if s.wind is not None:
         w = float(np.linalg.norm(s.wind.velocity))
         if w >= speed:

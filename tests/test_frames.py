@@ -83,7 +83,7 @@ def test_many_frames_a_huge_frame_or_an_endless_message_cost_a_connection_not_th
     is given back, and the run ends whole with every robot alive."""
     port = free_port()
     out = tmp_path / "run"
-    p = launches.start(str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--duration", "32",
+    p = launches.start(str(LAUNCH / "quickstart.toml"), "--headless", "--insecure", "--duration", "16",
                        "--bind", f"tcp://127.0.0.1:{port}", out=out)  # fmt: skip
     wait_until(lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or p.poll() is not None,
                120.0, "the fleet to join")  # fmt: skip

@@ -61,7 +61,9 @@ def test_one_message_or_a_flood_does_not_end_a_launched_run(tmp_path, launches):
     every robot declared failed). The run finishes with its summary, nobody is declared failed,
     the junk is counted, the events stay few, and the fleet covers as the unattacked one does."""
     out = tmp_path / "run"
-    proc, ctx, s = _launch_and_connect(launches, out)
+    # 24 world s (the quickstart's 16 plus 8): a flood that starves the fleet for a few seconds on a
+    # loaded machine (world time runs on) still leaves it time to cover
+    proc, ctx, s = _launch_and_connect(launches, out, "--duration", "24")
     try:
         s.send_multipart([_HUGE_HELLO])
         # valid beacons claiming agent 3 from the wrong connection: each costs a full parse
@@ -117,6 +119,9 @@ def test_stopping_the_launcher_during_a_large_start_up_leaves_no_agent(tmp_path,
         os.kill(p.pid, sig)
         p.wait(timeout=60)
         wait_until(lambda: not processes_mentioning(str(out)), 15.0, f"every agent of {out.name} to exit")  # noqa: B023
+        if sig == signal.SIGTERM:  # a stopped start-up starts no more agents, and its folder is complete
+            fates = [a["fate"] for a in summary_of(out)["agents"]]
+            assert summary_of(out)["interrupted"] and "not started here" in fates, fates
 
 
 def _nofile_1024() -> None:  # in the launcher's child, before exec: `ulimit -n 1024`

@@ -48,6 +48,20 @@ def test_every_file_in_launch_is_a_scenario_that_resolves(path: Path):
 
 
 @pytest.mark.unit
+def test_the_auto_control_rate_is_never_the_limit():
+    """``control.rate_hz = "auto"``: twice the rate states come in real time; in lockstep, where
+    states come as fast as the fleet answers, the protocol's most (a cap of twice the real-time
+    rate held lockstep runs at that rate: the quickstart at 40 ticks a wall second)."""
+    path = LAUNCH / "quickstart.toml"
+    real = resolve(load_scenario(path), path)
+    assert real.rate_hz == 2 * real.scenario.control.time_scale / real.scenario.control.tick
+    lock = resolve(load_scenario(path, ['control.clock="lockstep"']), path)
+    assert lock.rate_hz == 1000.0
+    fixed = resolve(load_scenario(path, ['control.clock="lockstep"', "control.rate_hz=30"]), path)
+    assert fixed.rate_hz == 30.0
+
+
+@pytest.mark.unit
 def test_shipped_scenarios_are_the_ones_promised():
     names = {p.stem for p in SCENARIOS}
     assert {"quickstart", "balloons", "failure_recovery", "obstacles", "multimodal"} <= names
