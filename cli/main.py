@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("--agents", help="with --only agents: which ids, e.g. 0-19,25 (default: all)")
     lp.add_argument("--connect", help="with --only agents: the simulator's endpoint, e.g. tcp://host:5555")
     lp.add_argument("--bind", help="the simulator's endpoint to bind, e.g. tcp://0.0.0.0:5555")
+    lp.add_argument("--cluster", metavar="ray[://ADDRESS]",
+                    help="place the agents on a Ray cluster (the `ray` extra): ray (the one this machine "
+                    "is in) or ray://HOST:PORT (its head); the simulator runs here")  # fmt: skip
     lp.add_argument(
         "--insecure", action="store_true", help="plaintext links, no authentication (trusted networks)"
     )
@@ -111,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1: timings undisturbed)")
     sw.add_argument("--out", help="the sweep's folder (default: runs/NAME-sweep); the same one resumes")
     sw.add_argument("--duration", type=float, help="world seconds of every run (overrides the scenario)")
+    sw.add_argument("--cluster", metavar="ray[://ADDRESS]", help="place every run's agents on Ray")
     sw.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a scenario key in every run")  # fmt: skip
     sw.set_defaults(func=_sweep)
@@ -220,9 +224,6 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from swarmcover.launcher.hosts import default_run_dir, parse_ids
-    from swarmcover.launcher.resolve import resolve
-    from swarmcover.launcher.run import Launch
     from swarmcover.launcher.scenario import load_scenario
 
     logging.getLogger().setLevel(args.log_level)
@@ -230,7 +231,33 @@ def _launch(args: argparse.Namespace) -> int:
     if args.duration is not None:
         over.append(f"duration={args.duration!r}")
     scn = load_scenario(args.scenario, over)
-    rs = resolve(scn, args.scenario, endpoint=args.bind)
+    cluster, bind = None, args.bind
+    if args.cluster is not None:
+        from swarmcover.launcher.cluster import connect, parse_cluster
+
+        cluster = connect(parse_cluster(args.cluster))
+        if bind is None:  # where the agents on every node reach the simulator
+            bind = f"tcp://{cluster.node_ip}:*"
+    try:
+        code = _run_launch(args, scn, bind, cluster)
+    finally:
+        if cluster is not None:
+            from swarmcover.launcher.cluster import disconnect
+
+            disconnect()
+    if args.fast_exit:
+        # the run folder is written and closed, every child reaped: tearing down numba, pygame,
+        # matplotlib and ZeroMQ modules would only add seconds to a Ctrl-C
+        _exit_now(code)
+    return code
+
+
+def _run_launch(args: argparse.Namespace, scn, bind: str | None, cluster) -> int:
+    from swarmcover.launcher.hosts import default_run_dir, parse_ids
+    from swarmcover.launcher.resolve import resolve
+    from swarmcover.launcher.run import Launch
+
+    rs = resolve(scn, args.scenario, endpoint=bind)
     if args.only != "agents" and args.connect is not None:
         raise ValueError("--connect is for --only agents (the simulator runs here otherwise)")
     if args.only != "agents" and args.agents is not None:
@@ -239,18 +266,12 @@ def _launch(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(scn.out) if scn.out else default_run_dir(scn.name)
     launch = Launch(rs, out, headless=args.headless, only=args.only, agent_ids=ids, connect=args.connect,
                     overrides=args.overrides, progress_every=args.progress, insecure=args.insecure,
-                    keys=args.keys)  # fmt: skip
+                    keys=args.keys, cluster=cluster)  # fmt: skip
     if args.parent_pid is not None:  # started by a sweep: a sweep that dies stops its runs
         from .lifeline import die_with_parent
 
         die_with_parent(args.parent_pid)
-    result = launch.run()
-    code = 130 if result.interrupted else 0
-    if args.fast_exit:
-        # the run folder is written and closed, every child reaped: tearing down numba, pygame,
-        # matplotlib and ZeroMQ modules would only add seconds to a Ctrl-C
-        _exit_now(code)
-    return code
+    return 130 if launch.run().interrupted else 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -264,7 +285,7 @@ def _sweep(args: argparse.Namespace) -> int:
     name = scn.name or Path(args.scenario).stem
     out = Path(args.out) if args.out else Path("runs") / f"{name}-sweep"
     sweep = Sweep(args.scenario, grid, parse_seeds(args.seeds), out, jobs=args.jobs, overrides=args.overrides,
-                  duration=args.duration)  # fmt: skip
+                  duration=args.duration, cluster=args.cluster)  # fmt: skip
     result = sweep.run()
     return 130 if result["stopped"] else 0
 

@@ -126,7 +126,7 @@ def run_simulated(launch: Launch) -> None:
     launch.sim.observers.append(lambda snap: _on_snapshot(launch, snap))
     if launch.only == "all":
         warm_agents_cache(launch.rs, launch.say)
-        launch.sup.open_pool()
+        launch.sup.open_pool(launch.agent_ids)
         if not _start_agents(launch):
             return
         launch.say(f"  started {len(launch.agent_ids)} agent processes; waiting for them to join")
@@ -156,7 +156,7 @@ def run_agents_only(launch: Launch) -> None:
     """Some agents only, connecting to a simulator elsewhere, until Ctrl-C or all of them exit."""
     launch.setup_keys()
     warm_agents_cache(launch.rs, launch.say)
-    launch.sup.open_pool()
+    launch.sup.open_pool(launch.agent_ids)
     if not _start_agents(launch):
         return
     launch.say(

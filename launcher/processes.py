@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from swarmcover.agentspec import AgentConfig
 
-__all__ = ["AgentProcess", "ProcessPool", "check_agent_command", "processes_mentioning"]
+__all__ = ["AgentProcess", "ProcessPool", "agent_argv", "check_agent_command", "processes_mentioning"]
 
 log = logging.getLogger("swarmcover.launch")
 
@@ -63,9 +63,20 @@ def check_agent_command(command: list[str] | None) -> None:
         raise ValueError(f"agents.command: the program {program!r} {why}")
 
 
+def agent_argv(command: list[str] | None, cfg_path: Path, log_level: str) -> list[str]:
+    """The command that starts an agent with the config file ``cfg_path``: ``command`` with its
+    ``{config}`` filled in, or our agent (this Python), tied to this process (``--parent-pid``)."""
+    if command is not None:
+        return [part.replace("{config}", str(cfg_path)) for part in command]
+    return [sys.executable, "-m", "swarmcover.cli.main", "agent", "--config", str(cfg_path),
+            "--parent-pid", str(os.getpid()), "--log-level", log_level]  # fmt: skip
+
+
 @dataclass
 class AgentProcess:
-    """One robot's controller process (the latest one for its id) and its history."""
+    """One robot's controller process (the latest one for its id) and its history. ``popen`` is the
+    process here, or one on a cluster node (:mod:`~swarmcover.launcher.cluster`): its ``pid``,
+    ``poll()``, ``wait()`` and ``returncode``; ``node`` says which node (None: this machine)."""
 
     agent_id: int
     popen: subprocess.Popen
@@ -73,6 +84,7 @@ class AgentProcess:
     fate: str = "running"
     exit_code: int | None = None
     restarts: int = 0
+    node: str | None = None
 
     @property
     def pid(self) -> int:
@@ -93,28 +105,12 @@ class ProcessPool:
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.procs: dict[int, AgentProcess] = {}
 
-    def _argv(self, cfg_path: Path) -> list[str]:
-        if self.command is None:
-            return [
-                sys.executable,
-                "-m",
-                "swarmcover.cli.main",
-                "agent",
-                "--config",
-                str(cfg_path),
-                "--parent-pid",
-                str(os.getpid()),
-            ]
-        return [part.replace("{config}", str(cfg_path)) for part in self.command]
-
     def start(self, agent_id: int, config: AgentConfig, log_level: str = "WARNING") -> AgentProcess:
         """Write the agent's config into ``agents/`` (the keys the launcher set, none of the
         defaults: what a foreign agent must take) and start its process."""
         cfg_path = self.run_dir / "agents" / f"agent_{agent_id:04d}.json"
         cfg_path.write_text(config.model_dump_json(indent=1, exclude_unset=True), encoding="utf-8")
-        argv = self._argv(cfg_path)
-        if self.command is None:
-            argv += ["--log-level", log_level]
+        argv = agent_argv(self.command, cfg_path, log_level)
         with open(self.run_dir / "logs" / f"agent_{agent_id:04d}.log", "ab") as out:
             try:
                 popen = subprocess.Popen(

@@ -28,6 +28,7 @@ from swarmcover.agentspec import AgentConfig, SimBody
 from swarmcover.local import resolve_kernel
 from swarmcover.simulator.world import Snapshot
 
+from .cluster import ClusterInfo
 from .hosts import has_display
 from .keys import FleetKeys, open_keys
 from .modes import run_agents_only, run_simulated
@@ -71,6 +72,7 @@ class Launch:
         out: TextIO | None = None,
         insecure: bool = False,
         keys: str | Path | None = None,
+        cluster: ClusterInfo | None = None,
     ) -> None:
         if only == "agents" and connect is None:
             raise ValueError("--only agents needs --connect ENDPOINT (the simulator's address)")
@@ -98,7 +100,8 @@ class Launch:
         given = None
         if keys is not None:  # checked now: a missing key stops the launch before anything starts
             given = open_keys(Path(keys), self.agent_ids, sim=only != "agents", agents=only != "sim")
-        self.sup = Supervisor(rs, self.run_dir, self.event, given)  # the agent processes
+        self.cluster = cluster  # the Ray cluster the agents are placed on (None: this machine)
+        self.sup = Supervisor(rs, self.run_dir, self.event, given, cluster is not None)  # the agent processes
         self.interrupted = False
         self._signals = 0
         self._raise_on_signal = True
@@ -108,6 +111,8 @@ class Launch:
         self.vehicles = rs.scenario.vehicles.body != "none"
         if self.vehicles and only != "all":
             raise ValueError("a vehicle fleet has no simulator: launch it whole (no --only)")
+        if cluster is not None and (only != "all" or self.vehicles):
+            raise ValueError("--cluster is for a whole simulated launch (not --only, not vehicles)")
         self.view = None
         self.events: list[dict] = []  # launcher events when no simulator runs here
         self._last_progress = 0.0

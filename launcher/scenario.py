@@ -26,6 +26,7 @@ from .vehicles import VehiclesSection
 __all__ = [
     "PROCESS_KINDS",
     "AgentsSection",
+    "ClusterSection",
     "Control",
     "Deploy",
     "Domain",
@@ -207,6 +208,15 @@ class AgentsSection(AgentTimes):
         return self
 
 
+class ClusterSection(Strict):
+    """Where a launch with ``--cluster`` places its agents (launcher/cluster.py): a CPU share per agent,
+    spread over the nodes or packed onto few, and how long to wait for the cluster to find room."""
+
+    cpus_per_agent: Annotated[float, Field(gt=0.0, le=64.0)] = 0.25
+    strategy: Literal["spread", "pack"] = "spread"
+    place_timeout: Positive = 60.0
+
+
 class SimulatorSection(SimulatorTimes):
     """The simulator process: where it listens, its timeouts (wall seconds), metrics and recording."""
 
@@ -236,6 +246,7 @@ class Scenario(Strict):
     agents: AgentsSection = Field(default_factory=AgentsSection)
     simulator: SimulatorSection = Field(default_factory=SimulatorSection)
     vehicles: VehiclesSection = Field(default_factory=VehiclesSection)
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

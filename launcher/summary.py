@@ -70,6 +70,8 @@ def agent_rows(ids: list[int], procs: dict, sim_agents: dict[int, dict] | None,
             "exit_code": p.exit_code if p else None,
             "restarts": p.restarts if p else 0,
         }
+        if p is not None and p.node is not None:
+            row["node"] = p.node
         if fleet_counters is not None:
             row["counters"] = fleet_counters.get(a)
         if sim_agents is not None:
@@ -153,11 +155,15 @@ def summarize(launch, started_at: datetime) -> dict:
         metrics, events, messages = {k: [] for k in METRIC_KEYS}, launch.events, _NO_MESSAGES
         final, timing = {}, None
     mode = "vehicles" if launch.fleet is not None else launch.only
-    return build_summary(
+    summary = build_summary(
         rs=launch.rs, overrides=launch.overrides, run_dir=launch.run_dir, started_at=started_at, mode=mode,
         interrupted=launch.interrupted, agents=agents, events=events, metrics=metrics,
         messages=dict(messages), final=final, timing=timing,
     )  # fmt: skip
+    if launch.cluster is not None:  # where Ray placed the agents (each row also names its node)
+        placed = launch.pool.describe() if hasattr(launch.pool, "describe") else {}
+        summary["cluster"] = {**launch.cluster.describe(), **placed}
+    return summary
 
 
 def write_report(launch, summary: dict) -> None:

@@ -32,8 +32,9 @@ class Supervisor:
     records what happened; ``keys`` are the fleet's, or None (plaintext)."""
 
     def __init__(self, rs: ResolvedScenario, run_dir: Path, event: Callable[..., None],
-                 keys: FleetKeys | None) -> None:  # fmt: skip
+                 keys: FleetKeys | None, cluster: bool = False) -> None:  # fmt: skip
         self.rs, self.run_dir, self.event, self.keys = rs, run_dir, event, keys
+        self.cluster = cluster  # place the agents on the Ray cluster this process has joined
         self.rng = np.random.default_rng(rs.scenario.seed + 2)
         self.failures = sorted(rs.process_failures, key=lambda f: f.t)
         self.next_failure = 0
@@ -45,9 +46,17 @@ class Supervisor:
             self.keys = make_keys(self.run_dir / "keys", list(self.rs.roster))
         return self.keys
 
-    def open_pool(self) -> ProcessPool:
+    def open_pool(self, ids: list[int]) -> ProcessPool:
+        """The pool that starts agents ``ids``: here, or placed by Ray (``--cluster``)."""
         agents = self.rs.scenario.agents
-        self.pool = ProcessPool(self.run_dir, agents.command, agents.nice)
+        if self.cluster:
+            from .cluster import RayPool
+
+            c = self.rs.scenario.cluster
+            self.pool = RayPool(self.run_dir, agents.command, agents.nice, ids, c.cpus_per_agent, c.strategy,
+                                c.place_timeout)  # fmt: skip
+        else:
+            self.pool = ProcessPool(self.run_dir, agents.command, agents.nice)
         return self.pool
 
     def curve_for(self, a: int) -> CurveKeys | None:
@@ -58,7 +67,8 @@ class Supervisor:
     def start(self, a: int, config: AgentConfig, restart: bool = False) -> None:
         """Start agent ``a``'s process with ``config`` (its agent config file's content)."""
         p = self.pool.start(a, config, self.rs.scenario.agents.log_level)
-        self.event("restarted" if restart else "process_started", a, pid=p.pid)
+        where = {} if p.node is None else {"node": p.node}
+        self.event("restarted" if restart else "process_started", a, pid=p.pid, **where)
 
     def reap(self) -> None:
         """Processes that exited by themselves: an event each, and where their log is."""

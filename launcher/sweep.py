@@ -196,9 +196,14 @@ class Sweep:
 
     def __init__(self, scenario: str | Path, grid: dict[str, list], seeds: list[int], out: str | Path, *,
                  jobs: int = 1, overrides: list[str] | None = None, duration: float | None = None,
-                 say=print) -> None:  # fmt: skip
+                 cluster: str | None = None, say=print) -> None:  # fmt: skip
         if jobs < 1:
             raise ValueError(f"--jobs must be >= 1, got {jobs}")
+        if cluster is not None:  # each run places its agents there (checked now, not in every run)
+            from .cluster import parse_cluster
+
+            parse_cluster(cluster)
+        self.cluster = cluster
         self.scenario, self.out, self.jobs = Path(scenario), Path(out), int(jobs)
         if not self.scenario.is_file():
             raise ValueError(f"scenario file not found: {self.scenario}")
@@ -254,6 +259,8 @@ class Sweep:
             cmd += ["--set", o]
         if self.duration is not None:
             cmd += ["--duration", repr(self.duration)]
+        if self.cluster is not None:
+            cmd += ["--cluster", self.cluster]
         log_path = self.out / f"{case.name}.log"
         with open(log_path, "wb") as log_file:
             return subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)

@@ -240,7 +240,7 @@ def fly_vehicles(launch) -> None:
     launch.setup_keys()
     prepare_plotting()
     launch.fleet = fleet = VehicleFleet(rs, launch.run_dir)
-    launch.sup.open_pool()
+    launch.sup.open_pool(launch.agent_ids)
     v = rs.scenario.vehicles
     launch.event("launch", None, scenario=rs.scenario.name, mode="vehicles", pid=os.getpid(),
                run_folder=str(launch.run_dir))  # fmt: skip
