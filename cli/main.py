@@ -150,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _agent(args: argparse.Namespace) -> int:
+    if args.parent_pid is not None:  # first: a launcher killed while this agent starts takes it too
+        from .lifeline import die_with_parent
+
+        die_with_parent(args.parent_pid)
     # imported here: the agent needs pyzmq, the other commands do not
     from swarmcover.agents.agent import Agent
     from swarmcover.agents.bodies import BodyError
@@ -160,10 +164,6 @@ def _agent(args: argparse.Namespace) -> int:
     try:
         agent = Agent(cfg)
         agent.install_signal_handlers()
-        if args.parent_pid is not None:
-            from .lifeline import die_with_parent
-
-            die_with_parent(args.parent_pid)
         counters = agent.run()
     except BodyError as exc:  # a missing extra, a vehicle that never answered: said, not a traceback
         print(f"swarmcover agent {cfg.agent_id}: error: {exc}", file=sys.stderr)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from swarmcover.agentspec import AgentConfig, CurveKeys
 
-from .processes import AgentProcess, ProcessPool, agent_argv
+from .processes import AgentProcess, ProcessPool, agent_argv, lower_priority, signal_group
 
 __all__ = ["AgentHost", "ClusterInfo", "RayPool", "connect", "parse_cluster"]
 
@@ -129,11 +129,7 @@ class AgentHost:
         with open(folder / "agent.log", "ab") as out:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                  start_new_session=True, close_fds=True)  # fmt: skip
-        if nice:
-            try:
-                os.setpriority(os.PRIO_PROCESS, p.pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
-            except OSError:
-                pass
+        lower_priority(p.pid, nice)
         self.procs[agent_id] = p
         return p.pid
 
@@ -142,13 +138,7 @@ class AgentHost:
 
     def signal(self, agent_id: int, sig: int) -> int | None:
         p = self.procs.get(agent_id)
-        if p is None or p.poll() is not None:
-            return None
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            return None
-        return p.pid
+        return None if p is None else signal_group(p, sig)
 
     def stop(self, grace: float) -> dict[int, int | None]:
         """SIGTERM every running agent, SIGKILL whoever is left after ``grace``; their exit codes."""
@@ -290,13 +280,7 @@ class RayPool(ProcessPool):
         if pid is None:
             raise ValueError(f"agent {agent_id}: node {node} is lost; cannot start it there")
         self._codes[agent_id] = None
-        prev = self.procs.get(agent_id)
-        proc = AgentProcess(agent_id, _Remote(self, agent_id, pid), pids=[*(prev.pids if prev else []), pid],
-                            node=node)  # fmt: skip
-        if prev is not None:
-            proc.restarts = prev.restarts + 1
-        self.procs[agent_id] = proc
-        return proc
+        return self._record(agent_id, _Remote(self, agent_id, pid), node)
 
     def signal(self, agent_id: int, sig: int) -> int | None:
         p = self.procs.get(agent_id)

@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from swarmcover.agentspec import AgentConfig
 
-__all__ = ["AgentProcess", "ProcessPool", "agent_argv", "check_agent_command", "processes_mentioning"]
+__all__ = [
+    "AgentProcess",
+    "ProcessPool",
+    "agent_argv",
+    "check_agent_command",
+    "lower_priority",
+    "processes_mentioning",
+    "signal_group",
+]
 
 log = logging.getLogger("swarmcover.launch")
 
@@ -70,6 +78,28 @@ def agent_argv(command: list[str] | None, cfg_path: Path, log_level: str) -> lis
         return [part.replace("{config}", str(cfg_path)) for part in command]
     return [sys.executable, "-m", "swarmcover.cli.main", "agent", "--config", str(cfg_path),
             "--parent-pid", str(os.getpid()), "--log-level", log_level]  # fmt: skip
+
+
+def lower_priority(pid: int, nice: int) -> None:
+    """Run process ``pid`` ``nice`` steps below this one (lowering is allowed to anyone, for their
+    own processes); a process gone already is left to be reaped as usual."""
+    if not nice:
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
+    except OSError as exc:
+        log.info("pid %d: priority not lowered: %s", pid, exc)
+
+
+def signal_group(popen: subprocess.Popen, sig: int) -> int | None:
+    """Send ``sig`` to the process group that ``popen`` leads; its pid, or None if it has ended."""
+    if popen.poll() is not None:
+        return None
+    try:
+        os.killpg(popen.pid, sig)
+    except ProcessLookupError:
+        return None
+    return popen.pid
 
 
 @dataclass
@@ -123,14 +153,13 @@ class ProcessPool:
                 )
             except OSError as exc:  # checked before the launch; gone or changed since
                 raise ValueError(f"agent {agent_id}: cannot start {argv[0]!r}: {exc.strerror}") from None
-        if self.nice:
-            try:  # lower only: allowed to anyone, for their own processes
-                mine = os.getpriority(os.PRIO_PROCESS, 0)
-                os.setpriority(os.PRIO_PROCESS, popen.pid, min(19, mine + self.nice))
-            except OSError as exc:  # gone already (its exit is reaped as usual)
-                log.info("agent %d: priority not lowered: %s", agent_id, exc)
+        lower_priority(popen.pid, self.nice)
+        return self._record(agent_id, popen)
+
+    def _record(self, agent_id: int, popen, node: str | None = None) -> AgentProcess:
+        """Agent ``agent_id``'s new process (``popen``), after its earlier ones."""
         prev = self.procs.get(agent_id)
-        proc = AgentProcess(agent_id, popen, pids=[*(prev.pids if prev else []), popen.pid])
+        proc = AgentProcess(agent_id, popen, pids=[*(prev.pids if prev else []), popen.pid], node=node)
         if prev is not None:
             proc.restarts = prev.restarts + 1
         self.procs[agent_id] = proc
@@ -139,13 +168,7 @@ class ProcessPool:
     def signal(self, agent_id: int, sig: int) -> int | None:
         """Send ``sig`` to the process group of ``agent_id``'s process; its pid, or None if gone."""
         p = self.procs.get(agent_id)
-        if p is None or not p.running():
-            return None
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            return None
-        return p.pid
+        return None if p is None else signal_group(p.popen, sig)
 
     def running_ids(self) -> list[int]:
         return [a for a, p in self.procs.items() if p.running()]

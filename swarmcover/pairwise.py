@@ -13,6 +13,7 @@ W(m_{ij})`, halved over the full double sum.
 from __future__ import annotations
 
 import math
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +22,11 @@ from scipy.spatial import cKDTree
 if TYPE_CHECKING:
     from .law import BlobLaw
 
-__all__ = ["PairwiseEvaluator", "choose_method"]
+__all__ = ["NUMPY_PAIRS", "PairwiseEvaluator", "accumulate_pairs_numpy", "choose_method"]
+
+#: pair lists up to this long are summed with numpy while numba is not loaded in the process: a
+#: launcher's metrics of a small fleet then never pay numba's import (about a second of CPU)
+NUMPY_PAIRS = 20_000
 
 
 class PairwiseEvaluator:
@@ -75,17 +80,58 @@ class PairwiseEvaluator:
         return vel, energy
 
     def _accumulate(self, xt, mt, xs, ms, pi, pj, symmetric, vel) -> float:
+        f = self.law.field
+        consts = (symmetric, self._norm, self._inv4e2, self._inv2e2, f.coef, f.origin)
+        if len(pi) <= NUMPY_PAIRS and "numba" not in sys.modules:  # the numpy twin: same sums
+            return accumulate_pairs_numpy(xt, mt, xs, ms, pi, pj, *consts, f.spacing, vel)
         from ._kernels import accumulate_pairs  # numba loads on first use, not on import
 
-        f = self.law.field
-        return float(
-            accumulate_pairs(
-                xt, mt, xs, ms,
-                np.ascontiguousarray(pi, dtype=np.int64), np.ascontiguousarray(pj, dtype=np.int64),
-                symmetric, self._norm, self._inv4e2, self._inv2e2,
-                f.coef, f.origin, 1.0 / f.spacing, vel,
-            )
-        )  # fmt: skip
+        pi, pj = np.ascontiguousarray(pi, dtype=np.int64), np.ascontiguousarray(pj, dtype=np.int64)
+        return float(accumulate_pairs(xt, mt, xs, ms, pi, pj, *consts, 1.0 / f.spacing, vel))
+
+
+def accumulate_pairs_numpy(xt, mt, xs, ms, pi, pj, symmetric, norm, inv4e2, inv2e2, coef, origin, spacing,
+                           vel) -> float:  # fmt: skip
+    r"""The numpy twin of :func:`swarmcover._kernels.accumulate_pairs` (one vectorised pass over
+    the pairs; ``spacing`` where the compiled kernel takes its inverse): adds each pair's term
+    into ``vel`` and returns the pairs' blob energy.
+
+    Parameters
+    ----------
+    xt : ndarray, shape (nt, d)
+    mt : ndarray, shape (nt,)
+    xs : ndarray, shape (ns, d)
+    ms : ndarray, shape (ns,)
+    pi, pj : ndarray, shape (p,)
+        Pair ``k`` is target ``pi[k]`` and source ``pj[k]``.
+    symmetric : bool
+        Each pair is unordered and both ends are updated (then ``xs is xt``).
+    norm, inv4e2, inv2e2 : float
+        :math:`(4\pi\varepsilon^2)^{-d/2}`, :math:`1/4\varepsilon^2`, :math:`1/2\varepsilon^2`.
+    coef : ndarray, shape (n_1[, n_2], d + 1)
+    origin, spacing : ndarray, shape (d,)
+    vel : ndarray, shape (nt, d)
+        Updated in place.
+
+    Returns
+    -------
+    float
+    """
+    from .local import sample_spline
+
+    if len(pi) == 0:
+        return 0.0
+    dx = xt[pi] - xs[pj]
+    f = sample_spline(0.5 * (xt[pi] + xs[pj]), coef, origin, spacing)  # W and grad W at the midpoints
+    g = norm * np.exp(-np.einsum("ij,ij->i", dx, dx) * inv4e2)
+    w, grad = f[:, 0], f[:, 1:]
+    along = dx * (w * inv2e2)[:, None]
+    np.add.at(vel, pi, (ms[pj] * g)[:, None] * (along - 0.5 * grad))
+    energy = 0.5 * float(np.sum(mt[pi] * ms[pj] * g * w))
+    if symmetric:
+        np.add.at(vel, pj, (mt[pi] * g)[:, None] * (-along - 0.5 * grad))
+        energy *= 2.0
+    return energy
 
 
 def choose_method(law: BlobLaw, n: int) -> str:

@@ -349,18 +349,18 @@ def test_simulator_and_agents_under_separate_launchers_over_tcp(tmp_path, launch
 @pytest.mark.integration
 def test_progress_is_a_live_bar_on_a_terminal_and_plain_lines_otherwise(tmp_path, launches):
     scen = _small(tmp_path)
-    rc, raw = launches.run_on_terminal(str(scen), "--headless", "--duration", "8", out=tmp_path / "tty")
+    rc, raw = launches.run_on_terminal(str(scen), "--headless", "--duration", "6", out=tmp_path / "tty")
     text = raw.decode(errors="replace")
     assert rc == 0, text[-3000:]
     frames = [f for f in text.replace("\n", "\r").split("\r") if "world s [" in f]
     assert len(frames) >= 3, text[-2000:]  # the bar, redrawn in place
-    assert any("100%" in f and "8.0/8 world s" in f for f in frames)
+    assert any("100%" in f and "6.0/6 world s" in f for f in frames)
     assert all("live" in f and "energy distance" in f for f in frames[1:])
     assert any("<" in f and "?" not in f.split("<")[1].split(",")[0] for f in frames)  # an ETA
     assert text.rfind("run small: 4 robots") > text.rfind("100%")  # the summary comes below the bar
     assert "Hello from the pygame community" not in text
     rc, so, se = launches.run(
-        str(scen), "--headless", "--progress", "1", "--duration", "6", out=tmp_path / "pipe"
+        str(scen), "--headless", "--progress", "1", "--duration", "4", out=tmp_path / "pipe"
     )
     assert rc == 0, se[-3000:]
     assert "\r" not in so and "%|" not in so  # a log gets plain lines

@@ -294,3 +294,26 @@ def test_three_d_is_refused_not_miscomputed():
         BlobLaw(Uniform([(0, 1)] * 3), 0.2, 0.05)
     with pytest.raises(ValueError, match="bounds"):
         AgentConfig(agent_id=0, bounds=[(0, 1)] * 3, eps=0.1, mass=0.1, speed_limit=1.0, insecure=True)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_numpy_pair_sums_equal_compiled(d, symmetric, rng):
+    """The fleet law's pair sums: numpy twin (what a process without numba runs for small fleets,
+    a launcher's metrics among them) against the compiled kernel, pair for pair; beyond the grid too."""
+    from swarmcover._kernels import accumulate_pairs
+    from swarmcover.pairwise import accumulate_pairs_numpy
+
+    law = BlobLaw(_mixture(d), 0.08, 1.0 / 60)
+    f = law.field
+    xt, mt = rng.random((60, d)), rng.uniform(0.5, 2.0, 60) / 60
+    xs, ms = (xt, mt) if symmetric else (rng.uniform(-0.2, 1.2, (40, d)), rng.uniform(0.5, 2.0, 40) / 60)
+    pi = rng.integers(0, 60, 500)
+    pj = rng.integers(0, len(xs), 500)
+    consts = (symmetric, 0.7, 1.0 / (4 * 0.08**2), 1.0 / (2 * 0.08**2), f.coef, f.origin)
+    v_np, v_nb = np.zeros((60, d)), np.zeros((60, d))
+    e_np = accumulate_pairs_numpy(xt, mt, xs, ms, pi, pj, *consts, f.spacing, v_np)
+    e_nb = accumulate_pairs(xt, mt, xs, ms, pi, pj, *consts, 1.0 / f.spacing, v_nb)
+    assert e_np == pytest.approx(e_nb, rel=1e-12)
+    assert np.allclose(v_np, v_nb, rtol=1e-11, atol=1e-12 * np.abs(v_nb).max())
+    assert accumulate_pairs_numpy(xt, mt, xs, ms, pi[:0], pj[:0], *consts, f.spacing, v_np) == 0.0
