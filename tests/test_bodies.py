@@ -100,7 +100,7 @@ def test_five_agents_fly_mavsdk_copters_cover_as_on_simulator_bodies_and_fail_sa
     copter whose link to its agent falls silent (heartbeat and telemetry cut, the agent still
     reaching it) is reported lost by its agent, which holds it (zero setpoints) and keeps running.
     The simulated fleet runs beside the flown one (both are light: ten agents at 20 Hz)."""
-    n, seconds = 5, 12.0
+    n, seconds = 5, 9.0
     starts = np.array([[3.0, 3.0], [6.0, 3.0], [3.0, 6.0], [6.0, 6.0], [4.5, 8.0]])
     reference = _simulated_fleet(fleets, starts, seconds)
     udp = [free_port(socket.SOCK_DGRAM) for _ in range(n)]

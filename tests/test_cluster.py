@@ -101,13 +101,14 @@ def test_a_launch_places_agents_on_both_nodes_and_restarts_one_killed_on_the_wor
     """The quickstart with ``--cluster``: Ray spreads the 12 agents over both nodes (their node ids
     in ``summary.json``, the keys shipped to each node's private folder); an agent process on the
     worker node SIGKILLed from outside is detected (its exit, and its silence) and the scenario's
-    ``restart`` at t = 8 brings it back; the fleet covers as the plain launch does (the bound
+    ``restart`` at t = 6 brings it back; the fleet covers as the plain launch does (the bound
     ``test_quickstart_runs_headless_end_to_end`` asks), the logs come back, and nothing is left."""
     address, worker, tmp = ray_cluster
     out = tmp_path / "run"
     p = launches.start(str(LAUNCH / "quickstart.toml"), "--headless", "--cluster", f"ray://{address}",
                        "--set", "cluster.cpus_per_agent=0.1",
-                       "--set", 'failures=[{t = 8.0, kind = "restart", fraction = 1.0}]', out=out,
+                       "--set", 'failures=[{t = 6.0, kind = "restart", fraction = 1.0}]', "--duration", "12",
+                       out=out,
                        env={"RAY_USAGE_STATS_ENABLED": "0"})  # fmt: skip
     try:
         joined = lambda: sum(e["kind"] == "joined" for e in events_of(out)) == 12 or p.poll() is not None  # noqa: E731

@@ -22,7 +22,7 @@ KILL = 'failures=[{t = 6.0, kind = "kill", fraction = 0.25}]'
 
 def _sweep(out: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "swarmcover.cli.main", "sweep", str(LAUNCH / "quickstart.toml"),
-            "--set", KILL, "--set", "fleet.size=8", "--set", "control.clock=\"lockstep\"", "--duration", "10",
+            "--set", KILL, "--set", "fleet.size=4", "--set", "control.clock=\"lockstep\"", "--duration", "10",
             "--out", str(out), *args]  # fmt: skip
 
 
@@ -35,7 +35,7 @@ def _rows(out: Path) -> list[dict]:
 
 @pytest.mark.integration
 def test_a_sweep_killed_midway_resumes_with_only_the_missing_runs(tmp_path):
-    """2 fractions x 3 seeds on the quickstart with 8 robots in lockstep (a quarter or half the
+    """2 fractions x 3 seeds on the quickstart with 4 robots in lockstep (a quarter or half the
     fleet SIGKILLed at t = 6 s):
     the sweep is SIGKILLed once two cases are done; its running launches stop with it (tied to
     its life). The same command again runs only the four missing cases: six rows, the first two
@@ -72,7 +72,7 @@ def test_a_sweep_killed_midway_resumes_with_only_the_missing_runs(tmp_path):
         assert (
             r["final_energy_distance"] is not None and r["min_energy_distance"] <= r["final_energy_distance"]
         )
-        assert r["alive"] == (6 if r["failures.0.fraction"] == 0.25 else 4), r
+        assert r["alive"] == (3 if r["failures.0.fraction"] == 0.25 else 2), r
         assert len(r["recovery"]) == 1 and r["recovery"][0]["t"] == pytest.approx(6.0, abs=0.2), r["recovery"]
     assert (out / "sweep.png").stat().st_size > 10_000
 

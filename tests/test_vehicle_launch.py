@@ -46,20 +46,20 @@ def test_a_launched_fleet_flies_mavsdk_copters_and_writes_summary_metrics_and_pi
     """``launch/copters.toml`` (four MAVLink copters, a no-fly disk) with its ports and duration
     overridden, four MAVSDK copters waiting at those ports: the launcher starts four agents in
     direct mode with the run's CurveZMQ keys, each flies its copter, and robot 3's agent is
-    SIGKILLed at t = 14 s by the failure schedule; the run folder holds each agent's telemetry,
+    SIGKILLed at t = 10 s by the failure schedule; the run folder holds each agent's telemetry,
     ``summary.json`` (energy distance falling to under half its first value, the kill and the
     silence it left detected, three robots heard at the end, the others' final counters),
     ``metrics.png`` and ``final.png``."""
     n, port, peer = 4, _free_run(4, socket.SOCK_DGRAM), _free_run(4, socket.SOCK_STREAM)
     starts = [[95.0, 60.0], [105.0, 60.0], [95.0, 70.0], [105.0, 70.0]]  # relative to vehicles.origin
-    copters = [MavsdkCopter(port + k, system_id=k + 1, start=starts[k], accel=10.0) for k in range(n)]
+    copters = [MavsdkCopter(port + k, system_id=k + 1, start=starts[k], accel=15.0) for k in range(n)]
     out = tmp_path / "run"
     try:
         rc, so, se = launches.run(
-            str(LAUNCH / "copters.toml"), "--headless", "--duration", "20",
+            str(LAUNCH / "copters.toml"), "--headless", "--duration", "15",
             "--set", f"vehicles.port={port}", "--set", f"vehicles.peer_port={peer}",
-            "--set", "vehicles.origin=[0.0, 0.0]", "--set", "control.speed_limit=15.0",
-            "--set", 'failures=[{t = 14.0, kind = "kill", ids = [3]}]',
+            "--set", "vehicles.origin=[0.0, 0.0]", "--set", "control.speed_limit=20.0",
+            "--set", 'failures=[{t = 10.0, kind = "kill", ids = [3]}]',
             out=out, timeout=180.0,
         )  # fmt: skip
     finally:
