@@ -112,7 +112,8 @@ def test_five_agents_fly_mavsdk_copters_cover_as_on_simulator_bodies_and_fail_sa
     procs = []
     try:
         for i in range(n):
-            body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{udp[i]}"}
+            # lost after 1.5 s without a heartbeat (the default 3 s would only make the test wait)
+            body = {"kind": "mavlink", "connect": f"udpin:127.0.0.1:{udp[i]}", "heartbeat_timeout": 1.5}
             peers = {"kind": "direct", "bind": pub[i], "roster": pub}
             procs.append(start_agent(_config(i, body, peers), log_level="INFO"))
         started = lambda: all(c.setpoints for c in copters) or any(p.poll() is not None for p in procs)  # noqa: E731
