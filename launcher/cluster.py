@@ -10,11 +10,15 @@ them (the failure schedule's ``kill``, ``terminate``, ``restart``), and hands th
 
 - **Secrets.** Each agent's config and CurveZMQ key files reach its node as Ray messages and are
   written only into the actor's private folder on that node's local disk (``mkdtemp``: mode 0700,
-  files 0600), removed when the run ends; nothing is written to a shared disk.
+  files 0600), removed when the run ends (a lost node's stays on its own disk); nothing is written
+  to a shared disk.
 - **Supervision.** An agent whose process dies is reported as on one machine (``process_exited``,
   its exit code); a node or actor that Ray reports dead takes its agents with it (reported as
-  SIGKILLed). Each agent watches its actor (``--parent-pid``), and Ray ends the actors when the
-  launcher goes, so no agent outlives the run.
+  SIGKILLed). A ``restart`` starts an agent on the node that holds its bundle now: Ray moves a
+  lost node's bundles to nodes with room; where it has not, the restart fails (an event, not the
+  run's end). The nodes are polled without waiting, so a node that hangs stalls nothing. Each agent
+  watches its actor (``--parent-pid``), and Ray ends the actors when the launcher goes, so no
+  agent outlives the run.
 - **Logs and byes.** The agents' output is brought back into ``logs/`` of the run folder when each
   agent ends and at the end of the run; byes and counters come over the wire, as always.
 
@@ -218,50 +222,95 @@ class RayPool(ProcessPool):
                 f"--cluster: Ray could not place {len(ids)} agents at {cpus_per_agent:g} CPU each within "
                 f"{place_timeout:g} s ({free:g} CPUs free); lower cluster.cpus_per_agent or add nodes"
             ) from None
+        self._table, self._in_bundle = placement_group_table, PlacementGroupSchedulingStrategy
+        self.bundle_of = {a: i for i, a in enumerate(ids)}  # each agent's bundle (Ray may move it)
         bundles = placement_group_table(self.pg)["bundles_to_node_id"]
         self.node_of = {a: bundles[i] for i, a in enumerate(ids)}
-        first = {}
+        self.hosts, self.where = {}, {}
         for i in sorted(bundles):
-            first.setdefault(bundles[i], i)
-        host = ray.remote(num_cpus=0, max_restarts=0)(AgentHost)
-        self.hosts = {
-            node: host.options(scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, i)).remote()
-            for node, i in first.items()
-        }
+            if bundles[i] not in self.hosts:
+                self.hosts[bundles[i]] = self._host_in(i)
         found = ray.get([h.where.remote() for h in self.hosts.values()])
         self.where = dict(zip(self.hosts, found, strict=True))
         self.lost: set[str] = set()  # nodes whose actor Ray reports dead
         self._codes: dict[int, int | None] = {}
+        self._asked: dict[str, object] = {}  # node -> its unanswered poll
         self._polled = 0.0
 
+    def _host_in(self, bundle: int):
+        """A new :class:`AgentHost` actor on the node that holds ``bundle`` (it takes no CPU itself)."""
+        host = self.ray.remote(num_cpus=0, max_restarts=0)(AgentHost)
+        return host.options(scheduling_strategy=self._in_bundle(self.pg, bundle)).remote()
+
     def _call(self, node: str, method: str, *args, timeout: float = 30.0):
-        """``method(*args)`` on ``node``'s actor; None (and the node marked lost) if Ray says it died."""
+        """``method(*args)`` on ``node``'s actor; None if Ray says it died (the node marked lost) or
+        if it did not answer within ``timeout`` seconds."""
         if node in self.lost:
             return None
         try:
             return self.ray.get(getattr(self.hosts[node], method).remote(*args), timeout=timeout)
-        except self.ray.exceptions.RayActorError:
-            log.error("cluster node %s: its agents' host died (node lost?)", node)
+        except self.ray.exceptions.ActorDiedError:
+            self._lose(node)
+        except (self.ray.exceptions.ActorUnavailableError, self.ray.exceptions.GetTimeoutError) as exc:
+            log.warning("cluster node %s: %s did not answer: %s", node, method, type(exc).__name__)
+        return None
+
+    def _lose(self, node: str) -> None:
+        if node not in self.lost:
+            log.error("cluster node %s: its agents' host died (node lost?); its agents count as killed", node)
             self.lost.add(node)
-            return None
 
     def status(self, agent_id: int, pid: int) -> int | None:
-        """Agent ``agent_id``'s exit code (None: running), from one poll of every node at most each
-        :data:`_POLL_EVERY` seconds; an agent on a lost node counts as SIGKILLed."""
+        """Agent ``agent_id``'s exit code (None: running), from the nodes' latest answers. Never
+        waits: each node is asked again every :data:`_POLL_EVERY` seconds once it has answered, so
+        a node that hangs holds back only its own agents' news; an agent on a lost node counts as
+        SIGKILLed."""
+        if self._asked:
+            refs = list(self._asked.values())
+            ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+            for node, ref in [(n, r) for n, r in self._asked.items() if r in ready]:
+                del self._asked[node]
+                try:
+                    self._codes.update(self.ray.get(ref))
+                except self.ray.exceptions.ActorDiedError:
+                    self._lose(node)
+                except self.ray.exceptions.RayActorError:  # unavailable for now: ask again
+                    pass
         now = time.monotonic()
         if now - self._polled >= _POLL_EVERY:
             self._polled = now
-            for node in self.hosts:
-                codes = self._call(node, "poll")
-                if codes is not None:
-                    self._codes.update(codes)
+            for node, host in self.hosts.items():
+                if node not in self.lost and node not in self._asked:
+                    self._asked[node] = host.poll.remote()
         if self.node_of[agent_id] in self.lost:
             return -signal.SIGKILL
         return self._codes.get(agent_id)
 
+    def _node_for(self, agent_id: int) -> str:
+        """The node agent ``agent_id`` starts on: its bundle's. Ray moves the bundles of a lost
+        node to others when they have room; where it has not (yet), the agent cannot start."""
+        node = self.node_of[agent_id]
+        if node not in self.lost:
+            return node
+        moved = self._table(self.pg)["bundles_to_node_id"].get(self.bundle_of[agent_id])
+        if moved is None or moved in self.lost:
+            raise ValueError(
+                f"agent {agent_id}: its node {node} is lost and Ray has not placed its CPU share elsewhere"
+                " (no room on the other nodes?)"
+            )
+        if moved not in self.hosts:
+            self.hosts[moved] = self._host_in(self.bundle_of[agent_id])
+            where = self._call(moved, "where")
+            if where is None:
+                raise ValueError(f"agent {agent_id}: node {moved}, where Ray moved it, did not answer")
+            self.where[moved] = where
+        log.info("agent %d: moved with its CPU share from lost node %s to %s", agent_id, node, moved)
+        self.node_of[agent_id] = moved
+        return moved
+
     def start(self, agent_id: int, config: AgentConfig, log_level: str = "WARNING") -> AgentProcess:
         """Send the agent's config and keys to its node's actor, which starts its process there."""
-        node = self.node_of[agent_id]
+        node = self._node_for(agent_id)
         folder = f"{self.where[node]['dir']}/agent_{agent_id:04d}"
         files = {}
         if config.curve is not None:  # the key files travel as bytes; the config names their copies
@@ -278,7 +327,7 @@ class RayPool(ProcessPool):
         local.write_text(text, encoding="utf-8")
         pid = self._call(node, "start", agent_id, text, files, self.command, log_level, self.nice)
         if pid is None:
-            raise ValueError(f"agent {agent_id}: node {node} is lost; cannot start it there")
+            raise ValueError(f"agent {agent_id}: node {node} did not start it (lost, or not answering)")
         self._codes[agent_id] = None
         return self._record(agent_id, _Remote(self, agent_id, pid), node)
 

@@ -65,8 +65,16 @@ class Supervisor:
         return CurveKeys(secret_key=str(self.keys.agent_secret(a)), server_key=str(self.keys.server_public))
 
     def start(self, a: int, config: AgentConfig, restart: bool = False) -> None:
-        """Start agent ``a``'s process with ``config`` (its agent config file's content)."""
-        p = self.pool.start(a, config, self.rs.scenario.agents.log_level)
+        """Start agent ``a``'s process with ``config`` (its agent config file's content). A restart
+        that cannot start (its cluster node lost, its program gone) is an event, not the run's end."""
+        try:
+            p = self.pool.start(a, config, self.rs.scenario.agents.log_level)
+        except ValueError as exc:
+            if not restart:
+                raise
+            log.error("restart of agent %d failed: %s", a, exc)
+            self.event("restart_failed", a, error=str(exc))
+            return
         where = {} if p.node is None else {"node": p.node}
         self.event("restarted" if restart else "process_started", a, pid=p.pid, **where)
 

@@ -21,8 +21,11 @@ import pytest
 import tomllib
 from launching import assert_png, events_of, free_port, processes_mentioning, summary_of, wait_until
 
+from swarmcover.agentspec import SimBody
 from swarmcover.launcher.resolve import resolve
 from swarmcover.launcher.scenario import load_scenario
+from swarmcover.launcher.supervise import Supervisor
+from swarmcover.simulator.world import Snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch"
@@ -255,6 +258,31 @@ t = 7.0
 kind = "restart"
 ids = [0]
 """
+
+
+@pytest.mark.integration
+def test_a_restart_that_cannot_start_is_an_event_and_the_run_goes_on(tmp_path):
+    """Agent 0's program (a real script) runs and exits; then it is deleted, so the scenario's
+    ``restart`` cannot start it again: a ``restart_failed`` event that names why, no exception."""
+    program = tmp_path / "agent.sh"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    cmd = json.dumps([str(program), "{config}"])
+    restart = 'failures=[{t = 1.0, kind = "restart", fraction = 1.0}]'
+    scn = load_scenario(LAUNCH / "quickstart.toml", [f"agents.command={cmd}", restart])
+    rs = resolve(scn, LAUNCH / "quickstart.toml")
+    events = []
+    sup = Supervisor(rs, tmp_path / "run", lambda kind, a, **d: events.append((kind, a, d)), None)
+    pool = sup.open_pool([0])
+    config = rs.agent_config(0, SimBody(endpoint="tcp://127.0.0.1:9"))
+    sup.start(0, config)
+    pool.procs[0].popen.wait(30)
+    program.unlink()
+    snap = Snapshot(1.0, np.array([0]), np.zeros((1, 2)), np.zeros((1, 2)), np.zeros(1, np.uint8))
+    sup.apply_failures(snap, lambda a: config)
+    assert [k for k, _, _ in events] == ["process_started", "restart_failed"], events
+    assert "agent 0: cannot start" in events[1][2]["error"] and str(program) in events[1][2]["error"]
+    pool.shutdown()
 
 
 @pytest.mark.integration
