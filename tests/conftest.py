@@ -23,6 +23,20 @@ def _hypothesis_profiles() -> None:
 _hypothesis_profiles()
 
 
+def _one_blas_thread_beside_the_other_lane() -> None:
+    """On an xdist worker, the processes the tests start (launchers, agents) use one OpenBLAS
+    thread: OpenBLAS's threads wait for each other by spinning, so beside the other lane the
+    launcher's transport planner took twice as long (15.7 -> 29.7 s next to a niced busy loop;
+    14.2 s with one thread). Set before any test starts a process; an explicit setting wins."""
+    import os
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+_one_blas_thread_beside_the_other_lane()
+
+
 @pytest.fixture(scope="session")
 def c_kernel() -> bool:
     """Whether the optional C kernel was built. ``SWARMCOVER_REQUIRE_C=1`` (set by ``.ci/run``,
