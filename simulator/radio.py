@@ -5,7 +5,9 @@ set within ``range`` of ``s`` (the beacons handed over between two reads of the 
 tree query: one drain of the simulator's socket, not one query a beacon), unless ``s`` or ``r`` is inside a
 blackout region, or the copy is lost (independently, probability ``loss``). A copy arrives at
 ``t + latency + U(0, jitter)``. The clock is the caller's (world time in lockstep, wall time in
-real time).
+real time). Whether a copy is lost, and its jitter, are drawn for that copy alone (sender,
+receiver, the sender's count of beacons, the seed: :mod:`.draws`), not in the order beacons
+happen to reach the simulator: a lockstep run with a lossy radio is the same run every time.
 
 Delivery is batched: each receiver's radio keeps, per sender, the newest beacon that has arrived
 (an older one arriving after a newer one, by jitter, is discarded; so is an arrived copy that a
@@ -36,6 +38,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from swarmcover.domain import Zone
+
+from .draws import copy_uniforms
 
 __all__ = ["Radio", "RadioCounters", "available_memory", "check_memory", "radio_bytes"]
 
@@ -136,11 +140,13 @@ class Radio:
         self.latency, self.jitter = float(latency), float(jitter)
         self.blackouts = list(blackouts)
         self.rng = rng if rng is not None else np.random.default_rng()
+        self._key = int(self.rng.integers(0, 2**63))  # the seed of each copy's own draws
         self._counters = RadioCounters()
         self._pending: list[tuple] = []  # beacons handed over, not yet delivered (see send)
         self.ids = np.asarray(roster, dtype=np.int64)
         self.index = {int(a): k for k, a in enumerate(self.ids)}
         n, self.dim = len(self.ids), int(dim)
+        self._beacons_of = np.zeros(n, dtype=np.int64)  # beacons each robot has handed over
         check_memory(n, self.dim)
         if n > 2000:
             log.warning("radio store for %d robots takes %.0f MB", n, radio_bytes(n, self.dim) / 1e6)
@@ -194,6 +200,9 @@ class Radio:
         :meth:`last_heard`, :attr:`counters`) first delivers what was sent before it, so no reader
         can tell; one drain of the simulator's socket costs one neighbour query, not one a beacon."""
         self._counters.sent += 1
+        s = self.index[int(sender)]
+        seq = int(self._beacons_of[s])
+        self._beacons_of[s] += 1
         if not can_send:
             self._counters.dropped_sender_down += 1
             return
@@ -204,7 +213,7 @@ class Radio:
             self._counters.dropped_blackout += 1
             return
         tail = (float(mass), -1.0, 0.0) if phase is None else (float(mass), float(phase[0]), float(phase[1]))
-        self._pending.append((self.index[int(sender)], position, float(t), tail, float(now)))
+        self._pending.append((s, position, float(t), tail, float(now), seq))
 
     @property
     def counters(self) -> RadioCounters:
@@ -220,16 +229,16 @@ class Radio:
             return
         near, owner = _copies(self, pending)
         if self.latency == 0.0 and self.jitter == 0.0:  # arrive at once: straight into the stores
-            senders, pos, t, tail, now = (np.array(col) for col in zip(*pending, strict=True))
+            senders, pos, t, tail, now, _ = (np.array(col) for col in zip(*pending, strict=True))
             if len(np.unique(senders)) == len(senders):  # one beacon a sender: all copies at once
                 self._store(senders[owner], near, np.column_stack((now, t, pos, tail))[owner])
                 return
-        for k, (s, position, t, tail, now) in enumerate(pending):  # in order, each at its own time
+        for k, (s, position, t, tail, now, seq) in enumerate(pending):  # in order, each at its own time
             r = near[owner == k]
             if len(r):
                 arrivals = np.full(len(r), now + self.latency)
                 if self.jitter > 0:
-                    arrivals += self.rng.random(len(r)) * self.jitter
+                    arrivals += copy_uniforms(self._key + 1, s, r, seq) * self.jitter
                 chunk = _Chunk(s, r, arrivals, t, position, np.array(tail))
                 if self.latency == 0.0 and self.jitter == 0.0:
                     self._store_one(chunk, r, arrivals)
@@ -318,6 +327,7 @@ def _copies(radio: Radio, pending: list[tuple]) -> tuple[np.ndarray, np.ndarray]
     worked out at the first beacon of the tick; any other position is queried."""
     m = len(pending)
     senders = np.array([b[0] for b in pending], dtype=np.int64)
+    seqs = np.array([b[5] for b in pending], dtype=np.int64)
     where = np.array([b[1] for b in pending])
     slot = radio._slot[senders]
     known = slot >= 0
@@ -343,7 +353,7 @@ def _copies(radio: Radio, pending: list[tuple]) -> tuple[np.ndarray, np.ndarray]
         keep &= ~dark
     near, owner = near[keep], owner[keep]
     if radio.loss > 0 and len(near):
-        kept = radio.rng.random(len(near)) >= radio.loss
+        kept = copy_uniforms(radio._key, senders[owner], near, seqs[owner]) >= radio.loss
         radio._counters.dropped_loss += int(len(near) - kept.sum())
         near, owner = near[kept], owner[kept]
     return near, owner
@@ -360,7 +370,9 @@ def _in_range(radio: Radio) -> tuple[np.ndarray, np.ndarray]:
     return radio._near
 
 
-def _deliver_one(radio: Radio, s: int, position: np.ndarray, t: float, tail: tuple, now: float) -> bool:
+def _deliver_one(
+    radio: Radio, s: int, position: np.ndarray, t: float, tail: tuple, now: float, _seq: int
+) -> bool:
     """One beacon from where the tick put its sender, with no latency, jitter, loss or blackout:
     its copies stored with a few array operations. False (nothing done) in any other case."""
     if radio.latency or radio.jitter or radio.loss or radio._any_dark:
