@@ -184,16 +184,8 @@ class Radio:
         self._slot = np.full(len(self.ids), -1, dtype=np.int64)  # roster index -> row of the tree
         self._slot[self._tree_idx] = np.arange(len(self._tree_idx))
 
-    def send(
-        self,
-        sender: int,
-        position: np.ndarray,
-        t: float,
-        mass: float,
-        now: float,
-        can_send: bool = True,
-        phase: tuple[int, float] | None = None,
-    ) -> None:
+    def send(self, sender: int, position: np.ndarray, t: float, mass: float, now: float,
+             can_send: bool = True, phase: tuple[int, float] | None = None) -> None:  # fmt: skip
         """Hand the radio, at ``now``, a beacon from ``sender`` at ``position`` (the beacon's own
         ``t``, ``mass`` and schedule ``phase`` (epoch, age) travel with it). Beacons are delivered
         in batches: every read of the radio (:meth:`collect`, :meth:`update`, :meth:`forget`,
