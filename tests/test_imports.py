@@ -134,3 +134,23 @@ def test_only_the_registry_loads_the_c_extension():
                 loaders.append(path.relative_to(ROOT).as_posix())
     kernels = (ROOT / "swarmcover" / "kernels.py").read_text(encoding="utf-8")
     assert loaders == [] and '"swarmcover._hotpath"' in kernels, loaders
+
+
+@pytest.mark.unit
+def test_rooms_stay_small():
+    """The design card's small rooms: no module over 400 lines and no class over 200, in every
+    Python file of the repository (tests, benchmarks, examples and scripts included)."""
+    import ast
+
+    big = []
+    for path in sorted(ROOT.rglob("*.py")):
+        rel = path.relative_to(ROOT)
+        if any(part.startswith(".") or part in ("build", "runs") for part in rel.parts):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > 400:
+            big.append(f"{rel}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > 200:
+                big.append(f"{rel}: class {node.name}, {node.end_lineno - node.lineno + 1} lines")
+    assert not big, big
