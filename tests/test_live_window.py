@@ -80,20 +80,18 @@ def _launcher_output(p: subprocess.Popen) -> str:
 
 
 def _window(display: str, p: subprocess.Popen, timeout: float = 90.0) -> str:
-    """The id of the launcher's window (by its pid, or by its title: the private server has no
-    other); fails at once, with the launcher's output, if the launcher exits first."""
+    """The id of the launcher's window: the mapped one of its pid (not any window of the pid: SDL
+    may also own unmapped helper windows). Not by title: this xdotool's ``search --name`` finds no
+    SDL window. Fails at once, with the launcher's output, if the launcher exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if p.poll() is not None:
             raise AssertionError(f"the launcher exited before its window showed\n{_launcher_output(p)}")
-        found = (
-            _x(display, "search", "--pid", str(p.pid)).split()
-            or _x(display, "search", "--name", "^swarmcover$").split()
-        )
+        found = _x(display, "search", "--onlyvisible", "--pid", str(p.pid)).split()
         if found:
             return found[0]
         time.sleep(0.05)
-    probe = subprocess.run(["xdotool", "search", "--name", "."], env={**os.environ, "DISPLAY": display},
+    probe = subprocess.run(["xdotool", "search", "--class", "."], env={**os.environ, "DISPLAY": display},
                            capture_output=True, text=True, timeout=20)  # fmt: skip
     raise AssertionError(f"no window within {timeout:g} s; windows on {display}: {probe.stdout.split()} "
                          f"(xdotool: {probe.stderr.strip()!r})\n{_launcher_output(p)}")  # fmt: skip
@@ -103,7 +101,14 @@ def _screenshot(display: str, wid: str) -> np.ndarray:
     """The window's pixels ``(h, w, 3)``, read from the X server."""
     from PIL import ImageGrab
 
-    geo = dict(line.split("=") for line in _x(display, "getwindowgeometry", "--shell", wid).split())
+    env = {**os.environ, "DISPLAY": display}
+    p = subprocess.run(["xdotool", "getwindowgeometry", "--shell", wid], env=env, capture_output=True,
+                       text=True, timeout=20)  # fmt: skip
+    if p.returncode != 0 or "WIDTH=" not in p.stdout:
+        windows = _x(display, "search", "--class", ".").split()
+        raise AssertionError(f"no geometry for window {wid} (xdotool exit {p.returncode}: "
+                             f"{p.stderr.strip()!r}); windows on {display}: {windows}")  # fmt: skip
+    geo = dict(line.split("=") for line in p.stdout.split())
     x, y, w, h = (int(geo[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
     return np.asarray(ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=display).convert("RGB"))
 
