@@ -6,7 +6,6 @@ Each takes the :class:`~swarmcover.launcher.run.Launch` whose run it carries out
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from typing import TYPE_CHECKING
@@ -44,8 +43,7 @@ def _on_snapshot(launch: Launch, snap: Snapshot) -> None:
     launch.sup.reap()
     launch.apply_failures(snap)
 
-    m = launch.sim.metrics
-    ed = m["energy_distance"][-1] if m["energy_distance"] else math.nan
+    ed = launch.sim.fleet_metrics.latest("energy_distance")
 
     def live() -> int:
         return int(Status.alive(snap.status).sum())

@@ -121,8 +121,7 @@ class LiveView:
         self.handle_events(self.last)
 
     def hud(self, snap: Snapshot) -> list[str]:
-        m = self.sim.metrics
-        ed = m["energy_distance"][-1] if m["energy_distance"] else float("nan")
+        ed = self.sim.fleet_metrics.latest("energy_distance")
         live = int(Status.alive(snap.status).sum())
         failed = int((snap.status == Status.FAILED).sum())
         mode = "paused" if self.sim.paused else f"x{self.sim.speed:g}"

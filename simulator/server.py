@@ -123,7 +123,8 @@ class Simulator:
         self.speed = 1.0  # real time: multiplies time_scale (renderer keys)
         self.events: list[dict] = []
         # coverage quality every metrics_every world seconds, sense-to-command timing per robot
-        self.fleet_metrics = FleetMetrics(n, cfg.metrics_every, self.target, self.law, self.counts)
+        self.fleet_metrics = FleetMetrics(n, cfg.metrics_every, self.target, self.law, self.counts,
+                                          background=cfg.clock == "realtime")  # fmt: skip
         self.metrics = self.fleet_metrics.series
         self.observers: list[Callable[[Snapshot], None]] = []
         #: called while the world is paused (a live view keeps taking keys, to resume it)
@@ -201,6 +202,7 @@ class Simulator:
         if self.recorder is not None:
             self.recorder.snapshot(snap, wall_epoch)
         self.fleet_metrics.sample(self.world)
+        self.fleet_metrics.poll()
         for obs in self.observers:
             obs(snap)
 
@@ -218,6 +220,7 @@ class Simulator:
 
     def report(self) -> SimReport:
         """The run as this simulator saw it, in plain values (:mod:`swarmcover.simulator.report`)."""
+        self.fleet_metrics.flush()
         return report(self)
 
     def timing(self) -> dict:
@@ -279,4 +282,5 @@ class Simulator:
             return
         if self.recorder is not None:
             self.recorder.close()
+        self.fleet_metrics.close()
         self.link.close()

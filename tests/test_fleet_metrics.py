@@ -2,13 +2,15 @@
 in, so ``on_time`` stays a fraction of that interval's states however late answers come."""
 
 import math
+import os
+import threading
 
 import numpy as np
 import pytest
 
 import swarmcover as sc
 from swarmcover.domain import Box
-from swarmcover.simulator.fleetmetrics import SERIES, FleetMetrics
+from swarmcover.simulator.fleetmetrics import BACKGROUND_NICE, QUALITY, SERIES, FleetMetrics
 from swarmcover.simulator.world import World
 
 pytestmark = pytest.mark.unit
@@ -56,3 +58,29 @@ def test_samples_every_interval_with_every_series():
     assert all(v > 0 for v in fm.series["energy_distance"])
     t = fm.timing()
     assert t["states_sent"] == 0 and t["on_time_fraction"] is None and t["latency_ms_p99"] is None
+
+
+def test_background_quality_numbers_equal_the_inline_ones_and_fill_in_their_own_rows():
+    """Real time works the costly numbers out on a worker thread (the tick loop must not stall
+    for them): each sample's row is there at once, its quality numbers come later, and they are
+    the numbers the inline (lockstep) path gives for the same positions."""
+    inline, world, _ = _room(6)
+    bg = FleetMetrics(6, 1.0, inline.target, inline.law, {}, background=True)
+    rng = np.random.default_rng(7)
+    try:
+        for t in range(5):
+            world.t = float(t)
+            world.x[:] = rng.random((6, 2))
+            assert inline.sample(world) and bg.sample(world)
+            assert bg.series["t"][-1] == t and bg.series["alive"][-1] == 6  # the row, at once
+        world.x[:] = 0.5  # the world moves on: the worker reads the positions of its sample
+        bg.flush()
+        for name in QUALITY:
+            assert bg.series[name] == inline.series[name], name
+        assert bg.latest("energy_distance") == inline.series["energy_distance"][-1]
+        # the worker runs below the simulator's priority (Linux: a thread's own nice value)
+        nice = bg._pool.submit(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())).result()
+        assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE)
+    finally:
+        bg.close()
+    assert math.isnan(FleetMetrics(2, 1.0, inline.target, inline.law, {}).latest("lloyd_cost"))
