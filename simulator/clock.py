@@ -99,6 +99,10 @@ class Clock:
         for i, k in enumerate(live):
             sim.intake.pump(tick_start + period * i / len(live))
             if sim.world.live_mask()[k]:
+                if sim.sessions.cmd_tick[k] >= sim.fleet_metrics.sent_tick[k]:
+                    # it answered every state it was sent: silence counts from this one, as in
+                    # lockstep (a simulator that falls behind does not make its agents silent)
+                    sim.sessions.last_command_wall[k] = time.monotonic()
                 sim.out.send(int(sim.world.ids[k]), sim.out.state(k))
         nxt = tick_start + period
         sim.intake.pump(nxt)

@@ -17,8 +17,9 @@ Clock modes:
   ``lockstep_timeout_wall``). Agents thus compute with their neighbours' positions of the same
   tick, as the central :func:`swarmcover.flow` does with ``fixed_step=tick``.
 
-Failures: an agent that has sent no command for ``failure_timeout_wall`` is marked failed (its
-body stops, or drifts with the wind); nobody tells the other agents. A hello with a newer epoch
+Failures: an agent that has sent no command for ``failure_timeout_wall``, counted from the first
+state it left unanswered, is marked failed (its body stops, or drifts with the wind); nobody
+tells the other agents. A hello with a newer epoch
 re-admits it (``rejoined``: a restarted process), and so does a repeated hello of the same epoch
 from the same connection (``recovered``: it was only slow, not dead). Injected failures
 (``failures``, ``random_failures``, or :meth:`inject` from the live view) cut a robot off, silence

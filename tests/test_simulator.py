@@ -376,3 +376,37 @@ def test_patch_resent_only_when_no_command_answered_it(rng):
         assert sent[1] == list(range(0, 30, PATCH_RESEND_TICKS))
     finally:
         sim.close()
+
+
+def test_a_simulator_that_falls_behind_does_not_declare_its_agents_failed(fleets, rng):
+    """Real time, overloaded: each tick takes longer than ``failure_timeout_wall`` (an observer
+    holds the loop, as a starved simulator would). Agents that answer every state they are sent
+    are not silent, however slowly the states come; an agent that stops answering still is."""
+    import signal
+    import time
+
+    n = 4
+    cfg = lockstep(positions(rng, n), 0.2, 0.5, tick=0.05, clock="realtime", duration=60.0,
+                   failure_timeout_wall=0.3, command_ttl_wall=2.0)  # fmt: skip
+    fleet = fleets(cfg, rate_hz=20.0)
+    sim = fleet.sim
+    slow = {"ticks": 0}
+
+    def overloaded(_snap) -> None:
+        if slow["ticks"] < 6 and sim.tick > 10:  # six ticks of 0.5 wall s each
+            slow["ticks"] += 1
+            time.sleep(0.5)
+
+    sim.observers.append(overloaded)
+    sim.start()
+    sim.advance(30)
+    detected = [e for e in sim.events if e["kind"] == "detected_failure"]
+    assert slow["ticks"] == 6 and not detected, detected
+    assert sim.fleet_metrics.answered_by.min() >= 25  # every agent answered nearly every state
+    fleet.procs[2].send_signal(signal.SIGKILL)  # the control: a dead agent is still found
+    deadline = time.monotonic() + 30
+    while not any(e["kind"] == "detected_failure" for e in sim.events):
+        assert time.monotonic() < deadline, "the dead agent was never detected"
+        sim.advance(1)
+    assert [e["agent_id"] for e in sim.events if e["kind"] == "detected_failure"] == [2]
+    sim.finish()
