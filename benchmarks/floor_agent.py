@@ -8,9 +8,10 @@ of these in place of ours. The robots do not move.
 It is also the smallest example of an agent written against the protocol alone: it imports only
 the standard library and pyzmq (not ``swarmcover``), reads the agent config the launcher writes
 (JSON: ``agent_id``, ``mass``, ``eps`` or the first of ``schedule.stages``, ``rate_hz``,
-``body.endpoint``, ``curve``), says hello,
-answers a ``state`` asking for a command with a ``command`` carrying its beacon and one asking for
-a beacon with a ``beacon``, a ``stats_request`` with ``stats``, and on SIGTERM or SIGINT says
+``body.endpoint``, ``curve``), says hello, answers a ``state`` asking for a command with a
+``command`` carrying its beacon and one asking for a beacon with a ``beacon``, a
+``stats_request`` with ``stats``, says ``hello`` again when a second passes without a state (so
+a robot declared failed while its process was stalled rejoins), and on SIGTERM or SIGINT says
 ``bye`` with its counters. Malformed messages are counted as rejected and skipped; it does not
 validate what it does not use.
 
@@ -28,6 +29,8 @@ import zmq
 import zmq.auth
 
 __all__ = ["FloorAgent", "main"]
+
+HELLO_AGAIN = 1.0  # seconds without a state after which the agent says hello again
 
 
 class FloorAgent:
@@ -56,6 +59,7 @@ class FloorAgent:
             )
         self.sock.connect(cfg["body"]["endpoint"])
         self.running = True
+        self.last_state = self.last_hello = -float("inf")
 
     def send(self, body: dict) -> None:
         self.seq += 1
@@ -74,6 +78,8 @@ class FloorAgent:
         except (ValueError, KeyError, TypeError):
             self.counts["rejected"] += 1
             return
+        if kind == "state":
+            self.last_state = time.monotonic()
         if kind == "state" and h.get("reply", "command") == "command":
             self.counts["commands"] += 1
             zero = [0.0] * len(h["position"])
@@ -88,9 +94,17 @@ class FloorAgent:
         else:
             self.counts["rejected"] += 1
 
-    def run(self) -> None:
+    def hello(self) -> None:
         self.send({"kind": "hello", "name": "floor", "rate_hz": self.rate_hz})
+        self.last_hello = time.monotonic()
+
+    def run(self) -> None:
+        self.hello()
         while self.running:
+            # left without states for a second (declared failed while stalled, or not yet
+            # started): hello again, at most once a second, as docs/protocol.md's fail-safe says
+            if time.monotonic() - max(self.last_state, self.last_hello) >= HELLO_AGAIN:
+                self.hello()
             if not self.sock.poll(200):  # wakes 5 times a second to see a signal's flag
                 continue
             while self.sock.get(zmq.EVENTS) & zmq.POLLIN:

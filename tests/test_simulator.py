@@ -410,3 +410,60 @@ def test_a_simulator_that_falls_behind_does_not_declare_its_agents_failed(fleets
         sim.advance(1)
     assert [e["agent_id"] for e in sim.events if e["kind"] == "detected_failure"] == [2]
     sim.finish()
+
+
+def test_the_floor_agent_stalled_past_the_timeout_says_hello_again_and_recovers(tmp_path, rng):
+    """``benchmarks/floor_agent.py`` (stdlib and pyzmq only) follows the protocol's fail-safe: its
+    process stopped (SIGSTOP) past ``failure_timeout_wall`` is declared failed, and once it runs
+    again, left without states, it says hello again and is re-admitted (``recovered``)."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from harness import stop_all
+    from simfleet import agent_cfg
+
+    from swarmcover.simulator.config import SimConfig
+    from swarmcover.simulator.server import Simulator
+
+    floor = Path(__file__).resolve().parents[1] / "benchmarks" / "floor_agent.py"
+    cfg = lockstep(positions(rng, 2), 0.2, 0.5, tick=0.05, clock="realtime", duration=600.0,
+                   failure_timeout_wall=0.3, wait_for_agents_wall=60.0)  # fmt: skip
+    sim = Simulator(SimConfig.model_validate({"endpoint": "tcp://127.0.0.1:*", "insecure": True, **cfg}))
+    procs = []
+    try:
+        for a in (0, 1):
+            path = tmp_path / f"agent_{a}.json"
+            path.write_text(json.dumps(agent_cfg(a, sim)))
+            procs.append(subprocess.Popen([sys.executable, str(floor), str(path)]))
+        sim.start()
+        assert sim.world.connected.all()
+
+        def advance_until(kind: str, what: str) -> dict:
+            deadline = time.monotonic() + 30
+            while not (got := [e for e in sim.events if e["kind"] == kind and e.get("agent_id") == 0]):
+                assert time.monotonic() < deadline, f"{what}: {[e['kind'] for e in sim.events]}"
+                sim.advance(1)
+            return got[0]
+
+        sim.advance(10)
+        procs[0].send_signal(signal.SIGSTOP)
+        advance_until("detected_failure", "the stopped agent was never declared failed")
+        procs[0].send_signal(signal.SIGCONT)
+        advance_until("recovered", "the agent never said hello again")
+        answered = int(sim.sessions.cmd_tick[0])
+        deadline = time.monotonic() + 30
+        while sim.sessions.cmd_tick[0] <= answered + 5:  # it answers states again
+            assert time.monotonic() < deadline, "the recovered agent answers no state"
+            sim.advance(1)
+        assert not sim.world.failed.any()
+        assert [e["kind"] for e in sim.events if e.get("agent_id") == 1 and e["kind"] != "joined"] == []
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+        stop_all(procs)
+        sim.finish()
