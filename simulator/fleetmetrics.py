@@ -9,8 +9,8 @@ the interval it was sent in: an answer still in flight when the interval is samp
 interval's entry when it comes, so ``on_time`` stays a fraction of its own states.
 
 The four quality numbers of a sample take about 18 ms for 200 robots (more on a busy machine);
-in real time that is a stall of the tick loop, and the states it holds back go out in one burst
-(it was the whole tail of the fleet benchmark's latency). With ``background=True`` (the
+in real time that is a stall of the tick loop, and the states it holds back go out in one burst.
+With ``background=True`` (the
 simulator's real-time clock) they are worked out on one worker thread at a lower priority
 (:data:`BACKGROUND_NICE` steps, like the agents), from a copy of the positions taken at the
 sample: the series get the sample's row at once with NaN in those four places, filled in as the

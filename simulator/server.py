@@ -19,9 +19,9 @@ Clock modes:
 
 Failures: an agent that has sent no command for ``failure_timeout_wall``, counted from the first
 state it left unanswered, is marked failed (its body stops, or drifts with the wind); nobody
-tells the other agents. A hello with a newer epoch
-re-admits it (``rejoined``: a restarted process), and so does a repeated hello of the same epoch
-from the same connection (``recovered``: it was only slow, not dead). Injected failures
+tells the other agents. A hello with a newer epoch re-admits it (``rejoined``: a restarted
+process), and so does a repeated hello of the same epoch from the same connection
+(``recovered``: it was only slow, not dead). Injected failures
 (``failures``, ``random_failures``, or :meth:`inject` from the live view) cut a robot off, silence
 its radio, or make its body ignore commands.
 """
