@@ -10,12 +10,12 @@ interval's entry when it comes, so ``on_time`` stays a fraction of its own state
 
 The four quality numbers of a sample take about 18 ms for 200 robots (more on a busy machine);
 in real time that is a stall of the tick loop, and the states it holds back go out in one burst.
-With ``background=True`` (the
-simulator's real-time clock) they are worked out on one worker thread at a lower priority
-(:data:`BACKGROUND_NICE` steps, like the agents), from a copy of the positions taken at the
-sample: the series get the sample's row at once with NaN in those four places, filled in as the
-worker finishes (:meth:`FleetMetrics.poll`, each tick; :meth:`FleetMetrics.flush` waits for all).
-Values are the same either way; lockstep computes them in line.
+With ``background=True`` (the simulator's real-time clock) they are worked out on one worker
+thread at a lower priority (:data:`BACKGROUND_NICE` steps, like the agents), from a copy of the
+positions taken at the sample: the series get the sample's row at once with NaN in those four
+places, filled in as the worker finishes (:meth:`FleetMetrics.poll`, each tick;
+:meth:`FleetMetrics.flush` waits for all). Values are the same either way; lockstep computes
+them in line.
 """
 
 from __future__ import annotations
