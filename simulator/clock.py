@@ -80,6 +80,29 @@ class Clock:
             if not sim.running:
                 return
 
+    def first_round(self) -> None:
+        """Real time, before the clock starts: every live agent is sent the state of tick 0 (its
+        first patch, the only state that carries one for every agent at once) and the clock waits
+        until each has answered, at most ``failure_timeout_wall``. Its answers move nobody (the
+        commands are cleared); their beacons reach the radio, so the first clocked states carry
+        the neighbours. Not counted in the timing (nothing here waits on the clock); recorded as
+        a ``first_round`` event."""
+        sim = self.sim
+        t0 = time.monotonic()
+        sim.radio_update()  # who is in range of whom, for the answers' beacons
+        live = np.flatnonzero(sim.world.live_mask())
+        for k in live:
+            sim.out.send(int(sim.world.ids[k]), sim.out.state(k, timed=False))
+        deadline = t0 + sim.cfg.failure_timeout_wall
+        while sim.running and time.monotonic() < deadline:
+            w = sim.world
+            if not any(w.connected[k] and not w.failed[k] and sim.sessions.cmd_tick[k] < 0 for k in live):
+                break
+            sim.intake.pump(min(deadline, time.monotonic() + 0.05), once=True)
+        sim.world.command[live] = 0.0
+        answered = int((sim.sessions.cmd_tick[live] >= 0).sum())
+        sim.event("first_round", answered=answered, agents=len(live), wall_s=round(time.monotonic() - t0, 4))
+
     def realtime_tick(self, tick_start: float) -> float:
         """One real-time tick starting at wall ``tick_start``; returns when the next one starts."""
         sim = self.sim

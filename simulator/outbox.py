@@ -43,9 +43,10 @@ class Outbox:
         self.seq += 1
         return {"agent_id": agent_id, "epoch": self.epoch, "seq": self.seq, "t": time.time()}
 
-    def state(self, k: int, reply: str = "command") -> list[bytes]:
+    def state(self, k: int, reply: str = "command", timed: bool = True) -> list[bytes]:
         """The state for robot ``k`` this tick: a sensing round's (``reply="beacon"``: its position
-        only), or with its patch (when it needs one) and the beacons its radio received."""
+        only), or with its patch (when it needs one) and the beacons its radio received;
+        ``timed=False``: its answer is not counted in the sense-to-command timing."""
         sim, w = self.sim, self.sim.world
         a, x = int(w.ids[k]), w.x[k]
         env = self.envelope(a)
@@ -56,7 +57,8 @@ class Outbox:
         patch, coef = (None, None) if got is None else got
         if got is not None:
             sim.counts["patches_sent"] += 1
-        sim.fleet_metrics.state_sent(k, sim.tick, time.monotonic())
+        if timed:
+            sim.fleet_metrics.state_sent(k, sim.tick, time.monotonic())
         # the beacons its radio received since its last state ride along (one message, not one each)
         rows = sim.radio.collect(a, sim.radio_now(time.monotonic()))
         if w.radio_failed[k] or not len(rows):

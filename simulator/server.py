@@ -10,7 +10,9 @@ Clock modes:
 - ``realtime``: one tick every ``tick / time_scale`` wall seconds; the states of a tick are
   staggered across it (agent ``i`` of ``n`` at phase ``i / n``; those less than a millisecond
   apart go out together) so that the agents do not all wake at once; a command older than
-  ``command_ttl_wall`` is not applied (the robot stops).
+  ``command_ttl_wall`` is not applied (the robot stops). Before the clock starts, a first
+  round sends every agent the state of tick 0 (its first patch) and waits until each has
+  answered, at most ``failure_timeout_wall`` (:meth:`Clock.first_round`).
 - ``lockstep``: deterministic, for tests and benchmarks. Each tick has a sensing round (states with
   ``reply="beacon"``: every agent beacons its position of this tick, and the radio delivers) and a
   command round (states with the patch; every live agent's command is awaited, up to
@@ -251,10 +253,11 @@ class Simulator:
         if joined < len(self.world.ids):
             log.warning("%d of %d agents joined within %.0f s; starting anyway", joined, len(self.world.ids),
                         self.cfg.wait_for_agents_wall)  # fmt: skip
+        if self.cfg.clock == "realtime" and self.running:  # every first patch before tick 1
+            self.clock.first_round()
         self.after_step(time.time())
         self.clock.next_wall = time.monotonic()
-        # silence counts from the first state: an agent that joined early is not silent for
-        # the time the world waited for the others
+        # silence counts from the first clocked state (not the wait for the others, or the first round)
         self.sessions.last_command_wall[self.world.connected] = self.clock.next_wall
 
     def advance(self, max_ticks: int | None = None) -> int:
