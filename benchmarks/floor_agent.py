@@ -7,7 +7,8 @@ of these in place of ours. The robots do not move.
 
 It is also the smallest example of an agent written against the protocol alone: it imports only
 the standard library and pyzmq (not ``swarmcover``), reads the agent config the launcher writes
-(JSON: ``agent_id``, ``mass``, ``eps`` or the first of ``schedule.stages``, ``rate_hz``,
+(JSON: ``agent_id``, ``mass``, ``eps`` or the first of ``schedule.stages`` (its ``eps`` and
+``smoothing``, asked for in the hello and every command), ``rate_hz``,
 ``body.endpoint``, ``curve``), says hello, answers a ``state`` asking for a command with a
 ``command`` carrying its beacon and one asking for a beacon with a ``beacon``, a
 ``stats_request`` with ``stats``, says ``hello`` again when a second passes without a state (so
@@ -38,9 +39,11 @@ class FloorAgent:
 
     def __init__(self, cfg: dict, ctx: zmq.Context) -> None:
         self.id = int(cfg["agent_id"])
-        # the eps it asks patches for: one for ever, or the first stage of its schedule (it never moves)
-        eps = cfg.get("eps") or cfg["schedule"]["stages"][0]["eps"]
-        self.mass, self.eps = float(cfg["mass"]), float(eps)
+        # the pair it asks patches for, in its hello and every command (so that one patch, the
+        # first, does): one eps for ever, or the first stage of its schedule (it never moves)
+        first = {"eps": cfg["eps"]} if cfg.get("eps") else cfg["schedule"]["stages"][0]
+        self.mass, self.eps = float(cfg["mass"]), float(first["eps"])
+        self.smoothing = None if first.get("smoothing") is None else float(first["smoothing"])
         self.rate_hz = float(cfg.get("rate_hz", 10.0))
         self.epoch, self.seq = time.time_ns(), 0
         self.counts = dict.fromkeys(
@@ -85,7 +88,7 @@ class FloorAgent:
             zero = [0.0] * len(h["position"])
             beacon = {"position": h["position"], "mass": self.mass}
             self.send(
-                {"kind": "command", "velocity": zero, "tick": h["tick"], "eps": self.eps, "beacon": beacon}
+                {"kind": "command", "velocity": zero, "tick": h["tick"], "beacon": beacon, **self.pair()}
             )
         elif kind == "state":
             self.send({"kind": "beacon", "position": h["position"], "mass": self.mass})
@@ -94,8 +97,12 @@ class FloorAgent:
         else:
             self.counts["rejected"] += 1
 
+    def pair(self) -> dict:
+        """The (eps, smoothing) it wants its patches sensed for."""
+        return {"eps": self.eps} if self.smoothing is None else {"eps": self.eps, "smoothing": self.smoothing}
+
     def hello(self) -> None:
-        self.send({"kind": "hello", "name": "floor", "rate_hz": self.rate_hz})
+        self.send({"kind": "hello", "name": "floor", "rate_hz": self.rate_hz, **self.pair()})
         self.last_hello = time.monotonic()
 
     def run(self) -> None:
