@@ -8,8 +8,10 @@ the simulator: median and 1st percentile), the
 sense-to-command latency measured by the simulator (median, p99), the fraction of states whose
 command came back within one tick (and so the fraction late), radio messages per second (beacons
 handed to the radio and copies delivered; each state carries its agent's copies), agent start-up
-time, and CPU and memory of the simulator's process and of the agents (sampled from ``/proc``
-every second while the world runs: resident and proportional set sizes). A case whose agents
+time, and CPU and memory of the simulator's process and of the agents (CPU read from ``/proc``
+2 s into the world and 2 s before its end; resident and proportional set sizes read once, at
+the second reading, of the simulator and of ``MEMORY_SAMPLE`` agents: the median agent, and
+the total as that median times N). A case whose agents
 would not fit in the free memory (``--agent-mb`` each) is skipped and reported as such. Prints a
 table, writes JSON, and plots latency against N.
 
@@ -47,6 +49,7 @@ from swarmcover.launcher.processes import processes_mentioning
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK = os.sysconf("SC_CLK_TCK")
+MEMORY_SAMPLE = 8  # agents whose memory is read (each read walks the process's page tables)
 DEFAULT_CASES = "25@10 50@10 100@10 200@10 400@10 100@20"
 
 
@@ -79,10 +82,19 @@ def scenario(n: int, hz: float, seconds: float, agent_command: list[str] | None 
     )
 
 
-def cpu_rss(pid: int) -> tuple[float, int, int] | None:
-    """(CPU seconds used so far, resident kB, proportional kB) of ``pid``."""
+def cpu_seconds(pid: int) -> float | None:
+    """CPU seconds ``pid`` has used so far (``/proc/PID/stat``: tens of microseconds to read)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def rss_pss(pid: int) -> tuple[int, int] | None:
+    """(resident kB, proportional kB) of ``pid``. ``smaps_rollup`` walks the process's page
+    tables: about half a millisecond of kernel time per agent, so it is read for a few only."""
+    try:
         roll = {
             x.split()[0]: int(x.split()[1])
             for x in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
@@ -90,7 +102,7 @@ def cpu_rss(pid: int) -> tuple[float, int, int] | None:
         }
     except (OSError, IndexError, ValueError):
         return None
-    return (int(fields[11]) + int(fields[12])) / CLK, roll.get("Rss:", 0), roll.get("Pss:", 0)
+    return roll.get("Rss:", 0), roll.get("Pss:", 0)
 
 
 def mem_available_mb() -> float:
@@ -146,9 +158,10 @@ def one(
     )
     events = run / "recording" / "events.jsonl"
     joined_at = None
-    samples = []
+    samples = []  # (monotonic, simulator CPU s, {agent pid: CPU s}): two, while the world runs
+    memory = None
     while p.poll() is None:
-        time.sleep(1.0)  # the sampling clock
+        time.sleep(1.0)  # the polling clock
         if time.monotonic() - t0 > limit_s:
             os.killpg(p.pid, signal.SIGTERM)
             try:
@@ -162,10 +175,22 @@ def one(
                 joined_at = time.monotonic() - t0
         if joined_at is None:
             continue
-        sim = cpu_rss(p.pid)
-        agents = {a: s for a in agent_pids(run) if (s := cpu_rss(a))}
-        if sim and agents:
-            samples.append((time.monotonic(), sim, agents))
+        # CPU read twice only, 2 s into the world and 2 s before its end, and memory once, of a
+        # few agents: reading every agent's /proc each second was a burst of kernel work (about
+        # 0.1 s a second at 200 agents) on the machine being measured, in its latency tail
+        into = time.monotonic() - t0 - joined_at
+        first = not samples and into >= min(2.0, seconds / 4)
+        second = len(samples) == 1 and into >= max(seconds - 2.0, seconds * 3 / 4)
+        if first or second:
+            sim = cpu_seconds(p.pid)
+            agents = {a: c for a in agent_pids(run) if (c := cpu_seconds(a)) is not None}
+            if sim is not None and agents:
+                samples.append((time.monotonic(), sim, agents))
+                if len(samples) == 2:
+                    memory = (
+                        rss_pss(p.pid),
+                        [m for a in sorted(agents)[:MEMORY_SAMPLE] if (m := rss_pss(a))],
+                    )
     err = p.stderr.read().decode()[-2000:] if p.stderr else ""
     if p.returncode != 0 or not (run / "summary.json").exists():
         raise RuntimeError(f"launch of {n} agents failed ({p.returncode}): {err}")
@@ -176,17 +201,20 @@ def one(
     per_agent_rate = np.array([a["answered"] / wall_run for a in s["agents"]])
     reported = [(a.get("counters") or {}).get("commands") for a in s["agents"]]
     cpu = {}
-    if len(samples) >= 3:
-        (ta, sa, aa), (tb, sb, ab) = samples[1], samples[-2]  # both while the world ran
+    if len(samples) == 2:
+        (ta, sa, aa), (tb, sb, ab) = samples  # both while the world ran
         dt = tb - ta
         both = [a for a in ab if a in aa]  # the same processes at both ends
-        cpu = {
-            "sim_cores": (sb[0] - sa[0]) / dt,
-            "agents_cores": sum(ab[a][0] - aa[a][0] for a in both) / dt,
-            "sim_rss_mb": sb[1] / 1024,
-            "agent_rss_mb_median": float(np.median([x[1] for x in ab.values()])) / 1024,
-            "agent_pss_mb_median": float(np.median([x[2] for x in ab.values()])) / 1024,
-            "agents_pss_mb_total": sum(x[2] for x in ab.values()) / 1024,
+        cpu = {"sim_cores": (sb - sa) / dt, "agents_cores": sum(ab[a] - aa[a] for a in both) / dt}
+    if memory is not None and memory[0] and memory[1]:
+        rss = float(np.median([m[0] for m in memory[1]])) / 1024
+        pss = float(np.median([m[1] for m in memory[1]])) / 1024
+        cpu |= {
+            "sim_rss_mb": memory[0][0] / 1024,
+            "agent_rss_mb_median": rss,
+            "agent_pss_mb_median": pss,
+            "agents_pss_mb_total": pss * n,  # the median of the sample times n
+            "memory_sampled_agents": len(memory[1]),
         }
     t = s["timing"]
     return {
