@@ -109,7 +109,7 @@ class AgentSuite:
     proc: subprocess.Popen
     startup_timeout: float = 60.0
     timeout: float = 10.0
-    tick: int = 0
+    tick: int = -1  # the first state is tick 0, as a simulator's first round sends it
     peers: dict[int, tuple[np.ndarray, float]] = field(default_factory=dict)
     held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     policy: AgentPolicy = field(init=False)
@@ -183,7 +183,8 @@ class AgentSuite:
         return f"epoch {hello.epoch}, rate {hello.rate_hz:g} Hz"
 
     def check_law(self) -> str:
-        """Alone in the strip: the self term and its mirror images across both near walls."""
+        """Alone in the strip: the self term and its mirror images across both near walls (the
+        state of tick 0, world time 0: what a real-time simulator's first round sends)."""
         sent = self._send([0.5, 0.125])
         cmd = self._law(sent, "law")
         beacon = cmd.beacon
