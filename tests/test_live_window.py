@@ -97,20 +97,36 @@ def _window(display: str, p: subprocess.Popen, timeout: float = 90.0) -> str:
                          f"(xdotool: {probe.stderr.strip()!r})\n{_launcher_output(p)}")  # fmt: skip
 
 
-def _screenshot(display: str, wid: str) -> np.ndarray:
-    """The window's pixels ``(h, w, 3)``, read from the X server."""
+def _screenshot(display: str, launcher: subprocess.Popen) -> np.ndarray:
+    """The launcher's window's pixels ``(h, w, 3)``, read from the X server. The window is looked
+    up each time, and again if it went between the lookup and the read: SDL may replace the
+    window it first mapped by another (seen once in about ten runs)."""
     from PIL import ImageGrab
 
     env = {**os.environ, "DISPLAY": display}
-    p = subprocess.run(["xdotool", "getwindowgeometry", "--shell", wid], env=env, capture_output=True,
-                       text=True, timeout=20)  # fmt: skip
-    if p.returncode != 0 or "WIDTH=" not in p.stdout:
+    for _ in range(5):
+        wid = _window(display, launcher, timeout=30.0)
+        p = subprocess.run(["xdotool", "getwindowgeometry", "--shell", wid], env=env, capture_output=True,
+                           text=True, timeout=20)  # fmt: skip
+        if p.returncode == 0 and "WIDTH=" in p.stdout:
+            break
+    else:
         windows = _x(display, "search", "--class", ".").split()
         raise AssertionError(f"no geometry for window {wid} (xdotool exit {p.returncode}: "
                              f"{p.stderr.strip()!r}); windows on {display}: {windows}")  # fmt: skip
     geo = dict(line.split("=") for line in p.stdout.split())
     x, y, w, h = (int(geo[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
     return np.asarray(ImageGrab.grab(bbox=(x, y, x + w, y + h), xdisplay=display).convert("RGB"))
+
+
+def _keys(display: str, launcher: subprocess.Popen):
+    """Press keys in the launcher's window (focused first: it may have been replaced)."""
+
+    def press(*keys: str) -> None:
+        _x(display, "windowfocus", "--sync", _window(display, launcher, timeout=30.0))
+        _x(display, "key", *keys)
+
+    return press
 
 
 def _kinds(out: Path, kind: str) -> list[dict]:
@@ -127,14 +143,14 @@ def test_the_window_shows_the_map_and_robots_and_takes_clicks_and_keys(xserver, 
                        'control.clock="realtime"', out=out,
                        env={"DISPLAY": xserver, "SDL_VIDEODRIVER": "x11"})  # fmt: skip
     try:
-        wid = _window(xserver, p)
+        _window(xserver, p)  # it shows before the agents join
         wait_until(lambda: len(_kinds(out, "joined")) == 12, 90, "12 agents to join")
         wait_until(lambda: _kinds(out, "start"), 30, "the world to start")
         # pause, so that robots stay where the screenshot shows them while we click one
-        _x(xserver, "windowfocus", "--sync", wid)
-        _x(xserver, "key", "space")
+        key = _keys(xserver, p)
+        key("space")
         paused = wait_until(lambda: _kinds(out, "paused"), 30, "the pause")[0]
-        img = _screenshot(xserver, wid)
+        img = _screenshot(xserver, p)
         assert img.shape[1] == 900  # render.width
         colours = len(np.unique(img.reshape(-1, 3), axis=0))
         assert colours > 100, f"{colours} colours: no demand map drawn"
@@ -142,23 +158,23 @@ def test_the_window_shows_the_map_and_robots_and_takes_clicks_and_keys(xserver, 
         blobs, n = ndimage.label(live)
         assert n >= 6, f"{n} live robot markers in the window"  # 12 robots (some may overlap)
         cy, cx = (round(v) for v in ndimage.center_of_mass(live, blobs, 1))
-        _x(xserver, "mousemove", "--window", wid, str(cx), str(cy), "click", "1")
+        _x(xserver, "mousemove", "--window", _window(xserver, p), str(cx), str(cy), "click", "1")
         failed = wait_until(lambda: _kinds(out, "injected_fail"), 30, "the click to fail a robot")
         assert len(failed) == 1 and failed[0]["t"] == paused["t"]  # the world stood still meanwhile
 
         def red_cross_at_click() -> bool:
-            near = _screenshot(xserver, wid)[cy - 6 : cy + 7, cx - 6 : cx + 7]
+            near = _screenshot(xserver, p)[cy - 6 : cy + 7, cx - 6 : cx + 7]
             return np.all(near == STATUS_COLOURS[3], axis=-1).sum() >= 5
 
         wait_until(red_cross_at_click, 20, "a red cross where the click was")
-        _x(xserver, "key", "space")
+        key("space")
         wait_until(lambda: _kinds(out, "resumed"), 30, "the world to resume")
-        _x(xserver, "key", "plus")
+        key("plus")
         speed = wait_until(lambda: _kinds(out, "speed"), 30, "a faster world")
         assert speed[0]["speed"] == 2.0
-        _x(xserver, "key", "minus", "minus")
+        key("minus", "minus")
         wait_until(lambda: [e["speed"] for e in _kinds(out, "speed")] == [2.0, 1.0, 0.5], 30, "slower worlds")
-        _x(xserver, "key", "f")  # a tenth of the 11 live robots, at random: one more
+        key("f")  # a tenth of the 11 live robots, at random: one more
         wait_until(lambda: len(_kinds(out, "injected_fail")) == 2, 30, "f to fail a random robot")
         ids = [e["agent_id"] for e in _kinds(out, "injected_fail")]
         assert len(set(ids)) == 2
