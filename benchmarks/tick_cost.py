@@ -12,7 +12,12 @@ For comparison it times the same way the smallest numpy call (a multiply of a (1
 the difference between its two columns is what any code pays when it wakes with cold caches.
 
     python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
-        [--json benchmarks/results/tick_cost.json]
+        [--json benchmarks/results/tick_cost.json] [--sections]
+
+It also times ``json.loads`` of a state's header the same way (any code, not only numpy's, pays
+the cold start), and with ``--sections`` the parts of the agent's tick (decoding the state, taking
+the relayed beacons, the field, the neighbour table, the law's chain, encoding and sending the
+command), each the median over the ticks.
 """
 
 from __future__ import annotations
@@ -102,11 +107,44 @@ def _timed(work, period: float, seconds: float, between=None, limit: int = 10**9
     return statistics.median(cpu), i
 
 
+_SUMS: dict[str, dict[str, float]] = {"now": {}}
+
+
+def _instrument(agent: Agent, acc: dict[str, float]) -> None:
+    """Sum the CPU time of the parts of ``agent``'s tick into ``acc`` (by name), for ``--sections``."""
+    from swarmcover.agents import intake
+
+    _SUMS["now"] = acc  # the module's decode, wrapped once, sums into the latest agent's
+
+    def wrap(obj, name: str, label: str) -> None:
+        f = getattr(obj, name)
+
+        def timed(*a, **k):
+            c0 = time.thread_time()
+            try:
+                return f(*a, **k)
+            finally:
+                into = _SUMS["now"]
+                into[label] = into.get(label, 0.0) + time.thread_time() - c0
+
+        setattr(obj, name, timed)
+
+    if not getattr(intake.decode, "_timed", False):  # the module's function: wrapped once
+        wrap(intake, "decode", "decode the state")
+        intake.decode._timed = True
+    wrap(agent.hearing, "relayed", "take relayed beacons")
+    wrap(agent.fields, "for_state", "field for the state")
+    wrap(agent.hearing, "live", "read the neighbour table")
+    wrap(agent.policy, "velocity", "the law's chain")
+    wrap(agent.out, "command", "encode and send the command")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--periods", type=float, nargs="*", default=[0.0, 0.001, 0.01, 0.05, 0.1])
     ap.add_argument("--seconds", type=float, default=6.0, help="per period")
     ap.add_argument("--json", default="benchmarks/results/tick_cost.json")
+    ap.add_argument("--sections", action="store_true", help="also time the parts of the tick")
     args = ap.parse_args()
     side = math.sqrt(N_ROBOTS)
     law = BlobLaw(Uniform([(0.0, side), (0.0, side)]), 1.0, 1 / N_ROBOTS)  # eps = the fleet spacing
@@ -129,15 +167,22 @@ def main() -> int:
     rows = []
     a = np.random.default_rng(1).random((100, 2))
     b = np.array([0.5, 2.0])
-    print(f"{'period s':>9} {'agent tick us':>14} {'ticks':>7} {'one numpy op us':>16}")
+    header = frames[0][0]
+    print(f"{'period s':>9} {'agent tick us':>14} {'ticks':>7} {'one numpy op us':>16} {'json.loads us':>14}")
     for period in args.periods:
         agent = Agent(cfg, ctx)
         at = [0]
+        acc: dict[str, float] = {}
+        parts: list[dict[str, float]] = []
+        if args.sections:
+            _instrument(agent, acc)
 
-        def tick(i: int, agent=agent, at=at) -> None:
+        def tick(i: int, agent=agent, at=at, acc=acc, parts=parts) -> None:
             now = 0.1 * (at[0] + i)
+            acc.clear()
             take(agent, Arrival(frames[at[0] + i], True), now)
             agent._control(now)
+            parts.append(dict(acc))
 
         def drain() -> None:  # the stand-in body reads the commands (not timed)
             while body.poll(0):
@@ -147,13 +192,24 @@ def main() -> int:
             tick(i)
         at[0] = 50
         drain()
+        parts.clear()
         med, count = _timed(tick, period, args.seconds, drain, limit=len(frames) - 50)
         agent.body.close()
         op, _ = _timed(lambda i: a * b, period, min(args.seconds, 3.0))
+        js, _ = _timed(lambda i: json.loads(header), period, min(args.seconds, 3.0))
         rows.append({"period_s": period, "agent_tick_us": med * 1e6, "ticks": count, "numpy_op_us": op * 1e6,
-                     "commands": agent.counts["commands"]})  # fmt: skip
+                     "json_loads_us": js * 1e6, "commands": agent.counts["commands"]})  # fmt: skip
+        if parts:  # the median of each part over the ticks that ran it
+            names = dict.fromkeys(k for p in parts for k in p)
+            rows[-1]["sections_us"] = {
+                k: statistics.median(p[k] for p in parts if k in p) * 1e6 for k in names
+            }
         r = rows[-1]
-        print(f"{period:9.3f} {r['agent_tick_us']:14.0f} {count:7d} {r['numpy_op_us']:16.1f}", flush=True)
+        tail = f"{r['numpy_op_us']:16.1f} {js * 1e6:14.1f}"
+        print(f"{period:9.3f} {r['agent_tick_us']:14.0f} {count:7d} {tail}", flush=True)
+    for r in rows:
+        for name, us in r.get("sections_us", {}).items():
+            print(f"period {r['period_s']:g} s: {name:>30} {us:7.0f} us (median)")
     body.close(linger=0)
     ctx.term()
     base = rows[0]["agent_tick_us"] if rows and rows[0]["period_s"] == 0 else None
