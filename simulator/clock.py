@@ -65,16 +65,19 @@ class Clock:
         sim.world.step(sim.cfg.tick, wall, None)
         sim.after_step(time.time())
 
-    def _await(self, live: np.ndarray, done: Callable[[int], bool]) -> None:
+    def _await(self, live: np.ndarray, done: Callable[[int], bool], timeout: float | None = None) -> None:
+        """Take messages until ``done(k)`` for every robot of ``live`` still served, or ``timeout``
+        wall seconds (default ``lockstep_timeout_wall``, counted in ``lockstep_timeouts``)."""
         sim = self.sim
-        deadline = time.monotonic() + sim.cfg.lockstep_timeout_wall
+        deadline = time.monotonic() + (sim.cfg.lockstep_timeout_wall if timeout is None else timeout)
         while True:
             w = sim.world
             waiting = [k for k in live if not w.failed[k] and w.connected[k] and not done(k)]
             if not waiting:
                 return
             if time.monotonic() >= deadline:
-                sim.counts["lockstep_timeouts"] += 1
+                if timeout is None:
+                    sim.counts["lockstep_timeouts"] += 1
                 return
             sim.intake.pump(min(deadline, time.monotonic() + 0.05), once=True)
             if not sim.running:
@@ -93,12 +96,7 @@ class Clock:
         live = np.flatnonzero(sim.world.live_mask())
         for k in live:
             sim.out.send(int(sim.world.ids[k]), sim.out.state(k, timed=False))
-        deadline = t0 + sim.cfg.failure_timeout_wall
-        while sim.running and time.monotonic() < deadline:
-            w = sim.world
-            if not any(w.connected[k] and not w.failed[k] and sim.sessions.cmd_tick[k] < 0 for k in live):
-                break
-            sim.intake.pump(min(deadline, time.monotonic() + 0.05), once=True)
+        self._await(live, lambda k: sim.sessions.cmd_tick[k] >= 0, sim.cfg.failure_timeout_wall)
         sim.world.command[live] = 0.0
         answered = int((sim.sessions.cmd_tick[live] >= 0).sum())
         sim.event("first_round", answered=answered, agents=len(live), wall_s=round(time.monotonic() - t0, 4))
