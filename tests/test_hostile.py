@@ -249,7 +249,7 @@ def test_a_peer_claiming_ever_higher_epochs_restarts_its_neighbours_once_per_ann
             while watch.poll(0):
                 b = decode(watch.recv_multipart()).message
                 if isinstance(b, Beacon) and b.agent_id == 0 and b.phase is not None:
-                    told.append((tick, b.phase.epoch))
+                    told.append((tick, b.phase.epoch, b.phase.age))
         seq += 1
         body.sendto(
             encode(StatsRequest(agent_id=0, epoch=epoch, seq=seq, t=time.time()))[0], ("127.0.0.1", udp[0])
@@ -269,15 +269,20 @@ def test_a_peer_claiming_ever_higher_epochs_restarts_its_neighbours_once_per_ann
         watch.close(linger=0)
         ctx.term()
         stop_all(procs)
-    changes = [(t, e) for k, (t, e) in enumerate(told) if k and e != told[k - 1][1]]
+    changes = [(t, e, round(a, 2)) for k, (t, e, a) in enumerate(told) if k and e != told[k - 1][1]]
     print(f"\nagent 0 took up {len(changes)} of {ticks} claimed restarts: {changes}; {counters}")
-    assert told and max(e for _, e in told) > 1  # the liar was heard
+    assert told and max(e for _, e, _ in told) > 1  # the liar was heard
+    # a take-up anneals again only when it joins a phase less than half through its annealing: a
+    # neighbour's epoch dated from that neighbour's start, taken up when agent 0's holdoff ends,
+    # may be nearly annealed already (seen twice in CI: epoch 102, started at tick 102, taken up at
+    # tick 151 at age 0.98 s, and the liar's next one a tick later, which did start afresh)
+    restarts = [t for t, _, a in changes if a < 0.5 * 1.0]
     # apart by about the holdoff (1 world s), not every tick; less by how much earlier the honest
     # neighbours took the same epoch up (agent 0 then dates its start from theirs) and by the
     # beacons' time on the wire as the watcher sees them: 0.90 s was seen on a loaded machine, and
     # once a gap of about half a second after an epoch taken from a neighbour (8 take-ups in 6 s)
-    gaps = np.diff([t for t, _ in changes]) * dt
-    assert np.all(gaps >= 0.5), gaps
+    gaps = np.diff(restarts) * dt
+    assert len(restarts) >= 1 and np.all(gaps >= 0.5), (gaps, changes)
     assert 1 <= len(changes) <= 1 + ticks * dt / 0.5, changes  # 6 world s: the first at once
     assert counters["epochs_deferred"] >= ticks - 10 * len(changes), counters
 
