@@ -13,11 +13,17 @@ the difference between its two columns is what any code pays when it wakes with 
 
     python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
         [--json benchmarks/results/tick_cost.json] [--sections]
+        [--alternate farthest2 [nearest2 table_update rows_ok velocity]]
 
 It also times ``json.loads`` of a state's header the same way (any code, not only numpy's, pays
 the cold start), and with ``--sections`` the parts of the agent's tick (decoding the state, taking
 the relayed beacons, the field, the neighbour table, the law's chain, encoding and sending the
 command), each the median over the ticks.
+
+``--alternate NAME ...`` asks what those pieces of the C hot path (``swarmcover/_hotpath.c``) buy:
+at each period, blocks of ticks alternate between the agent as installed and the same agent with
+the named pieces switched to their numpy twins, so both see the same host (this shared VM's load
+changes within minutes); the table gives each one's median and their ratio.
 """
 
 from __future__ import annotations
@@ -109,6 +115,52 @@ def _timed(work, period: float, seconds: float, between=None, limit: int = 10**9
 
 _SUMS: dict[str, dict[str, float]] = {"now": {}}
 
+# the C pieces --alternate can switch to their numpy twins: (module, attribute) holding each
+_C_PIECES = {
+    "farthest2": ("swarmcover.policy", "_farthest2"),
+    "nearest2": ("swarmcover.control", "_nearest2"),
+    "table_update": ("swarmcover.agents.neighbors", "_c_update"),
+    "rows_ok": ("swarmcover.protocol", "_rows_ok"),
+}
+
+
+def _switch(agent: Agent, names: list[str], to_numpy: bool, held: dict) -> None:
+    """Switch the C pieces ``names`` of ``agent`` to their numpy twins (``to_numpy``) or back."""
+    import importlib
+
+    for name in names:
+        if name == "velocity":  # the law: the agent's kernel
+            held.setdefault(name, agent.policy.kernel)
+            agent.policy.kernel = "numpy" if to_numpy else held[name]
+            continue
+        module = importlib.import_module(_C_PIECES[name][0])
+        held.setdefault(name, getattr(module, _C_PIECES[name][1]))
+        setattr(module, _C_PIECES[name][1], None if to_numpy else held[name])
+
+
+def _alternate(agent: Agent, tick, names: list[str], period: float, seconds: float, drain, limit: int):
+    """Blocks of ticks, alternately as installed and with ``names`` on their numpy twins, every
+    ``period`` for ``seconds`` (at most ``limit`` ticks in all): the median CPU per tick of each
+    and the ratio."""
+    block, cpu, held = 40, {"c": [], "numpy": []}, {}
+    start, i = time.monotonic(), 0
+    try:
+        while time.monotonic() - start < seconds and i + 2 * block <= limit:
+            for which in ("c", "numpy"):
+                _switch(agent, names, which == "numpy", held)
+                for _ in range(block):
+                    c0 = time.thread_time()
+                    tick(i)
+                    cpu[which].append(time.thread_time() - c0)
+                    i += 1
+                    drain()
+                    time.sleep(period)
+    finally:
+        _switch(agent, names, False, held)
+    c, n = statistics.median(cpu["c"]), statistics.median(cpu["numpy"])
+    return {"period_s": period, "pieces": names, "ticks_each": len(cpu["c"]), "c_us": c * 1e6,
+            "numpy_twins_us": n * 1e6, "ratio": c / n}  # fmt: skip
+
 
 def _instrument(agent: Agent, acc: dict[str, float]) -> None:
     """Sum the CPU time of the parts of ``agent``'s tick into ``acc`` (by name), for ``--sections``."""
@@ -143,9 +195,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--periods", type=float, nargs="*", default=[0.0, 0.001, 0.01, 0.05, 0.1])
     ap.add_argument("--seconds", type=float, default=6.0, help="per period")
-    ap.add_argument("--json", default="benchmarks/results/tick_cost.json")
+    ap.add_argument("--json", default=None, help="default benchmarks/results/tick_cost[_alternate].json")
     ap.add_argument("--sections", action="store_true", help="also time the parts of the tick")
+    what = "compare the agent with these C pieces and with their numpy twins, alternating"
+    ap.add_argument("--alternate", nargs="+", choices=[*_C_PIECES, "velocity"], default=None, help=what)
     args = ap.parse_args()
+    if args.json is None:
+        args.json = f"benchmarks/results/tick_cost{'_alternate' if args.alternate else ''}.json"
+    if args.alternate and resolve_kernel("auto") != "c":
+        ap.error("--alternate needs the C hot path built (pip install with a C compiler)")
     side = math.sqrt(N_ROBOTS)
     law = BlobLaw(Uniform([(0.0, side), (0.0, side)]), 1.0, 1 / N_ROBOTS)  # eps = the fleet spacing
     rng = np.random.default_rng(0)
@@ -168,7 +226,10 @@ def main() -> int:
     a = np.random.default_rng(1).random((100, 2))
     b = np.array([0.5, 2.0])
     header = frames[0][0]
-    print(f"{'period s':>9} {'agent tick us':>14} {'ticks':>7} {'one numpy op us':>16} {'json.loads us':>14}")
+    columns = f"{'period s':>9} {'agent tick us':>14} {'ticks':>7} {'one numpy op us':>16}"
+    columns += f" {'json.loads us':>14}"
+    if not args.alternate:
+        print(columns)
     for period in args.periods:
         agent = Agent(cfg, ctx)
         at = [0]
@@ -193,6 +254,14 @@ def main() -> int:
         at[0] = 50
         drain()
         parts.clear()
+        if args.alternate:
+            r = _alternate(agent, tick, args.alternate, period, args.seconds, drain, len(frames) - 50)
+            rows.append(r)
+            agent.body.close()
+            twins = f"numpy twins of {' '.join(args.alternate)} {r['numpy_twins_us']:7.0f} us"
+            ratio = f"{r['ratio']:.2f} x ({r['ticks_each']} each)"
+            print(f"{period:9.3f} C {r['c_us']:7.0f} us, {twins}: {ratio}", flush=True)
+            continue
         med, count = _timed(tick, period, args.seconds, drain, limit=len(frames) - 50)
         agent.body.close()
         op, _ = _timed(lambda i: a * b, period, min(args.seconds, 3.0))
@@ -212,7 +281,7 @@ def main() -> int:
             print(f"period {r['period_s']:g} s: {name:>30} {us:7.0f} us (median)")
     body.close(linger=0)
     ctx.term()
-    base = rows[0]["agent_tick_us"] if rows and rows[0]["period_s"] == 0 else None
+    base = rows[0].get("agent_tick_us") if rows and rows[0]["period_s"] == 0 else None
     if base:
         for r in rows[1:]:
             print(f"period {r['period_s']:g} s: {r['agent_tick_us'] / base:.1f} x the tight loop")

@@ -16,7 +16,8 @@
  *
  * rows_ok(): whether relayed beacon rows pass swarmcover.protocol's checks (the numpy path then
  * names what is wrong). table_update(): the neighbour table's usual tick, in place.
- * nearest2(): the squared distance to the nearest of some points.
+ * nearest2(), farthest2(): the squared distance to the nearest or the farthest of some points (the
+ * separation barrier's "nobody within reach", the loss watch's radio reach).
  *
  * Arrays arrive through the buffer protocol (float64; the 2-D and 3-D ones C-contiguous; shapes
  * are checked here and a ValueError names the argument). No numpy C API: the module builds
@@ -352,9 +353,11 @@ static PyObject *rows_ok(PyObject *Py_UNUSED(self), PyObject *args) {
     return PyBool_FromLong(ok);
 }
 
-static PyObject *nearest2(PyObject *Py_UNUSED(self), PyObject *args) {
+/* The squared distance from x (d,) to the nearest (far = 0) or the farthest (far = 1) of points
+   (k, d): nearest2() and farthest2(). */
+static PyObject *extreme2(PyObject *args, const char *format, int far) {
     PyObject *ox, *opts;
-    if (!PyArg_ParseTuple(args, "OO:nearest2", &ox, &opts)) return NULL;
+    if (!PyArg_ParseTuple(args, format, &ox, &opts)) return NULL;
     Py_buffer bx, bp;
     Py_ssize_t any = -1;
     if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
@@ -363,17 +366,21 @@ static PyObject *nearest2(PyObject *Py_UNUSED(self), PyObject *args) {
         PyBuffer_Release(&bx);
         return NULL;
     }
-    double best = HUGE_VAL;
+    double best = far ? -HUGE_VAL : HUGE_VAL;
     const double *p = bp.buf;
     for (Py_ssize_t j = 0; j < bp.shape[0]; j++, p += d) {
         double r2 = 0.0;
         for (Py_ssize_t a = 0; a < d; a++) r2 += (p[a] - vec(&bx, a)) * (p[a] - vec(&bx, a));
-        if (r2 < best) best = r2;
+        if (far ? r2 > best : r2 < best) best = r2;
     }
     PyBuffer_Release(&bx);
     PyBuffer_Release(&bp);
     return PyFloat_FromDouble(best);
 }
+
+static PyObject *nearest2(PyObject *Py_UNUSED(self), PyObject *args) { return extreme2(args, "OO:nearest2", 0); }
+
+static PyObject *farthest2(PyObject *Py_UNUSED(self), PyObject *args) { return extreme2(args, "OO:farthest2", 1); }
 
 /* The neighbour table's usual tick (agents/neighbors.py, NeighborTable.offer_relayed): every
    relayed row's sender is held and each beacon is no older than the one held. Then the rows are
@@ -465,6 +472,8 @@ static PyMethodDef methods[] = {
      "The neighbour table's usual tick in place (see agents/neighbors.py); False: nothing written."},
     {"nearest2", nearest2, METH_VARARGS,
      "nearest2(x, points) -> float\n\nThe squared distance from x (d,) to the nearest of points (k, d); inf if none."},
+    {"farthest2", farthest2, METH_VARARGS,
+     "farthest2(x, points) -> float\n\nThe squared distance from x (d,) to the farthest of points (k, d); -inf if none."},
     {NULL, NULL, 0, NULL},
 };
 

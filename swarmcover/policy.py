@@ -41,7 +41,7 @@ import numpy as np
 
 from .control import Separation, clip_speed, compose, gain_for
 from .domain import Box
-from .kernels import law_radius
+from .kernels import hotpath, law_radius
 from .local import local_velocity
 from .schedule import CoverageSchedule, PhaseClock, Stage
 from .tracking import PathTracker
@@ -54,6 +54,10 @@ REACH_MARGIN = 0.9
 _TRAIL = 4096  # own positions remembered (commands): longer than forget_after at any sane rate
 
 _DEADBAND = 1e-6  # drift estimates below this fraction of the speed limit are taken as none
+
+# optional C (swarmcover/_hotpath.c): the farthest neighbour heard, in one call every tick (numpy's
+# einsum, used nowhere else in a tick, cost an agent waking with cold caches about 50 us)
+_farthest2 = hotpath("farthest2")
 
 
 class LossWatch:
@@ -81,9 +85,14 @@ class LossWatch:
         """Neighbours heard just now at ``positions (k, d)`` by the agent at ``x (d,)``: learns
         the radio's reach (give only fresh beacons: a position heard a while ago, measured from
         where the agent is now, says nothing about the range)."""
-        if len(positions):
-            d2 = np.einsum("ij,ij->i", positions - x, positions - x)
-            self.reach = max(self.reach, math.sqrt(float(d2.max())))
+        if not len(positions):
+            return
+        if _farthest2 is not None:
+            far2 = _farthest2(x, np.ascontiguousarray(positions, dtype=np.float64))
+        else:
+            diff = positions - x
+            far2 = float((diff * diff).sum(axis=1).max())
+        self.reach = max(self.reach, math.sqrt(far2))
 
     def moved(self, x: np.ndarray, wall: float) -> None:
         """The agent is at ``x (d,)`` at (wall) time ``wall`` (remembered, to measure a forgotten

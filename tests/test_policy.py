@@ -129,6 +129,24 @@ def test_loss_watch_learns_the_radio_reach_and_measures_from_where_the_agent_was
     assert REACH_MARGIN < 1.0
 
 
+def test_loss_watch_reach_is_the_same_with_and_without_the_c_call(rng, monkeypatch):
+    """The reach is the farthest neighbour heard, whether the optional C call or its numpy twin
+    measures it (from relayed rows: a column slice, not contiguous)."""
+    import swarmcover.policy as policy
+
+    rows = rng.normal(size=(50, 5)) * 3.0
+    x = rng.normal(size=2)
+    want = math.sqrt(float(np.max(np.sum((rows[:, 2:4] - x) ** 2, axis=1))))
+    got = []
+    for c in (policy._farthest2, None):
+        monkeypatch.setattr(policy, "_farthest2", c)
+        w = LossWatch(1)
+        w.heard(x, rows[:, 2:4])
+        w.heard(x, rows[:0, 2:4])  # nobody heard: the reach stays
+        got.append(w.reach)
+    assert got[0] == pytest.approx(want, rel=1e-14) and got[1] == pytest.approx(want, rel=1e-14)
+
+
 def _policy(**over) -> AgentPolicy:
     kw = dict(agent_id=0, box=Box([(0.0, 1.0), (0.0, 1.0)]), mass=0.1, speed_limit=1.0, schedule=SCHED,
               after_losses=AFTER)  # fmt: skip

@@ -225,13 +225,16 @@ def test_c_row_check_agrees_with_the_numpy_checks(d, phased, rng, c_kernel):
         rows_ok(np.zeros((2, d + 4)), d)
 
 
-def test_c_nearest_distance_equals_numpy(rng, c_kernel):
+def test_c_nearest_and_farthest_distances_equal_numpy(rng, c_kernel):
     if not c_kernel:
         pytest.skip("the C hot path was not built")
-    from swarmcover._hotpath import nearest2
+    from swarmcover._hotpath import farthest2, nearest2
 
     for d in (1, 2, 3):
         for k in (0, 1, 7, 100):
             x, p = rng.normal(size=d), rng.normal(size=(k, d))
-            want = float(np.min(np.sum((p - x) ** 2, axis=1))) if k else math.inf
-            assert nearest2(x, p) == pytest.approx(want, rel=1e-14)
+            d2 = np.sum((p - x) ** 2, axis=1)
+            assert nearest2(x, p) == pytest.approx(float(d2.min()) if k else math.inf, rel=1e-14)
+            assert farthest2(x, p) == pytest.approx(float(d2.max()) if k else -math.inf, rel=1e-14)
+    with pytest.raises(ValueError, match="points"):
+        farthest2(np.zeros(2), np.zeros((3, 3)))
