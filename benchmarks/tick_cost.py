@@ -139,14 +139,17 @@ def _switch(agent: Agent, names: list[str], to_numpy: bool, held: dict) -> None:
 
 
 def _alternate(agent: Agent, tick, names: list[str], period: float, seconds: float, drain, limit: int):
-    """Blocks of ticks, alternately as installed and with ``names`` on their numpy twins, every
-    ``period`` for ``seconds`` (at most ``limit`` ticks in all): the median CPU per tick of each
-    and the ratio."""
+    """Blocks of ticks, alternately as installed and with ``names`` on their numpy twins (ABBA),
+    every ``period`` for ``seconds`` (at most ``limit`` ticks in all): the median CPU per tick of
+    each and the ratio."""
     block, cpu, held = 40, {"c": [], "numpy": []}, {}
-    start, i = time.monotonic(), 0
+    start, i, rounds = time.monotonic(), 0, 0
     try:
         while time.monotonic() - start < seconds and i + 2 * block <= limit:
-            for which in ("c", "numpy"):
+            # ABBA: a block that runs second in a round costs a few per cent more (measured with
+            # both blocks alike), so each goes first in every other round
+            rounds += 1
+            for which in ("c", "numpy") if rounds % 2 else ("numpy", "c"):
                 _switch(agent, names, which == "numpy", held)
                 for _ in range(block):
                     c0 = time.thread_time()
