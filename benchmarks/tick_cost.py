@@ -13,7 +13,7 @@ the difference between its two columns is what any code pays when it wakes with 
 
     python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
         [--json benchmarks/results/tick_cost.json] [--sections]
-        [--alternate farthest2 [nearest2 table_update rows_ok velocity]]
+        [--alternate farthest2 [nearest2 table_update rows_ok velocity]] [--bare]
 
 It also times ``json.loads`` of a state's header the same way (any code, not only numpy's, pays
 the cold start), and with ``--sections`` the parts of the agent's tick (decoding the state, taking
@@ -24,6 +24,11 @@ command), each the median over the ticks.
 at each period, blocks of ticks alternate between the agent as installed and the same agent with
 the named pieces switched to their numpy twins, so both see the same host (this shared VM's load
 changes within minutes); the table gives each one's median and their ratio.
+
+``--bare`` also times, the same way, the least a Python agent with our C law could do per state:
+``json.loads`` of the header, the relayed rows as an array (checked in C), the law in C with
+every row as a neighbour, ``json.dumps`` of a command and its send. No validation, no neighbour
+table, schedule, separation or speed limit: a bound on what a leaner Python tick could save.
 """
 
 from __future__ import annotations
@@ -194,19 +199,46 @@ def _instrument(agent: Agent, acc: dict[str, float]) -> None:
     wrap(agent.out, "command", "encode and send the command")
 
 
+def _bare(agent: Agent, frames: list[list[bytes]], sock: zmq.Socket):
+    """The least a Python agent with our C law could do with state ``frames[i]`` (``--bare``)."""
+    from swarmcover.kernels import hotpath
+
+    velocity, rows_ok = hotpath("velocity"), hotpath("rows_ok")
+    (coef, origin, spacing), stage = agent.field
+    lo, hi = agent.policy.box.lo, agent.policy.box.hi
+    mass, cutoff, seq = agent.cfg.mass, agent.cfg.cutoff, [0]
+
+    def tick(i: int) -> None:
+        fr = frames[i]
+        head = json.loads(fr[0])
+        nb = head["neighbors"]
+        rows = np.frombuffer(fr[-1], dtype="<f8").reshape(nb["count"], 7 if nb.get("phase") else 5)
+        rows_ok(rows, 2)
+        x = np.array(head["position"])
+        pos, masses = np.ascontiguousarray(rows[:, 2:4]), np.ascontiguousarray(rows[:, 4])
+        v = velocity(x, pos, mass, masses, stage.eps, cutoff, coef, origin, spacing, lo, hi)
+        seq[0] += 1
+        cmd = {"v": 1, "kind": "command", "agent_id": 0, "epoch": 1, "seq": seq[0], "t": time.time(),
+               "velocity": list(v), "tick": head["tick"], "eps": stage.eps}  # fmt: skip
+        sock.send(json.dumps(cmd).encode())
+
+    return tick
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--periods", type=float, nargs="*", default=[0.0, 0.001, 0.01, 0.05, 0.1])
     ap.add_argument("--seconds", type=float, default=6.0, help="per period")
     ap.add_argument("--json", default=None, help="default benchmarks/results/tick_cost[_alternate].json")
     ap.add_argument("--sections", action="store_true", help="also time the parts of the tick")
+    ap.add_argument("--bare", action="store_true", help="also time a bare Python tick")
     what = "compare the agent with these C pieces and with their numpy twins, alternating"
     ap.add_argument("--alternate", nargs="+", choices=[*_C_PIECES, "velocity"], default=None, help=what)
     args = ap.parse_args()
     if args.json is None:
         args.json = f"benchmarks/results/tick_cost{'_alternate' if args.alternate else ''}.json"
-    if args.alternate and resolve_kernel("auto") != "c":
-        ap.error("--alternate needs the C hot path built (pip install with a C compiler)")
+    if (args.alternate or args.bare) and resolve_kernel("auto") != "c":
+        ap.error("--alternate and --bare need the C hot path built (pip install with a C compiler)")
     side = math.sqrt(N_ROBOTS)
     law = BlobLaw(Uniform([(0.0, side), (0.0, side)]), 1.0, 1 / N_ROBOTS)  # eps = the fleet spacing
     rng = np.random.default_rng(0)
@@ -230,7 +262,7 @@ def main() -> int:
     b = np.array([0.5, 2.0])
     header = frames[0][0]
     columns = f"{'period s':>9} {'agent tick us':>14} {'ticks':>7} {'one numpy op us':>16}"
-    columns += f" {'json.loads us':>14}"
+    columns += f" {'json.loads us':>14}" + (f" {'bare tick us':>14}" if args.bare else "")
     if not args.alternate:
         print(columns)
     for period in args.periods:
@@ -271,6 +303,12 @@ def main() -> int:
         js, _ = _timed(lambda i: json.loads(header), period, min(args.seconds, 3.0))
         rows.append({"period_s": period, "agent_tick_us": med * 1e6, "ticks": count, "numpy_op_us": op * 1e6,
                      "json_loads_us": js * 1e6, "commands": agent.counts["commands"]})  # fmt: skip
+        if args.bare:
+            sock = ctx.socket(zmq.DEALER)
+            sock.connect(f"tcp://127.0.0.1:{port}")
+            bare, _ = _timed(_bare(agent, frames, sock), period, args.seconds, drain, limit=len(frames))
+            sock.close(linger=0)
+            rows[-1]["bare_tick_us"] = bare * 1e6
         if parts:  # the median of each part over the ticks that ran it
             names = dict.fromkeys(k for p in parts for k in p)
             rows[-1]["sections_us"] = {
@@ -278,6 +316,8 @@ def main() -> int:
             }
         r = rows[-1]
         tail = f"{r['numpy_op_us']:16.1f} {js * 1e6:14.1f}"
+        if args.bare:
+            tail += f" {r['bare_tick_us']:14.0f}"
         print(f"{period:9.3f} {r['agent_tick_us']:14.0f} {count:7d} {tail}", flush=True)
     for r in rows:
         for name, us in r.get("sections_us", {}).items():
