@@ -3,7 +3,8 @@
 The fleet benchmark (``benchmarks/fleet.py``) finds agents using several times the CPU per tick
 that the same work costs in a tight loop. This isolates why: one :class:`swarmcover.agents.agent.Agent` in
 this process takes real simulator states (encoded exactly as the simulator encodes them: about a
-hundred relayed neighbours, a field patch when the held one stops covering) and answers each with
+hundred relayed neighbours with their schedule phases, a field patch when the held one stops
+covering; the agent on a schedule, as in the fleet, unless ``--fixed-eps``) and answers each with
 a command sent over a real ZeroMQ socket to a ROUTER in this process, every ``period`` seconds,
 sleeping in between as an agent process does. The CPU time of this thread is summed over the
 ticks only (``time.thread_time``), so the sleeps do not count. ``period = 0`` is a tight loop.
@@ -13,7 +14,7 @@ the difference between its two columns is what any code pays when it wakes with 
 
     python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
         [--json benchmarks/results/tick_cost.json] [--sections]
-        [--alternate farthest2 [nearest2 table_update rows_ok velocity]] [--bare]
+        [--alternate farthest2 [nearest2 table_update rows_ok velocity]] [--bare] [--fixed-eps]
 
 It also times ``json.loads`` of a state's header the same way (any code, not only numpy's, pays
 the cold start), and with ``--sections`` the parts of the agent's tick (decoding the state, taking
@@ -63,9 +64,12 @@ from swarmcover.targets import Uniform  # noqa: E402
 N_ROBOTS = 100  # one per unit area, as in the fleet benchmark: about 100 neighbours in range
 
 
-def _states(law: BlobLaw, side: float, ticks: int, rng: np.random.Generator) -> list[list[bytes]]:
+def _states(
+    law: BlobLaw, side: float, ticks: int, rng: np.random.Generator, phase: bool = True
+) -> list[list[bytes]]:
     """States for agent 0 of a covered fleet drifting slowly, with the patch only when the held
-    one stops covering the position (as the simulator does)."""
+    one stops covering the position (as the simulator does); with ``phase`` the relayed rows carry
+    the senders' schedule phase (epoch 0, begun at world time 0), as a fleet on a schedule's do."""
     # a covered fleet: robots near the nodes of a unit lattice; agent 0 within the radius of a
     # wall, so that mirror images count too
     g = np.arange(0.5, side)
@@ -80,13 +84,15 @@ def _states(law: BlobLaw, side: float, ticks: int, rng: np.random.Generator) -> 
         near = np.linalg.norm(others - x, axis=1) < law.radius
         k = int(near.sum())
         rows = np.c_[ids[near], np.full(k, time.time()), others[near], np.full(k, 1 / N_ROBOTS)]
+        if phase:
+            rows = np.c_[rows, np.zeros(k), np.full(k, 0.1 * tick)]
         patch = coef = None
         if held is None or not _covers(law, held, x):
             origin, coef = law.field.patch(x, 0.75 * law.radius)
             held = (origin, coef.shape[:-1])
             patch = Patch(eps=law.eps, origin=origin.tolist(), spacing=law.field.spacing.tolist(),
                           shape=list(coef.shape[:-1]))  # fmt: skip
-        nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1)
+        nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1, phase=phase)
         st = State(agent_id=0, epoch=1, seq=tick, t=time.time(), position=x.tolist(), world_time=0.1 * tick,
                    tick=tick, patch=patch, neighbors=nb)  # fmt: skip
         out.append(encode(st, coef, rows))
@@ -231,6 +237,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=6.0, help="per period")
     ap.add_argument("--json", default=None, help="default benchmarks/results/tick_cost[_alternate].json")
     ap.add_argument("--sections", action="store_true", help="also time the parts of the tick")
+    ap.add_argument("--fixed-eps", action="store_true", help="one eps for ever, no phases (the old setup)")
     ap.add_argument("--bare", action="store_true", help="also time a bare Python tick")
     what = "compare the agent with these C pieces and with their numpy twins, alternating"
     ap.add_argument("--alternate", nargs="+", choices=[*_C_PIECES, "velocity"], default=None, help=what)
@@ -243,14 +250,18 @@ def main() -> int:
     law = BlobLaw(Uniform([(0.0, side), (0.0, side)]), 1.0, 1 / N_ROBOTS)  # eps = the fleet spacing
     rng = np.random.default_rng(0)
     ticks = min(20_000, int(args.seconds / max(min(args.periods), 1e-4) * 1.1)) + 100
-    frames = _states(law, side, ticks, rng)
+    frames = _states(law, side, ticks, rng, phase=not args.fixed_eps)
     ctx = zmq.Context()
     body = ctx.socket(zmq.ROUTER)
     port = body.bind_to_random_port("tcp://127.0.0.1")
+    # as in the fleet: a schedule (here of one stage, the patches' eps), whose phase every
+    # command reports and every beacon carries; --fixed-eps: one eps for ever, no phases (the
+    # setup of the figures measured before 2026-12-07)
+    when = {"eps": 1.0} if args.fixed_eps else {"schedule": {"stages": [{"eps": 1.0}], "restart_losses": 3}}
     cfg = AgentConfig(
         agent_id=0,
         bounds=[(0.0, side), (0.0, side)],
-        eps=1.0,
+        **when,
         mass=1 / N_ROBOTS,
         speed_limit=0.5,
         r_min=0.2,

@@ -161,8 +161,9 @@ class DriftEstimator:
         self.est = clip_speed(self.est, self.vmax)
 
     def commanded(self, tick: int, t: float, x: np.ndarray, u: np.ndarray) -> None:
-        """The command ``u`` sent for the state at ``x``, time ``t``."""
-        self._last = (int(tick), float(t), np.array(x, dtype=np.float64), np.array(u, dtype=np.float64))
+        """The command ``u`` sent for the state at ``x``, time ``t`` (kept only when estimating)."""
+        if self.tau > 0:
+            self._last = (int(tick), float(t), np.array(x, dtype=np.float64), np.array(u, dtype=np.float64))
 
     @property
     def estimate(self) -> np.ndarray | None:

@@ -50,6 +50,30 @@ def test_phase_adoption_rules():
     assert not c.hear_many(np.array([-1.0]), np.array([0.0]), 12.0)
 
 
+def test_hear_many_takes_the_phase_furthest_ahead_as_the_array_rule_says(rng):
+    """``hear_many`` (one pass over floats) against the rule written with arrays: of the valid
+    rows (epoch an integer in [0, max_epoch], age finite and >= 0) the highest epoch and, of its
+    rows, the largest age is heard; junk rows (NaN, inf, negative, too high) never count."""
+    junk = [math.nan, math.inf, -math.inf, -1.0, -0.5, float(1 << 40)]
+    for _ in range(300):
+        k = int(rng.integers(1, 12))
+        epochs = rng.integers(-1, 4, size=k).astype(float)
+        ages = rng.uniform(0.0, 5.0, size=k)
+        for arr in (epochs, ages):
+            bad = rng.random(k) < 0.15
+            arr[bad] = rng.choice(junk, size=int(bad.sum()))
+        ok = (epochs >= 0) & (epochs <= PhaseClock(SCHED, AFTER).max_epoch) & np.isfinite(ages) & (ages >= 0)
+        c, ref = PhaseClock(SCHED, AFTER), PhaseClock(SCHED, AFTER)
+        c.begin(10.0)
+        ref.begin(10.0)
+        want = False
+        if ok.any():
+            top = epochs[ok].max()
+            want = ref.hear(int(top), float(ages[ok][epochs[ok] == top].max()), 12.0)
+        assert c.hear_many(epochs, ages, 12.0) is want
+        assert c.phase == ref.phase and c.deferred == ref.deferred
+
+
 def test_a_peer_claiming_ever_higher_epochs_restarts_an_agent_at_most_once_per_annealing():
     c = PhaseClock(SCHED, AFTER)  # holdoff: AFTER's stages but the last, 1.0
     assert c.holdoff == pytest.approx(1.0)
