@@ -128,6 +128,20 @@ class Hearing:
             mass = np.minimum(mass, self.cfg.mass)
         return ids, pos, mass
 
+    def command(self, x: np.ndarray, now: float, field, stage, world_time: float):
+        """The policy's command from the live neighbours in one call (the neighbours selected and
+        capped as :meth:`live` does, :meth:`AgentPolicy.table_command`): ``(neighbours (int),
+        command (d,))``, or None where that call does not apply (the caller takes :meth:`live`
+        and the policy's ``velocity``)."""
+        heard, pos, mass = self.table.slots()
+        since = now - self.table.ttl
+        got = self.policy.table_command(x, heard, pos, mass, since, self.cfg.mass, field, stage, world_time)
+        if got is None:
+            return None
+        count, capped, u = got
+        self.counts["mass_capped"] += capped
+        return count, u
+
     def losses(self, now: float, position: list[float] | None, world_time: float) -> None:
         """Peers gone quiet are dropped; the policy decides whether they are losses that call for a
         restart of the schedule."""

@@ -228,6 +228,10 @@ class NeighborTable:
             return np.empty((0, self.dim)), np.empty(0)
         return np.array([g[0] for g in gone]), np.array([g[1] for g in gone])
 
+    def slots(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each slot's last heard ``(capacity,)`` (-inf: free), position and mass (:meth:`live`'s)."""
+        return self._heard, self._pos, self._mass
+
     def live(self, now: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Ids ``(k,)``, positions ``(k, d)`` and masses ``(k,)`` of peers heard within ``ttl``."""
         # a free slot's heard is -inf, and the own id is never taken: one comparison finds them

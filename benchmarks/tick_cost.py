@@ -14,7 +14,7 @@ the difference between its two columns is what any code pays when it wakes with 
 
     python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
         [--json benchmarks/results/tick_cost.json] [--sections]
-        [--alternate farthest2 [nearest2 table_update rows_ok velocity]] [--bare] [--fixed-eps]
+        [--alternate command [farthest2 nearest2 table_update rows_ok velocity]] [--bare] [--fixed-eps]
 
 It also times ``json.loads`` of a state's header the same way (any code, not only numpy's, pays
 the cold start), and with ``--sections`` the parts of the agent's tick (decoding the state, taking
@@ -132,6 +132,7 @@ _C_PIECES = {
     "nearest2": ("swarmcover.control", "_nearest2"),
     "table_update": ("swarmcover.agents.neighbors", "_c_update"),
     "rows_ok": ("swarmcover.protocol", "_rows_ok"),
+    "command": ("swarmcover.policy", "_c_command"),
 }
 
 

@@ -18,6 +18,9 @@
  * names what is wrong). table_update(): the neighbour table's usual tick, in place.
  * nearest2(), farthest2(): the squared distance to the nearest or the farthest of some points (the
  * separation barrier's "nobody within reach", the loss watch's radio reach).
+ * command(): an agent's usual command from its neighbour table in one call: the live rows, the
+ * mass cap, velocity()'s sum and the chain of swarmcover.control.compose (None where the
+ * separation barrier acts: the numpy path computes it).
  *
  * Arrays arrive through the buffer protocol (float64; the 2-D and 3-D ones C-contiguous; shapes
  * are checked here and a ValueError names the argument). No numpy C API: the module builds
@@ -184,71 +187,26 @@ static Py_ssize_t axis_transforms(double lo, double hi, double x, double radius,
     return n;
 }
 
-static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
-    PyObject *ox, *onb, *onbm, *ocoef, *oorigin, *ospacing, *olo, *ohi;
-    double mass, eps, cutoff;
-    if (!PyArg_ParseTuple(args, "OOdOddOOOOO:velocity", &ox, &onb, &mass, &onbm, &eps, &cutoff, &ocoef, &oorigin,
-                          &ospacing, &olo, &ohi))
-        return NULL;
-    if (!(eps > 0.0) || !(cutoff > 0.0)) {
-        PyErr_SetString(PyExc_ValueError, "eps and cutoff must be positive");
-        return NULL;
-    }
-    int walls = olo != Py_None || ohi != Py_None;
-    if (walls && (olo == Py_None || ohi == Py_None)) {
-        PyErr_SetString(PyExc_ValueError, "give both walls (lo and hi) or neither");
-        return NULL;
-    }
-    Py_buffer bx = {0}, bnb = {0}, bnbm = {0}, bcoef = {0}, borig = {0}, bsp = {0}, blo = {0}, bhi = {0};
-    PyObject *result = NULL;
+/* The blob velocity at x (d,) into v (d,) from the sources nb (k, d, C order) with masses
+   nbm[j * nbm_stride bytes] and the agent itself (mass), reflected across the walls lo, hi (walls
+   set). The sum of velocity() below, in its order. -1 with a Python error set on failure. */
+static int law_sum(const double *x, int d, const double *nb, const char *nbm, Py_ssize_t nbm_stride, Py_ssize_t k,
+                   double mass, double eps, double cutoff, const Field *fd, int walls, const double *lo,
+                   const double *hi, double *v) {
+#define NBM(j) (*(const double *)(nbm + (j) * nbm_stride))
     Transform *opts[MAXD] = {NULL, NULL};
-    Py_ssize_t any = -1;
-    if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
-    const Py_ssize_t d = bx.shape[0];
-    if (d < 1 || d > MAXD) {
-        PyErr_Format(PyExc_ValueError, "x must have 1 or 2 coordinates, got %zd", d);
-        goto done;
-    }
-    Py_ssize_t nb_shape[2] = {-1, d}, dshape[1] = {d};
-    if (get_array(onb, "neighbors", &bnb, 2, nb_shape) < 0) goto done;
-    Py_ssize_t k = bnb.shape[0], kshape[1] = {k};
-    if (get_array(onbm, "neighbor_mass", &bnbm, 1, kshape) < 0) goto done;
-    Py_ssize_t cshape[MAXD + 1] = {-1, -1, -1};
-    cshape[d] = d + 1;
-    if (get_array(ocoef, "coef", &bcoef, (int)d + 1, cshape) < 0) goto done;
-    if (get_array(oorigin, "origin", &borig, 1, dshape) < 0) goto done;
-    if (get_array(ospacing, "spacing", &bsp, 1, dshape) < 0) goto done;
-    if (walls && (get_array(olo, "lo", &blo, 1, dshape) < 0 || get_array(ohi, "hi", &bhi, 1, dshape) < 0)) goto done;
-
-    Field fd = {.coef = bcoef.buf, .d = (int)d};
-    for (int a = 0; a < d; a++) {
-        fd.n[a] = bcoef.shape[a];
-        fd.origin[a] = vec(&borig, a);
-        double h = vec(&bsp, a);
-        if (fd.n[a] < 4 || !(h > 0.0)) {
-            PyErr_SetString(PyExc_ValueError, "the field needs at least 4 nodes and a positive spacing per axis");
-            goto done;
-        }
-        fd.inv_h[a] = 1.0 / h;
-    }
-    double x[MAXD], lo[MAXD], hi[MAXD];
-    for (int a = 0; a < d; a++) {
-        x[a] = vec(&bx, a);
-        lo[a] = walls ? vec(&blo, a) : 0.0;
-        hi[a] = walls ? vec(&bhi, a) : 0.0;
-    }
-    const double *nb = bnb.buf;
     const double radius = cutoff * sqrt(2.0) * eps, r2max = radius * radius;
-    Sum s = {.x = x, .fd = &fd, .d = (int)d, .v = {0.0, 0.0}};
+    Sum s = {.x = x, .fd = fd, .d = d, .v = {0.0, 0.0}};
     s.norm = pow(4.0 * M_PI * eps * eps, -0.5 * (double)d);
     s.inv4e2 = 1.0 / (4.0 * eps * eps);
     s.inv2e2 = 1.0 / (2.0 * eps * eps);
+    int status = -1;
 
     add_pair(&s, x, mass); /* the agent itself is a source too */
     Py_ssize_t *near = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(k + 1));
     if (near == NULL) {
         PyErr_NoMemory();
-        goto done;
+        return -1;
     }
     Py_ssize_t m = 0;
     for (Py_ssize_t j = 0; j < k; j++) {
@@ -259,7 +217,7 @@ static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
         }
         if (r2 < r2max) {
             near[m++] = j;
-            add_pair(&s, nb + j * d, vec(&bnbm, j));
+            add_pair(&s, nb + j * d, NBM(j));
         }
     }
     if (walls) {
@@ -270,13 +228,11 @@ static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
             for (int a = 0; a < d; a++) {
                 if (!(hi[a] > lo[a])) {
                     PyErr_SetString(PyExc_ValueError, "each wall pair needs hi > lo");
-                    PyMem_Free(near);
                     goto done;
                 }
                 count[a] = axis_transforms(lo[a], hi[a], x[a], radius, &opts[a]);
                 if (count[a] < 0) {
                     PyErr_NoMemory();
-                    PyMem_Free(near);
                     goto done;
                 }
             }
@@ -296,22 +252,202 @@ static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
                             img[a] = tr[a]->sign * p[a] + tr[a]->off;
                             r2 += (img[a] - x[a]) * (img[a] - x[a]);
                         }
-                        if (r2 < r2max) add_pair(&s, img, q < m ? vec(&bnbm, near[q]) : mass);
+                        if (r2 < r2max) add_pair(&s, img, q < m ? NBM(near[q]) : mass);
                     }
                 }
             }
         }
     }
+    for (int a = 0; a < d; a++) v[a] = s.v[a];
+    status = 0;
+done:
     PyMem_Free(near);
-    result = PyTuple_New(d);
+    for (int a = 0; a < MAXD; a++) PyMem_Free(opts[a]);
+    return status;
+#undef NBM
+}
+
+/* The field of coef (n_1, ..., n_d, d + 1) from origin, spacing; -1 with a Python error set. */
+static int field_of(const Py_buffer *bcoef, const Py_buffer *borig, const Py_buffer *bsp, int d, Field *fd) {
+    fd->coef = bcoef->buf;
+    fd->d = d;
+    for (int a = 0; a < d; a++) {
+        fd->n[a] = bcoef->shape[a];
+        fd->origin[a] = vec(borig, a);
+        double h = vec(bsp, a);
+        if (fd->n[a] < 4 || !(h > 0.0)) {
+            PyErr_SetString(PyExc_ValueError, "the field needs at least 4 nodes and a positive spacing per axis");
+            return -1;
+        }
+        fd->inv_h[a] = 1.0 / h;
+    }
+    return 0;
+}
+
+static PyObject *floats(const double *v, int d) {
+    PyObject *result = PyTuple_New(d);
     for (int a = 0; result != NULL && a < d; a++) {
-        PyObject *f = PyFloat_FromDouble(s.v[a]);
+        PyObject *f = PyFloat_FromDouble(v[a]);
         if (f == NULL) Py_CLEAR(result);
         else PyTuple_SET_ITEM(result, a, f);
     }
-done:
-    for (int a = 0; a < MAXD; a++) PyMem_Free(opts[a]);
+    return result;
+}
+
+/* eps and cutoff positive, both walls or neither: 0, else -1 with a Python error set */
+static int law_args_ok(double eps, double cutoff, PyObject *olo, PyObject *ohi) {
+    if (!(eps > 0.0) || !(cutoff > 0.0)) {
+        PyErr_SetString(PyExc_ValueError, "eps and cutoff must be positive");
+        return -1;
+    }
+    if ((olo == Py_None) != (ohi == Py_None)) {
+        PyErr_SetString(PyExc_ValueError, "give both walls (lo and hi) or neither");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *ox, *onb, *onbm, *ocoef, *oorigin, *ospacing, *olo, *ohi;
+    double mass, eps, cutoff;
+    if (!PyArg_ParseTuple(args, "OOdOddOOOOO:velocity", &ox, &onb, &mass, &onbm, &eps, &cutoff, &ocoef, &oorigin,
+                          &ospacing, &olo, &ohi))
+        return NULL;
+    if (law_args_ok(eps, cutoff, olo, ohi) < 0) return NULL;
+    int walls = olo != Py_None;
+    Py_buffer bx = {0}, bnb = {0}, bnbm = {0}, bcoef = {0}, borig = {0}, bsp = {0}, blo = {0}, bhi = {0};
+    PyObject *result = NULL;
+    Py_ssize_t any = -1;
+    if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
+    const Py_ssize_t d = bx.shape[0];
+    if (d < 1 || d > MAXD) {
+        PyErr_Format(PyExc_ValueError, "x must have 1 or 2 coordinates, got %zd", d);
+        goto done;
+    }
+    Py_ssize_t nb_shape[2] = {-1, d}, dshape[1] = {d};
+    if (get_array(onb, "neighbors", &bnb, 2, nb_shape) < 0) goto done;
+    Py_ssize_t k = bnb.shape[0], kshape[1] = {k};
+    if (get_array(onbm, "neighbor_mass", &bnbm, 1, kshape) < 0) goto done;
+    Py_ssize_t cshape[MAXD + 1] = {-1, -1, -1};
+    cshape[d] = d + 1;
+    if (get_array(ocoef, "coef", &bcoef, (int)d + 1, cshape) < 0) goto done;
+    if (get_array(oorigin, "origin", &borig, 1, dshape) < 0) goto done;
+    if (get_array(ospacing, "spacing", &bsp, 1, dshape) < 0) goto done;
+    if (walls && (get_array(olo, "lo", &blo, 1, dshape) < 0 || get_array(ohi, "hi", &bhi, 1, dshape) < 0)) goto done;
+    Field fd;
+    if (field_of(&bcoef, &borig, &bsp, (int)d, &fd) < 0) goto done;
+    double x[MAXD], lo[MAXD], hi[MAXD], v[MAXD];
+    for (int a = 0; a < d; a++) {
+        x[a] = vec(&bx, a);
+        lo[a] = walls ? vec(&blo, a) : 0.0;
+        hi[a] = walls ? vec(&bhi, a) : 0.0;
+    }
+    if (law_sum(x, (int)d, bnb.buf, bnbm.buf, bnbm.strides[0], k, mass, eps, cutoff, &fd, walls, lo, hi, v) < 0)
+        goto done;
+    result = floats(v, (int)d);
+done:;
     Py_buffer *all[] = {&bx, &bnb, &bnbm, &bcoef, &borig, &bsp, &blo, &bhi};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (all[i]->obj != NULL) PyBuffer_Release(all[i]);
+    return result;
+}
+
+/* v scaled down to length lim if longer: swarmcover.control.clip_speed */
+static void clip(double *v, int d, double lim) {
+    double s2 = 0.0;
+    for (int a = 0; a < d; a++) s2 += v[a] * v[a];
+    double speed = sqrt(s2);
+    if (speed > lim)
+        for (int a = 0; a < d; a++) v[a] *= lim / speed;
+}
+
+/* An agent's usual command from its neighbour table in one call (agents/agent.py, Agent.command):
+   the rows heard at or after `since` are the neighbours (in slot order), their masses capped at
+   cap when any is above cap (1 + 1e-9) (Hearing.live); then, unless a neighbour lies within the
+   separation barrier's reach (sep_r2 > 0; then None: the numpy path computes the barrier), the
+   law (velocity() above) and the chain of swarmcover.control.compose: the law's velocity times
+   gain clipped to vmax, clipped again where a barrier is configured (its push is zero), minus the
+   drift (given) clipped. Returns (neighbours, capped, command) or None. */
+static PyObject *command(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *ox, *oheard, *opos, *omass, *ocoef, *oorigin, *ospacing, *olo, *ohi, *odrift;
+    double since, cap, mass, eps, cutoff, sep_r2, gain, vmax;
+    if (!PyArg_ParseTuple(args, "OOOOddOOOddOOddddO:command", &ox, &oheard, &opos, &omass, &since, &cap, &ocoef,
+                          &oorigin, &ospacing, &mass, &eps, &olo, &ohi, &cutoff, &sep_r2, &gain, &vmax, &odrift))
+        return NULL;
+    if (law_args_ok(eps, cutoff, olo, ohi) < 0) return NULL;
+    int walls = olo != Py_None, drift = odrift != Py_None;
+    Py_buffer bx = {0}, bheard = {0}, bpos = {0}, bmass = {0}, bcoef = {0}, borig = {0}, bsp = {0}, blo = {0},
+              bhi = {0}, bdrift = {0};
+    PyObject *result = NULL;
+    double *live = NULL;
+    Py_ssize_t any = -1;
+    if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
+    const Py_ssize_t d = bx.shape[0];
+    if (d < 1 || d > MAXD) {
+        PyErr_Format(PyExc_ValueError, "x must have 1 or 2 coordinates, got %zd", d);
+        goto done;
+    }
+    Py_ssize_t dshape[1] = {d};
+    if (get_array(oheard, "heard", &bheard, 1, &any) < 0) goto done;
+    Py_ssize_t n = bheard.shape[0], nshape[1] = {n}, pshape[2] = {n, d};
+    if (get_array(opos, "pos", &bpos, 2, pshape) < 0 || get_array(omass, "mass", &bmass, 1, nshape) < 0) goto done;
+    Py_ssize_t cshape[MAXD + 1] = {-1, -1, -1};
+    cshape[d] = d + 1;
+    if (get_array(ocoef, "coef", &bcoef, (int)d + 1, cshape) < 0) goto done;
+    if (get_array(oorigin, "origin", &borig, 1, dshape) < 0) goto done;
+    if (get_array(ospacing, "spacing", &bsp, 1, dshape) < 0) goto done;
+    if (walls && (get_array(olo, "lo", &blo, 1, dshape) < 0 || get_array(ohi, "hi", &bhi, 1, dshape) < 0)) goto done;
+    if (drift && get_array(odrift, "drift", &bdrift, 1, dshape) < 0) goto done;
+    Field fd;
+    if (field_of(&bcoef, &borig, &bsp, (int)d, &fd) < 0) goto done;
+    double x[MAXD], lo[MAXD], hi[MAXD], v[MAXD];
+    for (int a = 0; a < d; a++) {
+        x[a] = vec(&bx, a);
+        lo[a] = walls ? vec(&blo, a) : 0.0;
+        hi[a] = walls ? vec(&bhi, a) : 0.0;
+    }
+    /* the live rows: positions (m, d) then masses (m,) in one block */
+    live = PyMem_Malloc(sizeof(double) * (size_t)((d + 1) * n + 1));
+    if (live == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *lp = live, *lm = live + d * n;
+    const double *pos = bpos.buf;
+    Py_ssize_t m = 0, capped = 0;
+    double nearest = HUGE_VAL;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        if (!(vec(&bheard, j) >= since)) continue;
+        double r2 = 0.0;
+        for (int a = 0; a < d; a++) {
+            lp[m * d + a] = pos[j * d + a];
+            r2 += (pos[j * d + a] - x[a]) * (pos[j * d + a] - x[a]);
+        }
+        if (r2 < nearest) nearest = r2;
+        lm[m] = vec(&bmass, j);
+        capped += lm[m] > cap * (1.0 + 1e-9);
+        m++;
+    }
+    if (sep_r2 > 0.0 && m > 0 && !(nearest >= sep_r2)) {
+        result = Py_NewRef(Py_None); /* the barrier acts: the numpy path */
+        goto done;
+    }
+    if (capped)
+        for (Py_ssize_t j = 0; j < m; j++) lm[j] = lm[j] > cap ? cap : lm[j];
+    if (law_sum(x, (int)d, lp, (const char *)lm, sizeof(double), m, mass, eps, cutoff, &fd, walls, lo, hi, v) < 0)
+        goto done;
+    for (int a = 0; a < d; a++) v[a] *= gain;
+    clip(v, (int)d, vmax);
+    if (sep_r2 > 0.0) clip(v, (int)d, vmax); /* u + a zero push, clipped */
+    if (drift) {
+        for (int a = 0; a < d; a++) v[a] -= vec(&bdrift, a);
+        clip(v, (int)d, vmax);
+    }
+    PyObject *u = floats(v, (int)d);
+    if (u != NULL) result = Py_BuildValue("nnN", m, capped, u);
+done:
+    PyMem_Free(live);
+    Py_buffer *all[] = {&bx, &bheard, &bpos, &bmass, &bcoef, &borig, &bsp, &blo, &bhi, &bdrift};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         if (all[i]->obj != NULL) PyBuffer_Release(all[i]);
     return result;
@@ -465,6 +601,11 @@ static PyMethodDef methods[] = {
     {"velocity", velocity, METH_VARARGS,
      "velocity(x, neighbors, mass, neighbor_mass, eps, cutoff, coef, origin, spacing, lo, hi) -> tuple\n\n"
      "One agent's blob velocity (see swarmcover.local.local_velocity); lo, hi: the walls, or None."},
+    {"command", command, METH_VARARGS,
+     "command(x, heard, pos, mass, since, cap, coef, origin, spacing, self_mass, eps, lo, hi, cutoff, sep_r2, gain, "
+     "vmax, drift) -> (neighbours, capped, tuple) or None\n\n"
+     "An agent's usual command from its neighbour table (see agents/agent.py); None: a neighbour within the "
+     "separation barrier's reach."},
     {"rows_ok", rows_ok, METH_VARARGS,
      "rows_ok(rows, d) -> bool\n\nWhether relayed beacon rows (k, d + 3) or (k, d + 5) pass the protocol's checks."},
     {"table_update", table_update, METH_VARARGS,

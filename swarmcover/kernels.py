@@ -6,8 +6,8 @@ fleet-wide law, compiled on first use: ``swarmcover/_kernels.py``) and, optional
 module, never imports the extension itself:
 
 - :func:`hotpath` gives the C twin of a piece by name (``velocity``, ``rows_ok``, ``nearest2``,
-  ``farthest2``, ``table_update``), or ``None`` when the extension was not built (the caller then runs its
-  numpy twin: the tests cross-check them);
+  ``farthest2``, ``table_update``, ``command``), or ``None`` when the extension was not built
+  (the caller then runs its numpy twin: the tests cross-check them);
 - :func:`resolve_kernel` turns an agent's ``kernel`` setting into the one that will run;
 - :func:`law_radius` is the law's radius :math:`r = c\,\sqrt2\,\varepsilon`, defined once.
 """

@@ -58,6 +58,8 @@ _DEADBAND = 1e-6  # drift estimates below this fraction of the speed limit are t
 # optional C (swarmcover/_hotpath.c): the farthest neighbour heard, in one call every tick (numpy's
 # einsum, used nowhere else in a tick, cost an agent waking with cold caches about 50 us)
 _farthest2 = hotpath("farthest2")
+# optional C: an agent's usual command from its neighbour table in one call (AgentPolicy.table_command)
+_c_command = hotpath("command")
 
 
 class LossWatch:
@@ -340,3 +342,30 @@ class AgentPolicy:
             spacing=spacing, box=self.walls, kernel=self.kernel,
         )  # fmt: skip
         return compose(v, self.gain(stage), self.vmax, push, self.drift.estimate)
+
+    def table_command(self, x: np.ndarray, heard: np.ndarray, pos: np.ndarray, mass: np.ndarray, since: float,
+                      cap: float, field: tuple[np.ndarray, np.ndarray, np.ndarray], stage: Stage,
+                      t: float = 0.0) -> tuple[int, int, np.ndarray] | None:  # fmt: skip
+        """:meth:`velocity` with the neighbours of a table, in one call of the C hot path.
+
+        The rows of ``heard (n,)``, ``pos (n, d)``, ``mass (n,)`` heard at or after ``since`` are
+        the neighbours; when any mass is above ``cap`` (by more than 1e-9 of it), every mass is
+        capped at ``cap`` (an agent's :class:`~swarmcover.agents.hearing.Hearing` does the same).
+        Returns ``(neighbours, capped, command)``, or ``None`` where the one call does not apply:
+        the C extension not built, another kernel, a planned path being tracked, or a neighbour
+        within the separation barrier's reach (then select the rows and call :meth:`velocity`;
+        tests check the two agree).
+        """
+        if _c_command is None or self.kernel != "c" or self.on_path(t):
+            return None
+        coef, origin, spacing = field
+        lo, hi = (None, None) if self.walls is None else (self.walls.lo, self.walls.hi)
+        sep_r2 = -1.0 if self.sep is None else self.sep.radius * self.sep.radius
+        got = _c_command(
+            x, heard, pos, mass, since, cap, coef, origin, spacing, self.mass, stage.eps, lo, hi, self.cutoff,
+            sep_r2, self.gain(stage), self.vmax, self.drift.estimate,
+        )  # fmt: skip
+        if got is None:
+            return None
+        count, capped, u = got
+        return count, capped, np.array(u)
