@@ -19,8 +19,8 @@
  * nearest2(), farthest2(): the squared distance to the nearest or the farthest of some points (the
  * separation barrier's "nobody within reach", the loss watch's radio reach).
  * command(): an agent's usual command from its neighbour table in one call: the live rows, the
- * mass cap, velocity()'s sum and the chain of swarmcover.control.compose (None where the
- * separation barrier acts: the numpy path computes it).
+ * mass cap, velocity()'s sum, the separation barrier and the chain of swarmcover.control.compose
+ * (None where a neighbour coincides: the numpy path breaks the tie by ids).
  *
  * Arrays arrive through the buffer protocol (float64; the 2-D and 3-D ones C-contiguous; shapes
  * are checked here and a ValueError names the argument). No numpy C API: the module builds
@@ -363,18 +363,26 @@ static void clip(double *v, int d, double lim) {
 
 /* An agent's usual command from its neighbour table in one call (agents/agent.py, Agent.command):
    the rows heard at or after `since` are the neighbours (in slot order), their masses capped at
-   cap when any is above cap (1 + 1e-9) (Hearing.live); then, unless a neighbour lies within the
-   separation barrier's reach (sep_r2 > 0; then None: the numpy path computes the barrier), the
-   law (velocity() above) and the chain of swarmcover.control.compose: the law's velocity times
-   gain clipped to vmax, clipped again where a barrier is configured (its push is zero), minus the
-   drift (given) clipped. Returns (neighbours, capped, command) or None. */
+   cap when any is above cap (1 + 1e-9) (Hearing.live); then the law (velocity() above) and the
+   chain of swarmcover.control.compose: the law's velocity times gain clipped to vmax; where a
+   barrier is configured (sep = (r_min, reach radius, speed, cap)), plus its push
+   (swarmcover.control.Separation.velocity) clipped; minus the drift (given) clipped. Returns
+   (neighbours, capped, command), or None where two neighbours coincide with this agent (closer
+   than 1e-9 r_min: the numpy path breaks the tie by their ids). */
 static PyObject *command(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *ox, *oheard, *opos, *omass, *ocoef, *oorigin, *ospacing, *olo, *ohi, *odrift;
-    double since, cap, mass, eps, cutoff, sep_r2, gain, vmax;
-    if (!PyArg_ParseTuple(args, "OOOOddOOOddOOddddO:command", &ox, &oheard, &opos, &omass, &since, &cap, &ocoef,
-                          &oorigin, &ospacing, &mass, &eps, &olo, &ohi, &cutoff, &sep_r2, &gain, &vmax, &odrift))
+    PyObject *osep;
+    double since, cap, mass, eps, cutoff, gain, vmax, rm = 0.0, rs = 0.0, speed = 0.0, scap = 0.0;
+    if (!PyArg_ParseTuple(args, "OOOOddOOOddOOdOddO:command", &ox, &oheard, &opos, &omass, &since, &cap, &ocoef,
+                          &oorigin, &ospacing, &mass, &eps, &olo, &ohi, &cutoff, &osep, &gain, &vmax, &odrift))
         return NULL;
     if (law_args_ok(eps, cutoff, olo, ohi) < 0) return NULL;
+    const int sep = osep != Py_None;
+    if (sep && (!PyTuple_Check(osep) || !PyArg_ParseTuple(osep, "dddd", &rm, &rs, &speed, &scap))) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "sep must be None or (r_min, radius, speed, cap)");
+        return NULL;
+    }
     int walls = olo != Py_None, drift = odrift != Py_None;
     Py_buffer bx = {0}, bheard = {0}, bpos = {0}, bmass = {0}, bcoef = {0}, borig = {0}, bsp = {0}, blo = {0},
               bhi = {0}, bdrift = {0};
@@ -415,22 +423,32 @@ static PyObject *command(PyObject *Py_UNUSED(self), PyObject *args) {
     double *lp = live, *lm = live + d * n;
     const double *pos = bpos.buf;
     Py_ssize_t m = 0, capped = 0;
-    double nearest = HUGE_VAL;
+    double push[MAXD] = {0.0, 0.0};
     for (Py_ssize_t j = 0; j < n; j++) {
         if (!(vec(&bheard, j) >= since)) continue;
-        double r2 = 0.0;
+        double diff[MAXD], r2 = 0.0;
         for (int a = 0; a < d; a++) {
             lp[m * d + a] = pos[j * d + a];
-            r2 += (pos[j * d + a] - x[a]) * (pos[j * d + a] - x[a]);
+            diff[a] = x[a] - pos[j * d + a];
+            r2 += diff[a] * diff[a];
         }
-        if (r2 < nearest) nearest = r2;
         lm[m] = vec(&bmass, j);
         capped += lm[m] > cap * (1.0 + 1e-9);
         m++;
-    }
-    if (sep_r2 > 0.0 && m > 0 && !(nearest >= sep_r2)) {
-        result = Py_NewRef(Py_None); /* the barrier acts: the numpy path */
-        goto done;
+        if (!sep || !(r2 < rs * rs)) continue;
+        /* the barrier: s(r) capped, zero from the reach on; along the pair's direction */
+        double r = sqrt(r2), s;
+        if (r < 1e-9 * rm) {
+            result = Py_NewRef(Py_None); /* coincident: the numpy path's tie-break by ids */
+            goto done;
+        }
+        if (r <= rm) s = scap;
+        else {
+            s = (rs - r) * (rs - r) / ((rs - rm) * (r - rm));
+            s = s < scap ? s : scap;
+        }
+        if (r >= rs) s = 0.0;
+        for (int a = 0; a < d; a++) push[a] += (speed * s) * (diff[a] / r);
     }
     if (capped)
         for (Py_ssize_t j = 0; j < m; j++) lm[j] = lm[j] > cap ? cap : lm[j];
@@ -438,7 +456,10 @@ static PyObject *command(PyObject *Py_UNUSED(self), PyObject *args) {
         goto done;
     for (int a = 0; a < d; a++) v[a] *= gain;
     clip(v, (int)d, vmax);
-    if (sep_r2 > 0.0) clip(v, (int)d, vmax); /* u + a zero push, clipped */
+    if (sep) {
+        for (int a = 0; a < d; a++) v[a] += push[a];
+        clip(v, (int)d, vmax);
+    }
     if (drift) {
         for (int a = 0; a < d; a++) v[a] -= vec(&bdrift, a);
         clip(v, (int)d, vmax);
@@ -602,10 +623,9 @@ static PyMethodDef methods[] = {
      "velocity(x, neighbors, mass, neighbor_mass, eps, cutoff, coef, origin, spacing, lo, hi) -> tuple\n\n"
      "One agent's blob velocity (see swarmcover.local.local_velocity); lo, hi: the walls, or None."},
     {"command", command, METH_VARARGS,
-     "command(x, heard, pos, mass, since, cap, coef, origin, spacing, self_mass, eps, lo, hi, cutoff, sep_r2, gain, "
+     "command(x, heard, pos, mass, since, cap, coef, origin, spacing, self_mass, eps, lo, hi, cutoff, sep, gain, "
      "vmax, drift) -> (neighbours, capped, tuple) or None\n\n"
-     "An agent's usual command from its neighbour table (see agents/agent.py); None: a neighbour within the "
-     "separation barrier's reach."},
+     "An agent's usual command from its neighbour table (see agents/agent.py); None: a neighbour coincides."},
     {"rows_ok", rows_ok, METH_VARARGS,
      "rows_ok(rows, d) -> bool\n\nWhether relayed beacon rows (k, d + 3) or (k, d + 5) pass the protocol's checks."},
     {"table_update", table_update, METH_VARARGS,

@@ -55,8 +55,8 @@ _TRAIL = 4096  # own positions remembered (commands): longer than forget_after a
 
 _DEADBAND = 1e-6  # drift estimates below this fraction of the speed limit are taken as none
 
-# optional C (swarmcover/_hotpath.c): the farthest neighbour heard, in one call every tick (numpy's
-# einsum, used nowhere else in a tick, cost an agent waking with cold caches about 50 us)
+# optional C (swarmcover/_hotpath.c): the farthest neighbour heard, in one call every tick (it was
+# numpy's einsum, used nowhere else in a tick: a cold start of its own in every tick)
 _farthest2 = hotpath("farthest2")
 # optional C: an agent's usual command from its neighbour table in one call (AgentPolicy.table_command)
 _c_command = hotpath("command")
@@ -353,17 +353,18 @@ class AgentPolicy:
         capped at ``cap`` (an agent's :class:`~swarmcover.agents.hearing.Hearing` does the same).
         Returns ``(neighbours, capped, command)``, or ``None`` where the one call does not apply:
         the C extension not built, another kernel, a planned path being tracked, or a neighbour
-        within the separation barrier's reach (then select the rows and call :meth:`velocity`;
-        tests check the two agree).
+        coinciding with the agent (the barrier's tie-break by ids); then select the rows and call
+        :meth:`velocity` (tests check the two agree).
         """
         if _c_command is None or self.kernel != "c" or self.on_path(t):
             return None
         coef, origin, spacing = field
         lo, hi = (None, None) if self.walls is None else (self.walls.lo, self.walls.hi)
-        sep_r2 = -1.0 if self.sep is None else self.sep.radius * self.sep.radius
+        b = self.sep
+        sep = None if b is None else (b.r_min, b.radius, b.speed, b.cap)
         got = _c_command(
             x, heard, pos, mass, since, cap, coef, origin, spacing, self.mass, stage.eps, lo, hi, self.cutoff,
-            sep_r2, self.gain(stage), self.vmax, self.drift.estimate,
+            sep, self.gain(stage), self.vmax, self.drift.estimate,
         )  # fmt: skip
         if got is None:
             return None

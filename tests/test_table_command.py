@@ -1,6 +1,7 @@
 """An agent's usual command in one C call (``AgentPolicy.table_command``) against the path it
 replaces: the neighbour table's live rows selected and capped as ``Hearing.live`` does, then the
-policy's ``velocity`` chain (law, barrier, drift, speed limit)."""
+policy's ``velocity`` chain (law, separation barrier, drift, speed limit); None only where a
+neighbour coincides with the agent."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_one_call_command_equals_the_selected_rows_through_the_chain(rng, c_kern
     if not c_kernel:
         pytest.skip("the C hot path was not built")
     field, stage = _field(boundary), Stage(EPS, None, 0.0)
-    seen = {"fast": 0, "barrier": 0, "capped": 0, "drift": 0, "empty": 0}
+    seen = {"fast": 0, "barrier": 0, "coincident": 0, "capped": 0, "drift": 0, "empty": 0}
     for trial in range(300):
         r_min = [None, 0.05, 0.3][trial % 3]
         p = AgentPolicy(agent_id=0, box=Box([(0.0, SIDE), (0.0, SIDE)]), mass=MASS, speed_limit=0.5,
@@ -56,13 +57,16 @@ def test_one_call_command_equals_the_selected_rows_through_the_chain(rng, c_kern
         mass = np.full(n, MASS)
         if trial % 3 == 1 and n:
             mass[rng.integers(0, n)] = MASS * rng.choice([1.5, 1 + 1e-10])  # claims above the fleet's
+        if trial % 7 == 2 and n:  # a neighbour on top of the agent, or just off it
+            pos[rng.integers(0, n)] = x + rng.choice([0.0, 1e-13, 0.01])
         want = _slow(p, x, heard, pos, mass, 9.0, MASS, field, stage)
         got = p.table_command(x, heard, pos, mass, 9.0, MASS, field, stage, 0.0)
-        if got is None:  # only where the barrier acts: a live neighbour within its reach
-            near = np.linalg.norm(pos[heard >= 9.0] - x, axis=1) < p.sep.radius
-            assert r_min is not None and near.any()
-            seen["barrier"] += 1
+        live_r = np.linalg.norm(pos[heard >= 9.0] - x, axis=1)
+        if got is None:  # only where a live neighbour coincides (the numpy path's tie-break)
+            assert r_min is not None and (live_r < 1e-9 * r_min).any()
+            seen["coincident"] += 1
             continue
+        seen["barrier"] += r_min is not None and bool((live_r < p.sep.radius).any())
         seen["fast"] += 1
         seen["capped"] += got[1] > 0
         seen["empty"] += got[0] == 0
