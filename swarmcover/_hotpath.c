@@ -307,6 +307,54 @@ static int law_args_ok(double eps, double cutoff, PyObject *olo, PyObject *ohi) 
     return 0;
 }
 
+/* The law's inputs both velocity() and command() read: x (d,), the field (coef, origin,
+   spacing) and the walls lo, hi (both None: none). Release with law_in_release(), also after a
+   failure (-1, a Python error set). */
+typedef struct {
+    Py_buffer x, coef, origin, spacing, lo, hi;
+    Field fd;
+    double xv[MAXD], lov[MAXD], hiv[MAXD];
+    Py_ssize_t d;
+    int walls;
+} LawIn;
+
+static int law_in(LawIn *in, PyObject *ox, PyObject *ocoef, PyObject *oorigin, PyObject *ospacing, PyObject *olo,
+                  PyObject *ohi) {
+    memset(in, 0, sizeof *in);
+    in->walls = olo != Py_None;
+    Py_ssize_t any = -1;
+    if (get_array(ox, "x", &in->x, 1, &any) < 0) return -1;
+    const Py_ssize_t d = in->d = in->x.shape[0];
+    if (d < 1 || d > MAXD) {
+        PyErr_Format(PyExc_ValueError, "x must have 1 or 2 coordinates, got %zd", d);
+        return -1;
+    }
+    Py_ssize_t dshape[1] = {d}, cshape[MAXD + 1] = {-1, -1, -1};
+    cshape[d] = d + 1;
+    if (get_array(ocoef, "coef", &in->coef, (int)d + 1, cshape) < 0) return -1;
+    if (get_array(oorigin, "origin", &in->origin, 1, dshape) < 0) return -1;
+    if (get_array(ospacing, "spacing", &in->spacing, 1, dshape) < 0) return -1;
+    if (in->walls && (get_array(olo, "lo", &in->lo, 1, dshape) < 0 || get_array(ohi, "hi", &in->hi, 1, dshape) < 0))
+        return -1;
+    if (field_of(&in->coef, &in->origin, &in->spacing, (int)d, &in->fd) < 0) return -1;
+    for (int a = 0; a < d; a++) {
+        in->xv[a] = vec(&in->x, a);
+        in->lov[a] = in->walls ? vec(&in->lo, a) : 0.0;
+        in->hiv[a] = in->walls ? vec(&in->hi, a) : 0.0;
+    }
+    return 0;
+}
+
+static void release_all(Py_buffer **all, size_t count) {
+    for (size_t i = 0; i < count; i++)
+        if (all[i]->obj != NULL) PyBuffer_Release(all[i]);
+}
+
+static void law_in_release(LawIn *in) {
+    Py_buffer *all[] = {&in->x, &in->coef, &in->origin, &in->spacing, &in->lo, &in->hi};
+    release_all(all, sizeof(all) / sizeof(all[0]));
+}
+
 static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
     PyObject *ox, *onb, *onbm, *ocoef, *oorigin, *ospacing, *olo, *ohi;
     double mass, eps, cutoff;
@@ -314,41 +362,23 @@ static PyObject *velocity(PyObject *Py_UNUSED(self), PyObject *args) {
                           &ospacing, &olo, &ohi))
         return NULL;
     if (law_args_ok(eps, cutoff, olo, ohi) < 0) return NULL;
-    int walls = olo != Py_None;
-    Py_buffer bx = {0}, bnb = {0}, bnbm = {0}, bcoef = {0}, borig = {0}, bsp = {0}, blo = {0}, bhi = {0};
+    LawIn in;
+    Py_buffer bnb = {0}, bnbm = {0};
     PyObject *result = NULL;
-    Py_ssize_t any = -1;
-    if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
-    const Py_ssize_t d = bx.shape[0];
-    if (d < 1 || d > MAXD) {
-        PyErr_Format(PyExc_ValueError, "x must have 1 or 2 coordinates, got %zd", d);
-        goto done;
-    }
-    Py_ssize_t nb_shape[2] = {-1, d}, dshape[1] = {d};
+    double v[MAXD];
+    if (law_in(&in, ox, ocoef, oorigin, ospacing, olo, ohi) < 0) goto done;
+    Py_ssize_t nb_shape[2] = {-1, in.d};
     if (get_array(onb, "neighbors", &bnb, 2, nb_shape) < 0) goto done;
-    Py_ssize_t k = bnb.shape[0], kshape[1] = {k};
+    Py_ssize_t kshape[1] = {bnb.shape[0]};
     if (get_array(onbm, "neighbor_mass", &bnbm, 1, kshape) < 0) goto done;
-    Py_ssize_t cshape[MAXD + 1] = {-1, -1, -1};
-    cshape[d] = d + 1;
-    if (get_array(ocoef, "coef", &bcoef, (int)d + 1, cshape) < 0) goto done;
-    if (get_array(oorigin, "origin", &borig, 1, dshape) < 0) goto done;
-    if (get_array(ospacing, "spacing", &bsp, 1, dshape) < 0) goto done;
-    if (walls && (get_array(olo, "lo", &blo, 1, dshape) < 0 || get_array(ohi, "hi", &bhi, 1, dshape) < 0)) goto done;
-    Field fd;
-    if (field_of(&bcoef, &borig, &bsp, (int)d, &fd) < 0) goto done;
-    double x[MAXD], lo[MAXD], hi[MAXD], v[MAXD];
-    for (int a = 0; a < d; a++) {
-        x[a] = vec(&bx, a);
-        lo[a] = walls ? vec(&blo, a) : 0.0;
-        hi[a] = walls ? vec(&bhi, a) : 0.0;
-    }
-    if (law_sum(x, (int)d, bnb.buf, bnbm.buf, bnbm.strides[0], k, mass, eps, cutoff, &fd, walls, lo, hi, v) < 0)
+    if (law_sum(in.xv, (int)in.d, bnb.buf, bnbm.buf, bnbm.strides[0], kshape[0], mass, eps, cutoff, &in.fd, in.walls,
+                in.lov, in.hiv, v) < 0)
         goto done;
-    result = floats(v, (int)d);
+    result = floats(v, (int)in.d);
 done:;
-    Py_buffer *all[] = {&bx, &bnb, &bnbm, &bcoef, &borig, &bsp, &blo, &bhi};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (all[i]->obj != NULL) PyBuffer_Release(all[i]);
+    Py_buffer *all[] = {&bnb, &bnbm};
+    release_all(all, 2);
+    law_in_release(&in);
     return result;
 }
 
@@ -383,37 +413,20 @@ static PyObject *command(PyObject *Py_UNUSED(self), PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "sep must be None or (r_min, radius, speed, cap)");
         return NULL;
     }
-    int walls = olo != Py_None, drift = odrift != Py_None;
-    Py_buffer bx = {0}, bheard = {0}, bpos = {0}, bmass = {0}, bcoef = {0}, borig = {0}, bsp = {0}, blo = {0},
-              bhi = {0}, bdrift = {0};
+    const int drift = odrift != Py_None;
+    LawIn in;
+    Py_buffer bheard = {0}, bpos = {0}, bmass = {0}, bdrift = {0};
     PyObject *result = NULL;
     double *live = NULL;
-    Py_ssize_t any = -1;
-    if (get_array(ox, "x", &bx, 1, &any) < 0) return NULL;
-    const Py_ssize_t d = bx.shape[0];
-    if (d < 1 || d > MAXD) {
-        PyErr_Format(PyExc_ValueError, "x must have 1 or 2 coordinates, got %zd", d);
-        goto done;
-    }
-    Py_ssize_t dshape[1] = {d};
+    if (law_in(&in, ox, ocoef, oorigin, ospacing, olo, ohi) < 0) goto done;
+    const Py_ssize_t d = in.d;
+    const double *x = in.xv;
+    Py_ssize_t any = -1, dshape[1] = {d};
     if (get_array(oheard, "heard", &bheard, 1, &any) < 0) goto done;
     Py_ssize_t n = bheard.shape[0], nshape[1] = {n}, pshape[2] = {n, d};
     if (get_array(opos, "pos", &bpos, 2, pshape) < 0 || get_array(omass, "mass", &bmass, 1, nshape) < 0) goto done;
-    Py_ssize_t cshape[MAXD + 1] = {-1, -1, -1};
-    cshape[d] = d + 1;
-    if (get_array(ocoef, "coef", &bcoef, (int)d + 1, cshape) < 0) goto done;
-    if (get_array(oorigin, "origin", &borig, 1, dshape) < 0) goto done;
-    if (get_array(ospacing, "spacing", &bsp, 1, dshape) < 0) goto done;
-    if (walls && (get_array(olo, "lo", &blo, 1, dshape) < 0 || get_array(ohi, "hi", &bhi, 1, dshape) < 0)) goto done;
     if (drift && get_array(odrift, "drift", &bdrift, 1, dshape) < 0) goto done;
-    Field fd;
-    if (field_of(&bcoef, &borig, &bsp, (int)d, &fd) < 0) goto done;
-    double x[MAXD], lo[MAXD], hi[MAXD], v[MAXD];
-    for (int a = 0; a < d; a++) {
-        x[a] = vec(&bx, a);
-        lo[a] = walls ? vec(&blo, a) : 0.0;
-        hi[a] = walls ? vec(&bhi, a) : 0.0;
-    }
+    double v[MAXD];
     /* the live rows: positions (m, d) then masses (m,) in one block */
     live = PyMem_Malloc(sizeof(double) * (size_t)((d + 1) * n + 1));
     if (live == NULL) {
@@ -452,7 +465,8 @@ static PyObject *command(PyObject *Py_UNUSED(self), PyObject *args) {
     }
     if (capped)
         for (Py_ssize_t j = 0; j < m; j++) lm[j] = lm[j] > cap ? cap : lm[j];
-    if (law_sum(x, (int)d, lp, (const char *)lm, sizeof(double), m, mass, eps, cutoff, &fd, walls, lo, hi, v) < 0)
+    if (law_sum(x, (int)d, lp, (const char *)lm, sizeof(double), m, mass, eps, cutoff, &in.fd, in.walls, in.lov,
+                in.hiv, v) < 0)
         goto done;
     for (int a = 0; a < d; a++) v[a] *= gain;
     clip(v, (int)d, vmax);
@@ -468,9 +482,9 @@ static PyObject *command(PyObject *Py_UNUSED(self), PyObject *args) {
     if (u != NULL) result = Py_BuildValue("nnN", m, capped, u);
 done:
     PyMem_Free(live);
-    Py_buffer *all[] = {&bx, &bheard, &bpos, &bmass, &bcoef, &borig, &bsp, &blo, &bhi, &bdrift};
-    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-        if (all[i]->obj != NULL) PyBuffer_Release(all[i]);
+    Py_buffer *all[] = {&bheard, &bpos, &bmass, &bdrift};
+    release_all(all, 4);
+    law_in_release(&in);
     return result;
 }
 

@@ -90,3 +90,23 @@ def test_one_call_command_steps_aside_where_it_does_not_apply(rng, monkeypatch):
     assert p.table_command(x, heard, pos, mass, 9.0, MASS, field, stage, t=5.0) is None
     monkeypatch.setattr(policy, "_c_command", None)
     assert p.table_command(x, heard, pos, mass, 9.0, MASS, field, stage, t=20.0) is None
+
+
+def test_one_call_command_names_a_bad_argument(c_kernel):
+    """The C call checks what it is handed (a ValueError naming the argument), as velocity() does."""
+    if not c_kernel:
+        pytest.skip("the C hot path was not built")
+    from swarmcover._hotpath import command
+
+    coef, origin, spacing = _field("free")
+    x, heard, pos, mass = np.array([1.0, 1.0]), np.array([10.0]), np.array([[1.5, 1.0]]), np.array([MASS])
+    args = [x, heard, pos, mass, 9.0, MASS, coef, origin, spacing, MASS, EPS, None, None, 3.0, None, 1.0, 0.5]
+    args.append(None)  # no drift
+    assert command(*args)[0] == 1
+    bad_ones = [(2, np.zeros((2, 2)), "pos"), (3, np.zeros(3), "mass"), (14, (0.1, 0.2), "sep"),
+                (17, np.zeros(3), "drift"), (11, np.zeros(2), "walls"), (10, 0.0, "eps")]  # fmt: skip
+    for at, bad, what in bad_ones:
+        wrong = list(args)
+        wrong[at] = bad
+        with pytest.raises(ValueError, match=what):
+            command(*wrong)
