@@ -21,18 +21,13 @@ from collections.abc import Callable
 import numpy as np
 import zmq
 
+from swarmcover import wiretwins as twins
 from swarmcover.agentspec import AgentConfig
 from swarmcover.domain import Box
 from swarmcover.kernels import resolve_kernel
 from swarmcover.logbudget import LogBudget
 from swarmcover.policy import AgentPolicy
-from swarmcover.protocol import (
-    BeaconPart,
-    Counters,
-    PhaseInfo,
-    ScheduleReport,
-    State,
-)
+from swarmcover.protocol import Counters, State
 from swarmcover.schedule import CoverageSchedule, Stage
 
 from .bodies import VehicleLink, open_vehicle
@@ -127,9 +122,9 @@ class Agent:
         self.telemetry = None if cfg.telemetry is None else TelemetryLog(cfg.telemetry, cfg.agent_id)
         self._wake: Wake | None = None  # signals write a byte here (set_wakeup_fd)
 
-    def _phase(self, world_time: float) -> PhaseInfo | None:
+    def _phase(self, world_time: float) -> twins.PhaseInfo | None:
         p = self.policy.clock.phase
-        return None if p is None else PhaseInfo(epoch=p.epoch, age=self.policy.clock.age(world_time))
+        return None if p is None else twins.PhaseInfo(epoch=p.epoch, age=self.policy.clock.age(world_time))
 
     def counters(self) -> Counters:
         body = {} if self.vehicle is None else self.vehicle.counts
@@ -160,12 +155,14 @@ class Agent:
             self.policy.drift.commanded(st.tick, st.world_time, st.position, v)
             phase, beacon, report = self._phase(st.world_time), None, None
             if self.beacon_tick != st.tick and self.out.relayed:  # the body's radio relays it
-                beacon = BeaconPart(position=list(st.position), mass=self.cfg.mass, phase=phase)
+                beacon = twins.BeaconPart(position=list(st.position), mass=self.cfg.mass, phase=phase)
                 self.beacon_tick = st.tick
             clock = self.policy.clock
             if phase is not None:
                 stage = min(clock.stage_index(st.world_time), 1023)
-                report = ScheduleReport(epoch=phase.epoch, age=phase.age, stage=stage, cause=clock.cause)
+                report = twins.ScheduleReport(
+                    epoch=phase.epoch, age=phase.age, stage=stage, cause=clock.cause
+                )
             # the stage the next state is for
             self.out.command(v.tolist(), st.tick, self.policy.request(st.world_time, st.dt), beacon, report)
             if self.beacon_tick != st.tick:

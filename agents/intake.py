@@ -11,7 +11,16 @@ import numpy as np
 
 from swarmcover.agentspec import AgentConfig
 from swarmcover.domain import Box
-from swarmcover.protocol import Beacon, Decoded, Path, ProtocolError, State, StatsRequest, decode
+from swarmcover.protocol import (
+    Beacon,
+    Decoded,
+    Path,
+    ProtocolError,
+    State,
+    StatsRequest,
+    decode,
+    decode_state,
+)
 from swarmcover.tracking import PathTracker
 
 from .loop import Arrival
@@ -45,22 +54,22 @@ def take(agent: Agent, got: Arrival, now: float) -> bool:
     state from the body, accepted."""
     frames, from_body, peer, source_ok = got.frames, got.from_body, got.peer, got.source_ok
     agent.counts["messages_in"] += 1
-    try:
-        dec = decode(frames)
+    try:  # the body's states (every tick) through their cheaper twin; the rest, and what it refuses, strictly
+        dec = (decode_state(frames) if from_body else None) or decode(frames)
     except ProtocolError as exc:
         return _refuse(agent, "rejected", "rejected a message: %s", exc)
     msg = dec.message
     if peer is not None and msg.agent_id != peer:
         what = "a message claiming agent %d came from agent %d's connection"
         return _refuse(agent, "impersonation", what, msg.agent_id, peer)
+    if msg.kind == "state" and from_body:
+        return _state(agent, msg, dec, now, source_ok)
     if isinstance(msg, Beacon):
         st = agent.state
         # a vehicle's world clock runs on while its telemetry is away; a simulator's is the
         # latest state's (in lockstep it stands still between ticks)
         t = None if st is None else st.world_time if agent.vehicle is None else agent.vehicle.world_time()
         agent.hearing.beacon(msg, from_body, now, None if st is None else st.position, t)
-    elif isinstance(msg, State) and from_body:
-        return _state(agent, msg, dec, now, source_ok)
     elif isinstance(msg, Path) and from_body:
         bad = path_refused(agent.cfg, msg, source_ok)
         if bad is not None:
@@ -77,7 +86,8 @@ def take(agent: Agent, got: Arrival, now: float) -> bool:
 
 
 def _state(agent: Agent, msg: State, dec: Decoded, now: float, source_ok: bool) -> bool:
-    """A state from the body: in order, for this agent, with a field that covers it."""
+    """A state from the body (a :class:`State` or its twin, :data:`swarmcover.wiretwins.State`):
+    in order, for this agent, with a field that covers it."""
     if msg.agent_id != agent.cfg.agent_id or len(msg.position) != agent.cfg.dim:
         return _refuse(
             agent, "state", "state for agent %d / dim %d rejected", msg.agent_id, len(msg.position)

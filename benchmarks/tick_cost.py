@@ -14,7 +14,7 @@ the difference between its two columns is what any code pays when it wakes with 
 
     python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
         [--json benchmarks/results/tick_cost.json] [--sections]
-        [--alternate command [farthest2 nearest2 table_update rows_ok velocity]] [--bare] [--fixed-eps]
+        [--alternate command [farthest2 nearest2 table_update rows_ok velocity wire]] [--bare] [--fixed-eps]
 
 It also times ``json.loads`` of a state's header the same way (any code, not only numpy's, pays
 the cold start), and with ``--sections`` the parts of the agent's tick (decoding the state, taking
@@ -24,7 +24,9 @@ command), each the median over the ticks.
 ``--alternate NAME ...`` asks what those pieces of the C hot path (``swarmcover/_hotpath.c``) buy:
 at each period, blocks of ticks alternate between the agent as installed and the same agent with
 the named pieces switched to their numpy twins, so both see the same host (this shared VM's load
-changes within minutes); the table gives each one's median and their ratio.
+changes within minutes); the table gives each one's median and their ratio. ``wire`` switches the
+state's decoding and the command's encoding from their msgspec twins (:mod:`swarmcover.wiretwins`)
+to pydantic's models; the "numpy twins" column is then the pydantic one.
 
 ``--bare`` also times, the same way, the least a Python agent with our C law could do per state:
 ``json.loads`` of the header, the relayed rows as an array (checked in C), the law in C with
@@ -136,11 +138,30 @@ _C_PIECES = {
 }
 
 
+class _PydanticWire:
+    """The per-tick messages as the models of :mod:`swarmcover.messages` (what ``--alternate wire``
+    puts in place of their msgspec twins, :mod:`swarmcover.wiretwins`)."""
+
+    from swarmcover.protocol import Beacon, BeaconPart, Command, PhaseInfo, ScheduleReport
+
+    class Struct:  # no model is one: the outbox encodes them with pydantic
+        pass
+
+
 def _switch(agent: Agent, names: list[str], to_numpy: bool, held: dict) -> None:
-    """Switch the C pieces ``names`` of ``agent`` to their numpy twins (``to_numpy``) or back."""
+    """Switch the C pieces ``names`` of ``agent`` to their numpy twins (``to_numpy``) or back;
+    ``wire``: the per-tick messages to pydantic's models (``to_numpy``) or back to msgspec."""
     import importlib
 
     for name in names:
+        if name == "wire":
+            from swarmcover.agents import agent as agent_module
+            from swarmcover.agents import intake, outbox
+
+            held.setdefault(name, (intake.decode_state, outbox.twins))
+            intake.decode_state = (lambda frames: None) if to_numpy else held[name][0]
+            outbox.twins = agent_module.twins = _PydanticWire if to_numpy else held[name][1]
+            continue
         if name == "velocity":  # the law: the agent's kernel
             held.setdefault(name, agent.policy.kernel)
             agent.policy.kernel = "numpy" if to_numpy else held[name]
@@ -196,8 +217,9 @@ def _instrument(agent: Agent, acc: dict[str, float]) -> None:
 
         setattr(obj, name, timed)
 
-    if not getattr(intake.decode, "_timed", False):  # the module's function: wrapped once
+    if not getattr(intake.decode, "_timed", False):  # the module's functions: wrapped once
         wrap(intake, "decode", "decode the state")
+        wrap(intake, "decode_state", "decode the state")
         intake.decode._timed = True
     wrap(agent.hearing, "relayed", "take relayed beacons")
     wrap(agent.fields, "for_state", "field for the state")
@@ -241,7 +263,8 @@ def main() -> int:
     ap.add_argument("--fixed-eps", action="store_true", help="one eps for ever, no phases (the old setup)")
     ap.add_argument("--bare", action="store_true", help="also time a bare Python tick")
     what = "compare the agent with these C pieces and with their numpy twins, alternating"
-    ap.add_argument("--alternate", nargs="+", choices=[*_C_PIECES, "velocity"], default=None, help=what)
+    choices = [*_C_PIECES, "velocity", "wire"]
+    ap.add_argument("--alternate", nargs="+", choices=choices, default=None, help=what)
     args = ap.parse_args()
     if args.json is None:
         args.json = f"benchmarks/results/tick_cost{'_alternate' if args.alternate else ''}.json"

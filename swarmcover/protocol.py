@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from . import messages
+from . import messages, wiretwins
 from .configfile import describe_validation_error
 from .kernels import hotpath
 from .messages import *  # noqa: F403 (every message model is this module's too)
@@ -33,7 +33,7 @@ from .messages import MAX_FRAME_BYTES, MAX_HEADER_BYTES, VERSION, Message, Proto
 # the optional C check of relayed rows (one call; the numpy path below names what is wrong)
 _rows_ok = hotpath("rows_ok")
 
-__all__ = ["Decoded", "decode", "encode", *messages.__all__]
+__all__ = ["Decoded", "decode", "decode_state", "encode", *messages.__all__]
 
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
@@ -48,9 +48,9 @@ class Decoded:
     neighbors: np.ndarray | None = None
 
 
-def _buffers(message: _Envelope) -> dict[str, int]:
-    """The buffers a header declares: name -> frame index (0 for frame 1)."""
-    if not isinstance(message, State):
+def _buffers(message) -> dict[str, int]:
+    """The buffers a header (a model or its twin) declares: name -> frame index (0 for frame 1)."""
+    if message.kind != "state":
         return {}
     out = {}
     if message.patch is not None:
@@ -168,23 +168,45 @@ def _why_invalid(header: bytes, exc: ValidationError) -> ProtocolError:
 
 def decode(frames: list[bytes]) -> Decoded:
     """Validate and decode frames; raise :class:`ProtocolError` naming the problem."""
-    if not frames or len(frames) > 3:
-        raise ProtocolError(f"expected 1 to 3 frames, got {len(frames)}")
+    _check_frames(frames)
     header = frames[0]
-    if len(header) > MAX_HEADER_BYTES:
-        raise ProtocolError(f"header of {len(header)} bytes exceeds {MAX_HEADER_BYTES}")
     try:  # one strict parse; only a message that fails it is parsed again, to say why
         msg = _ADAPTER.validate_json(header)
     except ValidationError as exc:
         raise _why_invalid(header, exc) from None
+    return _with_buffers(msg, frames)
+
+
+def decode_state(frames: list[bytes]) -> Decoded | None:
+    """A state, decoded as :func:`decode` would, into a :data:`swarmcover.wiretwins.State` (the
+    same fields, cheaper: an agent's every tick); None where the frames hold anything else, valid
+    or not (:func:`decode` then decodes them or says why). Buffers that do not match the header
+    raise :class:`ProtocolError`, as in :func:`decode`."""
+    if not frames or len(frames) > 3 or len(frames[0]) > MAX_HEADER_BYTES:
+        return None
+    msg = wiretwins.state(frames[0])
+    return None if msg is None else _with_buffers(msg, frames)
+
+
+def _check_frames(frames: list[bytes]) -> None:
+    if not frames or len(frames) > 3:
+        raise ProtocolError(f"expected 1 to 3 frames, got {len(frames)}")
+    if len(frames[0]) > MAX_HEADER_BYTES:
+        raise ProtocolError(f"header of {len(frames[0])} bytes exceeds {MAX_HEADER_BYTES}")
+
+
+def _with_buffers(msg, frames: list[bytes]) -> Decoded:
+    """``msg`` (a model or its twin) with the buffers its header declares, checked."""
     declared = _buffers(msg)
     if len(frames) != 1 + len(declared):
         what = f"a {msg.kind} declaring {len(declared)} buffer(s)"
         raise ProtocolError(f"{what} needs {1 + len(declared)} frame(s), got {len(frames)}")
     if sorted(declared.values()) != list(range(len(declared))):
         raise ProtocolError(f"buffer indices {sorted(declared.values())} must be 0..{len(declared) - 1}")
+    if msg.kind != "state":
+        return Decoded(msg)
     patch = neighbors = None
-    if isinstance(msg, State) and msg.patch is not None:
+    if msg.patch is not None:
         p = msg.patch
         d = len(p.origin)
         if len(p.spacing) != d or len(p.shape) != d or len(msg.position) != d:
@@ -197,7 +219,7 @@ def decode(frames: list[bytes]) -> Decoded:
         patch = np.frombuffer(frame, dtype="<f8").reshape(shape)
         if not np.all(np.isfinite(patch)):
             raise ProtocolError("patch buffer holds NaN or infinite values")
-    if isinstance(msg, State) and msg.neighbors is not None:
+    if msg.neighbors is not None:
         nb = msg.neighbors
         d = len(msg.position)
         frame = frames[1 + nb.buffer]
