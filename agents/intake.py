@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from swarmcover import wiretwins as twins
 from swarmcover.agentspec import AgentConfig
 from swarmcover.domain import Box
 from swarmcover.protocol import (
@@ -19,7 +20,7 @@ from swarmcover.protocol import (
     State,
     StatsRequest,
     decode,
-    decode_state,
+    decode_twin,
 )
 from swarmcover.tracking import PathTracker
 
@@ -55,7 +56,7 @@ def take(agent: Agent, got: Arrival, now: float) -> bool:
     frames, from_body, peer, source_ok = got.frames, got.from_body, got.peer, got.source_ok
     agent.counts["messages_in"] += 1
     try:  # the body's states (every tick) through their cheaper twin; the rest, and what it refuses, strictly
-        dec = (decode_state(frames) if from_body else None) or decode(frames)
+        dec = (decode_twin(frames, twins.State) if from_body else None) or decode(frames)
     except ProtocolError as exc:
         return _refuse(agent, "rejected", "rejected a message: %s", exc)
     msg = dec.message

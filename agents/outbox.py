@@ -37,8 +37,7 @@ class Outbox:
 
     def send(self, link, msg) -> None:
         """Send ``msg``, a message model or its twin (:mod:`swarmcover.wiretwins`)."""
-        frames = [twins.header(msg)] if isinstance(msg, twins.Struct) else encode(msg)
-        if link.send(frames):
+        if link.send(encode(msg)):
             self.counts["messages_out"] += 1
         else:
             self.counts["dropped"] += 1

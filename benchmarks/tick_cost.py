@@ -144,9 +144,6 @@ class _PydanticWire:
 
     from swarmcover.protocol import Beacon, BeaconPart, Command, PhaseInfo, ScheduleReport
 
-    class Struct:  # no model is one: the outbox encodes them with pydantic
-        pass
-
 
 def _switch(agent: Agent, names: list[str], to_numpy: bool, held: dict) -> None:
     """Switch the C pieces ``names`` of ``agent`` to their numpy twins (``to_numpy``) or back;
@@ -158,8 +155,8 @@ def _switch(agent: Agent, names: list[str], to_numpy: bool, held: dict) -> None:
             from swarmcover.agents import agent as agent_module
             from swarmcover.agents import intake, outbox
 
-            held.setdefault(name, (intake.decode_state, outbox.twins))
-            intake.decode_state = (lambda frames: None) if to_numpy else held[name][0]
+            held.setdefault(name, (intake.decode_twin, outbox.twins))
+            intake.decode_twin = (lambda frames, twin: None) if to_numpy else held[name][0]
             outbox.twins = agent_module.twins = _PydanticWire if to_numpy else held[name][1]
             continue
         if name == "velocity":  # the law: the agent's kernel
@@ -219,7 +216,7 @@ def _instrument(agent: Agent, acc: dict[str, float]) -> None:
 
     if not getattr(intake.decode, "_timed", False):  # the module's functions: wrapped once
         wrap(intake, "decode", "decode the state")
-        wrap(intake, "decode_state", "decode the state")
+        wrap(intake, "decode_twin", "decode the state")
         intake.decode._timed = True
     wrap(agent.hearing, "relayed", "take relayed beacons")
     wrap(agent.fields, "for_state", "field for the state")

@@ -1,5 +1,7 @@
 """What the simulator sends its agents: states (with patches and relayed beacons), planned paths
-and stats requests, under the simulator's own envelope (its epoch, one sequence).
+and stats requests, under the simulator's own envelope (its epoch, one sequence). States, sent to
+every agent every tick, are built as their msgspec twins (:mod:`swarmcover.wiretwins`: the same
+bytes, checked, cheaper).
 
 :class:`Outbox` is one room of :class:`~swarmcover.simulator.server.Simulator`.
 """
@@ -10,7 +12,8 @@ import time
 
 import numpy as np
 
-from swarmcover.protocol import Neighbors, Path, State, StatsRequest, encode
+from swarmcover import wiretwins as twins
+from swarmcover.protocol import Path, StatsRequest, encode
 
 __all__ = ["Outbox"]
 
@@ -51,8 +54,8 @@ class Outbox:
         a, x = int(w.ids[k]), w.x[k]
         env = self.envelope(a)
         if reply == "beacon":
-            return encode(State(**env, position=x.tolist(), world_time=w.t, dt=sim.cfg.tick, tick=sim.tick,
-                                reply="beacon"))  # fmt: skip
+            return encode(twins.State(**env, kind="state", position=x.tolist(), world_time=w.t,
+                                      dt=sim.cfg.tick, tick=sim.tick, reply="beacon"))  # fmt: skip
         got = sim.sensing.patch_for(k, x, sim.tick, int(sim.sessions.cmd_tick[k]))
         patch, coef = (None, None) if got is None else got
         if got is not None:
@@ -64,9 +67,9 @@ class Outbox:
         if w.radio_failed[k] or not len(rows):
             rows, nb = None, None
         else:
-            nb = Neighbors(count=len(rows), buffer=0 if patch is None else 1, phase=True)
-        st = State(**env, position=x.tolist(), world_time=w.t, dt=sim.cfg.tick, tick=sim.tick, patch=patch,
-                   neighbors=nb)  # fmt: skip
+            nb = twins.Neighbors(count=len(rows), buffer=0 if patch is None else 1, phase=True)
+        st = twins.State(**env, kind="state", position=x.tolist(), world_time=w.t, dt=sim.cfg.tick,
+                         tick=sim.tick, patch=patch, neighbors=nb)  # fmt: skip
         return encode(st, coef, rows)
 
     def request_stats(self) -> None:

@@ -17,8 +17,8 @@ import numpy as np
 from swarmcover.kernels import law_radius
 from swarmcover.law import BlobLaw
 from swarmcover.local import patch_covers
-from swarmcover.protocol import Patch
 from swarmcover.targets import Target
+from swarmcover.wiretwins import Patch
 
 __all__ = ["PATCH_MARGIN", "PATCH_RESEND_TICKS", "Sensing"]
 

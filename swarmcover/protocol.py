@@ -28,12 +28,12 @@ from . import messages, wiretwins
 from .configfile import describe_validation_error
 from .kernels import hotpath
 from .messages import *  # noqa: F403 (every message model is this module's too)
-from .messages import MAX_FRAME_BYTES, MAX_HEADER_BYTES, VERSION, Message, ProtocolError, State, _Envelope
+from .messages import MAX_FRAME_BYTES, MAX_HEADER_BYTES, VERSION, Message, ProtocolError, _Envelope
 
 # the optional C check of relayed rows (one call; the numpy path below names what is wrong)
 _rows_ok = hotpath("rows_ok")
 
-__all__ = ["Decoded", "decode", "decode_state", "encode", *messages.__all__]
+__all__ = ["Decoded", "decode", "decode_twin", "encode", *messages.__all__]
 
 _ADAPTER: TypeAdapter[Message] = TypeAdapter(Message)
 
@@ -61,11 +61,17 @@ def _buffers(message) -> dict[str, int]:
 
 
 def encode(
-    message: _Envelope, patch: np.ndarray | None = None, neighbors: np.ndarray | None = None
+    message: _Envelope | wiretwins.Struct,
+    patch: np.ndarray | None = None,
+    neighbors: np.ndarray | None = None,
 ) -> list[bytes]:
-    """Encode a message as frames: the header, then the buffers it declares (a state's ``patch``
-    and ``neighbors``), each at the index its header gives."""
-    header = message.model_dump_json().encode()
+    """Encode a message (a model, or its :mod:`~swarmcover.wiretwins` struct, checked as the
+    model would be) as frames: the header, then the buffers it declares (a state's ``patch`` and
+    ``neighbors``), each at the index its header gives."""
+    if isinstance(message, wiretwins.Struct):
+        header = wiretwins.header(message)
+    else:
+        header = message.model_dump_json().encode()
     if len(header) > MAX_HEADER_BYTES:
         raise ProtocolError(f"header of {len(header)} bytes exceeds {MAX_HEADER_BYTES}")
     declared = _buffers(message)
@@ -75,7 +81,7 @@ def encode(
     if sorted(declared.values()) != list(range(len(declared))):
         raise ProtocolError(f"buffer indices {sorted(declared.values())} must be 0..{len(declared) - 1}")
     frames = [header] + [b""] * len(declared)
-    d = len(message.position) if isinstance(message, State) else 0
+    d = len(message.position) if message.kind == "state" else 0
     for name, arr in given.items():
         arr = np.ascontiguousarray(arr, dtype="<f8")
         if name == "patch":
@@ -177,14 +183,15 @@ def decode(frames: list[bytes]) -> Decoded:
     return _with_buffers(msg, frames)
 
 
-def decode_state(frames: list[bytes]) -> Decoded | None:
-    """A state, decoded as :func:`decode` would, into a :data:`swarmcover.wiretwins.State` (the
-    same fields, cheaper: an agent's every tick); None where the frames hold anything else, valid
-    or not (:func:`decode` then decodes them or says why). Buffers that do not match the header
-    raise :class:`ProtocolError`, as in :func:`decode`."""
+def decode_twin(frames: list[bytes], twin: type) -> Decoded | None:
+    """A message of one kind, decoded as :func:`decode` would, into ``twin``, its model's
+    :mod:`~swarmcover.wiretwins` struct (the same fields, cheaper: what every tick receives, an
+    agent's state, the simulator's commands); None where the frames hold anything else, valid or
+    not (:func:`decode` then decodes them or says why). Buffers that do not match the header raise
+    :class:`ProtocolError`, as in :func:`decode`."""
     if not frames or len(frames) > 3 or len(frames[0]) > MAX_HEADER_BYTES:
         return None
-    msg = wiretwins.state(frames[0])
+    msg = wiretwins.read(frames[0], twin)
     return None if msg is None else _with_buffers(msg, frames)
 
 

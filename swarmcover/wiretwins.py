@@ -38,12 +38,14 @@ __all__ = [
     "Beacon",
     "BeaconPart",
     "Command",
+    "Neighbors",
+    "Patch",
     "PhaseInfo",
     "ScheduleReport",
     "State",
     "Struct",
     "header",
-    "state",
+    "read",
     "twin",
 ]
 
@@ -108,6 +110,8 @@ def twin(model: type[BaseModel]) -> type[msgspec.Struct]:
 
 
 State = twin(messages.State)
+Patch = twin(messages.Patch)
+Neighbors = twin(messages.Neighbors)
 Command = twin(messages.Command)
 Beacon = twin(messages.Beacon)
 BeaconPart = twin(messages.BeaconPart)
@@ -122,11 +126,11 @@ def _decoder(kind: type[msgspec.Struct]) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(kind)
 
 
-def state(header: bytes) -> Any:
-    """Header ``header`` as a :data:`State` twin, or None where the twin refuses it (another
-    kind, or not valid: :func:`swarmcover.protocol.decode` then says which)."""
+def read(header: bytes, kind: type[msgspec.Struct]) -> Any:
+    """Header ``header`` as twin ``kind`` (:data:`State`, :data:`Command`), or None where the twin
+    refuses it (another kind, or not valid: :func:`swarmcover.protocol.decode` then says which)."""
     try:
-        return _decoder(State).decode(header)
+        return _decoder(kind).decode(header)
     except msgspec.DecodeError:  # ValidationError included
         return None
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from swarmcover import wiretwins as twins
 from swarmcover.protocol import (
     _ADAPTER,
+    MAX_HEADER_BYTES,
     Beacon,
     BeaconPart,
     Command,
@@ -25,7 +26,7 @@ from swarmcover.protocol import (
     ScheduleReport,
     State,
     decode,
-    decode_state,
+    decode_twin,
     encode,
 )
 
@@ -81,7 +82,7 @@ def _model_view(header: bytes) -> dict | None:
 
 
 def _twin_view(header: bytes) -> dict | None:
-    msg = twins.state(header)
+    msg = twins.read(header, twins.State)
     return None if msg is None else msgspec.to_builtins(msg)
 
 
@@ -136,19 +137,20 @@ def test_decode_state_gives_the_buffers_decode_gives(rng):
     rows = np.column_stack([np.arange(4) + 1.0, np.full(4, 1.7e9), rng.random((4, 2)), np.full(4, 0.25)])
     msg = State(**ENV, position=[0.1, 0.2], world_time=3.0, tick=4, patch=patch, neighbors=Neighbors(count=4))
     frames = encode(msg, rng.random((6, 5, 3)), rows)
-    fast, full = decode_state(frames), decode(frames)
+    fast, full = decode_twin(frames, twins.State), decode(frames)
     assert msgspec.to_builtins(fast.message) == full.message.model_dump()
     assert np.array_equal(fast.patch, full.patch) and np.array_equal(fast.neighbors, full.neighbors)
     bad = rows.copy()
     bad[2, 4] = 2.0  # a mass above 1: refused by both, named
-    for decoder in (decode_state, decode):
+    for decoder in (lambda f: decode_twin(f, twins.State), decode):
         with pytest.raises(ProtocolError, match="masses"):
             decoder([frames[0], frames[1], bad.tobytes()])
         with pytest.raises(ProtocolError, match="needs 3 frame"):
             decoder(frames[:2])
     beacon = encode(Beacon(**ENV, position=[1.0], mass=0.5))
-    assert decode_state(beacon) is None and decode(beacon).message.kind == "beacon"
-    assert decode_state([b"{"]) is None and decode_state([]) is None and decode_state([b"{}"] * 4) is None
+    assert decode_twin(beacon, twins.State) is None and decode(beacon).message.kind == "beacon"
+    for frames in ([b"{"], [], [b"{}"] * 4, [b" " * (MAX_HEADER_BYTES + 1)]):
+        assert decode_twin(frames, twins.State) is None
 
 
 _floats = st.one_of(_finite, st.sampled_from([math.nan, math.inf, -math.inf, 1e13, -1e13, 0.0]))
@@ -208,3 +210,28 @@ def test_twin_refuses_a_model_it_cannot_mirror():
 
     with pytest.raises(TypeError, match="no msgspec twin"):
         twins.twin(Odd)
+
+
+def test_a_state_twin_encodes_the_frames_the_model_encodes(rng):
+    """The simulator's states, as its outbox builds them: the same frames, buffers included."""
+    coef = rng.random((6, 5, 3))
+    # relayed rows: id, t, x, y, mass, phase epoch (-1: none given), phase age
+    rows = np.column_stack([np.arange(3) + 1.0, np.full(3, 1.7e9), rng.random((3, 2)), np.full(3, 0.25),
+                            np.full(3, -1.0), np.zeros(3)])  # fmt: skip
+    common = {**ENV, "position": [0.1, 0.2], "world_time": 3.0, "dt": 0.1, "tick": 4}
+    geometry = {
+        "eps": 0.1,
+        "smoothing": 0.02,
+        "origin": [0.0, -0.5],
+        "spacing": [0.02, 0.03],
+        "shape": [6, 5],
+    }
+    model = State(**common, patch=Patch(**geometry), neighbors=Neighbors(count=3, buffer=1, phase=True))
+    twin = twins.State(**common, kind="state", patch=twins.Patch(**geometry),
+                       neighbors=twins.Neighbors(count=3, buffer=1, phase=True))  # fmt: skip
+    assert encode(twin, coef, rows) == encode(model, coef, rows)
+    with pytest.raises(ProtocolError, match="shape"):
+        encode(twin, coef[:5], rows)
+    bad = twins.State(**{**common, "world_time": -1.0}, kind="state", reply="beacon")
+    with pytest.raises(ProtocolError, match="invalid state: world_time"):
+        encode(bad)
