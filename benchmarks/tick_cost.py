@@ -14,7 +14,8 @@ the difference between its two columns is what any code pays when it wakes with 
 
     python benchmarks/tick_cost.py [--periods 0 0.001 0.01 0.05 0.1] [--seconds 6]
         [--json benchmarks/results/tick_cost.json] [--sections]
-        [--alternate command [farthest2 nearest2 table_update rows_ok velocity wire]] [--bare] [--fixed-eps]
+        [--alternate command [farthest2 nearest2 table_update rows_ok phase_top velocity wire]]
+        [--bare] [--fixed-eps]
 
 It also times ``json.loads`` of a state's header the same way (any code, not only numpy's, pays
 the cold start), and with ``--sections`` the parts of the agent's tick (decoding the state, taking
@@ -135,6 +136,7 @@ _C_PIECES = {
     "table_update": ("swarmcover.agents.neighbors", "_c_update"),
     "rows_ok": ("swarmcover.protocol", "_rows_ok"),
     "command": ("swarmcover.policy", "_c_command"),
+    "phase_top": ("swarmcover.schedule", "_phase_top"),
 }
 
 

@@ -18,6 +18,7 @@
  * names what is wrong). table_update(): the neighbour table's usual tick, in place.
  * nearest2(), farthest2(): the squared distance to the nearest or the farthest of some points (the
  * separation barrier's "nobody within reach", the loss watch's radio reach).
+ * phase_top(): of neighbours' schedule phases, the one furthest ahead (PhaseClock.hear_many).
  * command(): an agent's usual command from its neighbour table in one call: the live rows, the
  * mass cap, velocity()'s sum, the separation barrier and the chain of swarmcover.control.compose
  * (None where a neighbour coincides: the numpy path breaks the tie by ids).
@@ -553,6 +554,34 @@ static PyObject *nearest2(PyObject *Py_UNUSED(self), PyObject *args) { return ex
 
 static PyObject *farthest2(PyObject *Py_UNUSED(self), PyObject *args) { return extreme2(args, "OO:farthest2", 1); }
 
+/* Of phases (epochs[i], ages[i]), the one furthest ahead: the highest epoch in [0, max_epoch] with
+   an age in [0, inf), of those the oldest; (-1, -1) if none (swarmcover/schedule.py,
+   PhaseClock.hear_many, whose loop this is: NaN fails every comparison and is skipped). */
+static PyObject *phase_top(PyObject *Py_UNUSED(self), PyObject *args) {
+    PyObject *oe, *oa;
+    double hi;
+    if (!PyArg_ParseTuple(args, "OOd:phase_top", &oe, &oa, &hi)) return NULL;
+    Py_buffer be, ba;
+    Py_ssize_t any = -1;
+    if (get_array(oe, "epochs", &be, 1, &any) < 0) return NULL;
+    Py_ssize_t k = be.shape[0];
+    if (get_array(oa, "ages", &ba, 1, &k) < 0) {
+        PyBuffer_Release(&be);
+        return NULL;
+    }
+    double top = -1.0, oldest = -1.0;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        const double e = vec(&be, i), a = vec(&ba, i);
+        if (0 <= e && e <= hi && 0 <= a && a < HUGE_VAL && (e > top || (e == top && a > oldest))) {
+            top = e;
+            oldest = a;
+        }
+    }
+    PyBuffer_Release(&be);
+    PyBuffer_Release(&ba);
+    return Py_BuildValue("(dd)", top, oldest);
+}
+
 /* The neighbour table's usual tick (agents/neighbors.py, NeighborTable.offer_relayed): every
    relayed row's sender is held and each beacon is no older than the one held. Then the rows are
    written into the table's arrays and True returned; else nothing is written and False returned
@@ -647,6 +676,9 @@ static PyMethodDef methods[] = {
      "The neighbour table's usual tick in place (see agents/neighbors.py); False: nothing written."},
     {"nearest2", nearest2, METH_VARARGS,
      "nearest2(x, points) -> float\n\nThe squared distance from x (d,) to the nearest of points (k, d); inf if none."},
+    {"phase_top", phase_top, METH_VARARGS,
+     "phase_top(epochs, ages, max_epoch) -> (epoch, age)\n\nOf phases, the highest epoch in [0, max_epoch] with an "
+     "age in [0, inf), of those the oldest; (-1, -1) if none."},
     {"farthest2", farthest2, METH_VARARGS,
      "farthest2(x, points) -> float\n\nThe squared distance from x (d,) to the farthest of points (k, d); -inf if none."},
     {NULL, NULL, 0, NULL},

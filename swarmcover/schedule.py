@@ -29,11 +29,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._checks import as_positive
+from .kernels import hotpath
 
 if TYPE_CHECKING:
     from .targets import Target
 
 __all__ = ["CoverageSchedule", "Phase", "PhaseClock", "Stage"]
+
+# the optional C pass over neighbours' phases (PhaseClock.hear_many; the loop below otherwise)
+_phase_top = hotpath("phase_top")
 
 
 @dataclass(frozen=True)
@@ -266,12 +270,15 @@ class PhaseClock:
     def hear_many(self, epochs: np.ndarray, ages: np.ndarray, now: float) -> bool:
         """:meth:`hear` for arrays of phases (``epochs`` of -1: the sender gave none); only the
         one that is furthest ahead matters (the highest epoch, of those the oldest)."""
-        # one pass over Python floats: an agent does this every tick for about a hundred rows,
-        # where a dozen small numpy calls cost it more, waking with cold caches, than the loop
-        top, oldest, hi = -1.0, -1.0, self.max_epoch
-        for e, a in zip(np.asarray(epochs).tolist(), np.asarray(ages).tolist(), strict=True):
-            if 0 <= e <= hi and 0 <= a < math.inf and (e > top or (e == top and a > oldest)):
-                top, oldest = e, a
+        # an agent does this every tick for about a hundred rows: one C call where it was built;
+        # else one pass over Python floats (a dozen small numpy calls cost more, with cold caches)
+        if _phase_top is not None:
+            top, oldest = _phase_top(epochs, ages, float(self.max_epoch))
+        else:
+            top, oldest, hi = -1.0, -1.0, self.max_epoch
+            for e, a in zip(np.asarray(epochs).tolist(), np.asarray(ages).tolist(), strict=True):
+                if 0 <= e <= hi and 0 <= a < math.inf and (e > top or (e == top and a > oldest)):
+                    top, oldest = e, a
         return top >= 0 and self.hear(int(top), oldest, now)
 
     def restart(self, now: float) -> Phase:

@@ -50,10 +50,18 @@ def test_phase_adoption_rules():
     assert not c.hear_many(np.array([-1.0]), np.array([0.0]), 12.0)
 
 
-def test_hear_many_takes_the_phase_furthest_ahead_as_the_array_rule_says(rng):
-    """``hear_many`` (one pass over floats) against the rule written with arrays: of the valid
-    rows (epoch an integer in [0, max_epoch], age finite and >= 0) the highest epoch and, of its
-    rows, the largest age is heard; junk rows (NaN, inf, negative, too high) never count."""
+@pytest.mark.parametrize("path", ["c", "python"])
+def test_hear_many_takes_the_phase_furthest_ahead_as_the_array_rule_says(path, rng, c_kernel, monkeypatch):
+    """``hear_many`` (the C pass, or one pass over Python floats where C was not built) against the
+    rule written with arrays: of the valid rows (epoch an integer in [0, max_epoch], age finite and
+    >= 0) the highest epoch and, of its rows, the largest age is heard; junk rows (NaN, inf,
+    negative, too high) never count. The rows are strided columns, as an agent passes them."""
+    from swarmcover import schedule
+
+    if path == "c" and not c_kernel:
+        pytest.skip("the C hot path was not built")
+    if path == "python":
+        monkeypatch.setattr(schedule, "_phase_top", None)
     junk = [math.nan, math.inf, -math.inf, -1.0, -0.5, float(1 << 40)]
     for _ in range(300):
         k = int(rng.integers(1, 12))
@@ -62,6 +70,8 @@ def test_hear_many_takes_the_phase_furthest_ahead_as_the_array_rule_says(rng):
         for arr in (epochs, ages):
             bad = rng.random(k) < 0.15
             arr[bad] = rng.choice(junk, size=int(bad.sum()))
+        rows = np.column_stack([rng.random(k), epochs, ages])  # relayed rows' columns: strided views
+        epochs, ages = rows[:, 1], rows[:, 2]
         ok = (epochs >= 0) & (epochs <= PhaseClock(SCHED, AFTER).max_epoch) & np.isfinite(ages) & (ages >= 0)
         c, ref = PhaseClock(SCHED, AFTER), PhaseClock(SCHED, AFTER)
         c.begin(10.0)
