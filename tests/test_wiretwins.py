@@ -235,3 +235,29 @@ def test_a_state_twin_encodes_the_frames_the_model_encodes(rng):
     bad = twins.State(**{**common, "world_time": -1.0}, kind="state", reply="beacon")
     with pytest.raises(ProtocolError, match="invalid state: world_time"):
         encode(bad)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[" * 8000 + b"]" * 8000,
+        b'{"position":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"agent_id":' + b"9" * 5000 + b"}",
+        b"\xff\xfe{}",
+        b'{"kind":"state","neighbors":{"count":1e999}}',
+    ],
+    ids=["deep-array", "deep-field", "huge-int", "not-utf8", "inf-count"],
+)
+def test_hostile_headers_are_left_to_the_models(header):
+    """Deep nesting, huge numbers, bytes that are not UTF-8: the twins return None (the models
+    then say why), never another exception."""
+    for twin in (twins.State, twins.Command):
+        assert decode_twin([header], twin) is None
+    with pytest.raises(ProtocolError):
+        decode([header])
+
+
+@given(st.binary(max_size=256))
+def test_random_bytes_never_get_past_a_twin(data):
+    for twin in (twins.State, twins.Command):
+        assert decode_twin([data], twin) is None
