@@ -41,7 +41,7 @@ from pathlib import Path
 
 from swarmcover.agentspec import AgentConfig, CurveKeys
 
-from .processes import AgentProcess, ProcessPool, agent_argv, lower_priority, signal_group
+from .processes import AgentProcess, Priority, ProcessPool, agent_argv, lower_priority, signal_group
 
 __all__ = ["AgentHost", "ClusterInfo", "RayPool", "connect", "parse_cluster"]
 
@@ -118,7 +118,7 @@ class AgentHost:
                 "pid": os.getpid(), "dir": str(self.dir)}  # fmt: skip
 
     def start(self, agent_id: int, config_json: str, files: dict[str, bytes], command: list[str] | None,
-              log_level: str, nice: int) -> int:  # fmt: skip
+              log_level: str, priority: Priority) -> int:  # fmt: skip
         """Write the agent's config and key files (private) and start its process; its pid."""
         folder = self.dir / f"agent_{agent_id:04d}"
         folder.mkdir(mode=0o700, exist_ok=True)
@@ -133,7 +133,7 @@ class AgentHost:
         with open(folder / "agent.log", "ab") as out:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                  start_new_session=True, close_fds=True)  # fmt: skip
-        lower_priority(p.pid, nice)
+        lower_priority(p.pid, priority)
         self.procs[agent_id] = p
         return p.pid
 
@@ -197,13 +197,13 @@ class _Remote:
 class RayPool(ProcessPool):
     """:class:`ProcessPool` whose processes Ray places (see the module docstring)."""
 
-    def __init__(self, run_dir: Path, command: list[str] | None, nice: int, ids: list[int],
+    def __init__(self, run_dir: Path, command: list[str] | None, priority: Priority, ids: list[int],
                  cpus_per_agent: float, strategy: str, place_timeout: float) -> None:  # fmt: skip
         import ray
         from ray.util.placement_group import placement_group, placement_group_table
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        super().__init__(run_dir, command, nice)
+        super().__init__(run_dir, command, priority)
         self.ray = ray
         total = ray.cluster_resources().get("CPU", 0.0)
         need = len(ids) * cpus_per_agent
@@ -325,7 +325,7 @@ class RayPool(ProcessPool):
         local = self.run_dir / "agents" / f"agent_{agent_id:04d}.json"  # the run's record (no secrets in it)
         text = config.model_dump_json(indent=1, exclude_unset=True)
         local.write_text(text, encoding="utf-8")
-        pid = self._call(node, "start", agent_id, text, files, self.command, log_level, self.nice)
+        pid = self._call(node, "start", agent_id, text, files, self.command, log_level, self.priority)
         if pid is None:
             raise ValueError(f"agent {agent_id}: node {node} did not start it (lost, or not answering)")
         self._codes[agent_id] = None

@@ -200,6 +200,8 @@ class AgentsSection(AgentTimes):
     # CPU priority of the agent processes below the launcher's (and so the simulator's): see
     # launcher/processes.py; 0 gives them the same
     nice: Annotated[int, Field(ge=0, le=19)] = 10
+    # "batch" (Linux): a waking agent does not preempt a running process; see launcher/processes.py
+    scheduling: Literal["batch", "normal"] = "batch"
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentsSection:

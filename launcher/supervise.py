@@ -19,7 +19,7 @@ from swarmcover.simulator.faults import select
 from swarmcover.simulator.world import Snapshot
 
 from .keys import FleetKeys, make_keys
-from .processes import ProcessPool
+from .processes import Priority, ProcessPool
 from .resolve import ResolvedScenario
 
 __all__ = ["Supervisor"]
@@ -49,14 +49,15 @@ class Supervisor:
     def open_pool(self, ids: list[int]) -> ProcessPool:
         """The pool that starts agents ``ids``: here, or placed by Ray (``--cluster``)."""
         agents = self.rs.scenario.agents
+        priority = Priority(agents.nice, agents.scheduling == "batch")
         if self.cluster:
             from .cluster import RayPool
 
             c = self.rs.scenario.cluster
-            self.pool = RayPool(self.run_dir, agents.command, agents.nice, ids, c.cpus_per_agent, c.strategy,
+            self.pool = RayPool(self.run_dir, agents.command, priority, ids, c.cpus_per_agent, c.strategy,
                                 c.place_timeout)  # fmt: skip
         else:
-            self.pool = ProcessPool(self.run_dir, agents.command, agents.nice)
+            self.pool = ProcessPool(self.run_dir, agents.command, priority)
         return self.pool
 
     def curve_for(self, a: int) -> CurveKeys | None:

@@ -125,6 +125,7 @@ def test_a_launch_places_agents_on_both_nodes_restarts_them_and_survives_a_lost_
         assert p.poll() is None, p.communicate()[1].decode()[-3000:]
         started = {e["agent_id"]: e for e in events_of(out) if e["kind"] == "process_started"}
         victim = next(a for a, e in sorted(started.items()) if e["node"] == worker)
+        assert os.sched_getscheduler(started[victim]["pid"]) == os.SCHED_BATCH  # the node's host applied it
         os.kill(started[victim]["pid"], signal.SIGKILL)
         back = lambda: any(e["kind"] == "rejoined" for e in events_of(out)) or p.poll() is not None  # noqa: E731
         wait_until(back, 60.0, "the killed agent to rejoin")

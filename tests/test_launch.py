@@ -181,9 +181,9 @@ def _threads(pid: int) -> list[int]:
     return [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
 
 
-def _nice(tid: int) -> int:
-    """A thread's nice value (field 19 of /proc/TID/stat)."""
-    return int(Path(f"/proc/{tid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+def _stat(tid: int, field: int) -> int:
+    """Field ``field`` of a thread's /proc/TID/stat (19: its nice value, 41: its scheduling policy)."""
+    return int(Path(f"/proc/{tid}/stat").read_text().rsplit(")", 1)[1].split()[field - 3])
 
 
 def _running(out: Path, n: int) -> bool:
@@ -201,8 +201,9 @@ def test_ctrl_c_stops_everything_and_leaves_a_complete_folder(sig, tmp_path, lau
     assert p.poll() is None, p.communicate()
     agents = [pid for pid in processes_mentioning(str(out)) if pid != p.pid]
     assert len(agents) == 4, agents
-    # every thread of every agent (its ZeroMQ I/O thread too) runs 10 steps below the launcher
-    assert {_nice(tid) for pid in agents for tid in _threads(pid)} == {_nice(p.pid) + 10}
+    # every thread of every agent (its ZeroMQ I/O thread too): 10 steps below the launcher, batch
+    threads = [tid for pid in agents for tid in _threads(pid)]
+    assert {(_stat(t, 19), _stat(t, 41)) for t in threads} == {(_stat(p.pid, 19) + 10, os.SCHED_BATCH)}
     t0 = time.monotonic()
     os.kill(p.pid, sig)
     try:
