@@ -68,7 +68,7 @@ class _Model(BaseModel):
 
 
 class _Envelope(_Model):
-    v: Literal[1] = VERSION
+    v: Annotated[int, Field(ge=VERSION, le=VERSION)] = VERSION  # an int: strict refuses true and 1.0
     agent_id: _U31
     epoch: _U63
     seq: _U63

@@ -167,7 +167,7 @@ def _why_invalid(header: bytes, exc: ValidationError) -> ProtocolError:
         return ProtocolError(f"header is not JSON: {str(err)[:120]}")
     if not isinstance(raw, dict):
         return ProtocolError("header must be a JSON object")
-    if raw.get("v") != VERSION:
+    if type(raw.get("v")) is not int or raw["v"] != VERSION:  # true and 1.0 equal 1 in Python
         return ProtocolError(f"unsupported protocol version {raw.get('v')!r} (this side speaks {VERSION})")
     return ProtocolError(f"invalid {raw.get('kind', 'message')!s:.40}: {describe_validation_error(exc)}")
 

@@ -63,6 +63,8 @@ def malformed_states(body: Body, x: list[float]) -> dict[str, Callable[[int], li
         "tick as a float": header(lambda h: h.update(tick=float(h["tick"]))),
         "NaN position": header(lambda h: h.update(position=[float("nan"), h["position"][1]])),
         "version 2": header(lambda h: h.update(v=2)),
+        "version true": header(lambda h: h.update(v=True)),
+        "version 1.0": header(lambda h: h.update(v=1.0)),
         "unknown kind": header(lambda h: h.update(kind="teleport")),
         "missing field": header(lambda h: h.pop("world_time")),
         "position of 4 axes": header(lambda h: h.update(position=[*h["position"], 0.0, 0.0])),

@@ -67,6 +67,8 @@ def _header(**over):
     ("header", "why"),
     [
         (_header(v=2), "version"),
+        (_header(v=True), "version True"),  # equal to 1 in Python, not the integer 1 on the wire
+        (_header(v=1.0), "version 1.0"),
         (_header(extra=1), "extra"),
         (_header(position=[float("nan"), 1.0]), "finite"),
         (_header(position=[1e300, 1.0]), "less than"),
