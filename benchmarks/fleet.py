@@ -2,9 +2,9 @@
 
 For each case ``N@HZ``: a uniform target on a square sized so that every robot has about the same number of
 neighbours at any N, robots placed at random, the real-time clock at ``--hz`` states per second,
-CURVE on (the default), for ``--seconds`` of wall time after every agent has joined. It reports:
-the achieved control rate per agent (commands per second answering the latest state, counted by
-the simulator: median and 1st percentile), the
+CURVE on (the default; ``--insecure``: off), for ``--seconds`` of wall time after every agent has
+joined. It reports: the achieved control rate per agent (commands per second answering the
+latest state, counted by the simulator: median and 1st percentile), the
 sense-to-command latency measured by the simulator (median, p99), the fraction of states whose
 command came back within one tick (and so the fraction late), radio messages per second (beacons
 handed to the radio and copies delivered; each state carries its agent's copies), agent start-up
@@ -17,13 +17,14 @@ table, writes JSON, and plots latency against N.
 
     python benchmarks/fleet.py [--cases 25@10 50@10 100@10 200@10 400@10 100@20] [--seconds 20]
                                [--json benchmarks/results/fleet.json] [--plot benchmarks/results/fleet.png]
-                               [--agent-command 'PROGRAM ... {config}'] [--set KEY=VALUE ...]
+                               [--agent-command 'PROGRAM ... {config}'] [--set KEY=VALUE ...] [--insecure]
 
 ``--agent-command`` runs another agent program in place of ours (anything that speaks
 ``docs/protocol.md``, in any language); ``benchmarks/floor_agent.py`` is the least such a program
 can do (answer every state with a zero command), which measures what the simulator, the protocol
 and one process per robot cost on this machine before any law is computed. ``--set`` passes
-scenario overrides to ``swarmcover launch`` (e.g. the simulator's endpoint, to compare transports).
+scenario overrides to ``swarmcover launch`` (e.g. the simulator's endpoint, to compare transports);
+``--insecure`` runs the fleet without CURVE (plaintext), to see what the encryption costs.
 
 Linux only (``/proc``). Run it with nothing else on the machine.
 """
@@ -134,6 +135,7 @@ def one(
     limit_s: float,
     agent_command: list[str] | None = None,
     overrides: tuple[str, ...] | list[str] = (),
+    insecure: bool = False,
 ) -> dict:
     scn = work / f"fleet_{n}_{hz:g}hz.toml"
     scn.write_text(scenario(n, hz, seconds, agent_command))
@@ -151,6 +153,7 @@ def one(
         "--progress",
         "3600",
         *(f"--set={o}" for o in overrides),
+        *(["--insecure"] if insecure else []),
     ]
     t0 = time.monotonic()
     p = subprocess.Popen(
@@ -273,6 +276,9 @@ def main() -> int:
         help="a scenario override passed to `swarmcover launch --set` (repeatable), e.g. "
         "--set 'simulator.endpoint=\"ipc:///tmp/sc.sock\"'",
     )
+    ap.add_argument(
+        "--insecure", action="store_true", help="plaintext links (launch --insecure): what CURVE costs"
+    )
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "fleet.json"))
     ap.add_argument("--plot", default=str(ROOT / "benchmarks" / "results" / "fleet.png"))
     args = ap.parse_args()
@@ -300,6 +306,7 @@ def main() -> int:
                         limit_s=120 + 1.5 * n + 3 * args.seconds,
                         agent_command=agent_command,
                         overrides=args.overrides,
+                        insecure=args.insecure,
                     )
                 )
             except RuntimeError as exc:
