@@ -99,6 +99,7 @@ def _state(agent: Agent, msg: State, dec: Decoded, now: float, source_ok: bool) 
         return False
     if agent.order.new_body(msg):  # a restarted simulator: ticks start over, its world may differ
         agent.answered_tick = agent.beacon_tick = -1
+        agent.state = None  # the old body's last state is not answered again (a sensing round comes first)
         agent.fields.forget()
     agent.policy.begin(msg.world_time, now)
     agent.hearing.table.at_tick(now, msg.tick)

@@ -7,7 +7,9 @@ implementation the conformance suite runs against:
 
 It keeps to the page's minimal agent: one mollifier ε (no schedule), a ``sim`` body in plaintext
 or CURVE, the law with reflecting walls, the separation barrier, planned paths, the fail-safe,
-stats and the goodbye. No wind estimate, no direct peers, no UDP body.
+stats and the goodbye. No wind estimate, no direct peers, no UDP body. It runs launched fleets too
+(``agents.command``), answering the newest state it took; its law is written for reading, not speed
+(about 10 ms a command): give it lockstep or a slow clock.
 """
 
 from __future__ import annotations
@@ -170,6 +172,19 @@ class Peers:
 
 
 # ---------------------------------------------------------------------------- the agent
+def connect(cfg: dict) -> tuple[zmq.Context, zmq.Socket]:
+    """The DEALER to the body (CURVE unless the config says ``insecure``), with the page's limits."""
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    for opt, val in ((zmq.LINGER, 0), (zmq.SNDHWM, 1000), (zmq.RCVHWM, 1000),
+                     (zmq.MAXMSGSIZE, MAX_HEADER + MAX_FRAME)):  # fmt: skip
+        sock.setsockopt(opt, val)
+    if not cfg.get("insecure"):
+        use_curve(sock, cfg["curve"])
+    sock.connect(cfg["body"]["endpoint"])
+    return ctx, sock
+
+
 class Agent:
     def __init__(self, cfg: dict) -> None:
         self.id, self.bounds = cfg["agent_id"], np.array(cfg["bounds"], dtype=float)
@@ -181,18 +196,7 @@ class Agent:
         self.ttl, self.forget = cfg.get("beacon_ttl", 0.5), cfg.get("forget_after", 2.0)
         self.timeout = cfg.get("state_timeout", 1.0)
         self.epoch, self.seq = time.time_ns(), 0
-        self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.DEALER)
-        for opt, val in (
-            (zmq.LINGER, 0),
-            (zmq.SNDHWM, 1000),
-            (zmq.RCVHWM, 1000),
-            (zmq.MAXMSGSIZE, MAX_HEADER + MAX_FRAME),
-        ):
-            self.sock.setsockopt(opt, val)
-        if not cfg.get("insecure"):
-            use_curve(self.sock, cfg["curve"])
-        self.sock.connect(cfg["body"]["endpoint"])
+        self.ctx, self.sock = connect(cfg)
         self.body = None  # (epoch, seq) of the body's latest message taken
         self.field = None  # (coef, origin, spacing), the held patch
         self.counters = dict(messages_in=0, messages_out=0, rejected=0, commands=0, failsafe=0, stale=0)
@@ -201,6 +205,7 @@ class Agent:
         self.plan = -1
         self.last_state = None  # monotonic time of the last state taken
         self.last_tick, self.beacon_tick, self.tokens, self.refill = 0, -1, 2.0, time.monotonic()
+        self.pending = None  # the newest state not yet answered: (x, world_time, dt, tick, position)
         self.stop = False
 
     # ------------------------------------------------------------------ sending
@@ -244,7 +249,7 @@ class Agent:
             if h["epoch"] < self.body[0] or (h["epoch"] == self.body[0] and h["seq"] <= self.body[1]):
                 raise Reject("order")
             if h["epoch"] > self.body[0]:
-                self.field = None
+                self.field = self.pending = None
         self.body = (h["epoch"], h["seq"])
 
     def _buffers(self, declared: list[int], frames: list[bytes]) -> None:
@@ -270,9 +275,11 @@ class Agent:
         if fld is not None and not covers(x, r / 2, fld[1], fld[2], fld[0].shape[:-1]):
             raise Reject("patch does not cover")
         self._order(h)
-        if fld is None and (
-            self.field is None or not covers(x, r / 2, self.field[1], self.field[2], self.field[0].shape[:-1])
-        ):
+        held = fld is not None or (
+            self.field is not None
+            and covers(x, r / 2, self.field[1], self.field[2], self.field[0].shape[:-1])
+        )
+        if not held and reply != "beacon":  # a sensing round needs no patch: it only asks where we are
             raise Reject("no field")
         if fld is not None:
             self.field = fld
@@ -283,12 +290,19 @@ class Agent:
             self.send("beacon", position=h["position"], mass=self.m)
             self.beacon_tick = tick
             return
-        if not self._token():
+        self.pending = (x, wt, dt, tick, h["position"])  # answered once what has arrived is taken
+
+    def answer(self) -> None:
+        """One command for the newest state taken (states that queued behind it while this agent
+        was busy are superseded: answering them would only put it further behind)."""
+        if self.pending is None or not self._token():
             return
+        x, wt, dt, tick, position = self.pending
+        self.pending = None
         v = self._command(x, wt, dt)
         fields = dict(velocity=v.tolist(), tick=tick, eps=self.eps)
         if self.beacon_tick != tick:
-            fields["beacon"] = dict(position=h["position"], mass=self.m)
+            fields["beacon"] = dict(position=position, mass=self.m)
         self.send("command", **fields)
         self.counters["commands"] += 1
         self.last_tick = tick
@@ -347,12 +361,15 @@ class Agent:
         self.hello()
         last_hello, last_zero = time.monotonic(), 0.0
         while not self.stop:
-            if self.sock.poll(50):
+            # a state waiting for a token: wake when the bucket has one
+            wait = 50 if self.pending is None else math.ceil(max(0.0, 1.0 - self.tokens) / self.rate * 1000)
+            if self.sock.poll(wait):
                 while True:
                     try:
                         self.receive(self.sock.recv_multipart(zmq.NOBLOCK))
                     except zmq.Again:
                         break
+            self.answer()
             now = time.monotonic()
             silent = self.last_state is None or now - self.last_state > self.timeout
             if silent and now - last_hello >= 1.0:

@@ -106,6 +106,7 @@ class ResolvedScenario:
             name=f"{s.name}-{agent_id}",
             bounds=[tuple(b) for b in s.domain.bounds],
             boundary=s.domain.boundary,
+            eps=self.schedule.stages[-1].eps,  # for an agent that runs no schedule (docs/protocol.md)
             schedule=ScheduleSpec(
                 stages=_stages(self.schedule),
                 after_losses=_stages(self.after_losses) if self.after_losses is not None else [],

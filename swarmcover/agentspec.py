@@ -169,7 +169,7 @@ class AgentConfig(AgentTimes):
     name: str = Field(default="", max_length=200)
     bounds: list[tuple[float, float]] = Field(min_length=1, max_length=2)
     boundary: Literal["reflect", "free"] = "reflect"
-    eps: Positive | None = None  # the law at one eps for ever; or a `schedule`
+    eps: Positive | None = None  # the law at one eps for ever; with a `schedule`, its last stage's
     schedule: ScheduleSpec | None = None
     cutoff: Positive = 4.0
     mass: Annotated[float, Field(gt=0.0, le=1.0)]
@@ -192,8 +192,13 @@ class AgentConfig(AgentTimes):
         for lo, hi in self.bounds:
             if not hi > lo:
                 raise ValueError(f"bounds must have lo < hi, got {(lo, hi)}")
-        if (self.eps is None) == (self.schedule is None):
-            raise ValueError("give `eps` (one mollifier for ever) or a `schedule` of stages, not both")
+        if self.eps is None and self.schedule is None:
+            raise ValueError("give `eps` (one mollifier for ever) or a `schedule` of stages")
+        if self.eps is not None and self.schedule is not None and self.eps != self.schedule.stages[-1].eps:
+            raise ValueError(
+                f"eps {self.eps!r} with a schedule must be its last stage's eps "
+                f"{self.schedule.stages[-1].eps!r} (what an agent that runs no schedule uses)"
+            )
         if self.body.kind != "sim" and self.target is None:
             raise ValueError(
                 f"a {self.body.kind} body sends no field patches: give the agent a local `target`"

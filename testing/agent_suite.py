@@ -17,7 +17,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,6 +101,53 @@ class ConformanceReport:
         return "\n".join(lines)
 
 
+def _refused(m, bad: frozenset, what: str) -> None:
+    """``AssertionError`` if ``m`` is a command answering a state of ``bad`` (one to refuse)."""
+    if isinstance(m, Command) and m.tick in bad:
+        raise AssertionError(f"{what}: the agent answered tick {m.tick}, a state it had to refuse")
+
+
+def _stats(body: Body, count: int, timeout: float, what: str) -> tuple[list[Stats], list]:
+    """``count`` stats requests: their answers, and every other message that came before them."""
+    for _ in range(count):
+        body.send(encode(StatsRequest(**body.envelope())))
+    got, before = [], []
+    for k in range(count):
+        s, skipped = body.expect(lambda m: isinstance(m, Stats), timeout, f"{what}: stats answer {k + 1}")
+        got.append(s)
+        before += skipped
+    return got, before
+
+
+def _rejected(body: Body, bad: frozenset, timeout: float, what: str) -> int:
+    """The agent's ``rejected`` counter, from the answer to a ``stats_request`` (which it takes
+    after everything sent before it); no command on the way may answer a tick of ``bad``."""
+    got, before = _stats(body, 1, timeout, what)
+    for m in before:
+        _refused(m, bad, what)
+    return got[0].counters.rejected
+
+
+def _rows(store: dict, peers: dict[int, Sequence[float]]) -> np.ndarray:
+    """Relayed rows for ``peers`` (id -> position), heard now, each also put in ``store``."""
+    now = time.time()
+    rows = []
+    for pid, pos in peers.items():
+        store[pid] = (np.asarray(pos, dtype=np.float64), MASS)
+        rows.append([float(pid), now, *pos, MASS])
+    return np.array(rows)
+
+
+def _expected(policy: AgentPolicy, peers: dict, held, sent: Sent) -> np.ndarray:
+    """The reference command for ``sent``: the decisions of every swarmcover agent."""
+    x = np.asarray(sent.state.position)
+    ids = np.array(sorted(peers), dtype=np.int64)
+    pos = np.array([peers[i][0] for i in ids]).reshape(-1, x.size)
+    mass = np.array([peers[i][1] for i in ids])
+    stage = policy.clock.initial.stages[0]
+    return policy.velocity(x, ids, pos, mass, held, stage, sent.state.world_time, sent.state.dt)
+
+
 @dataclass
 class AgentSuite:
     """The checks, in the order they run; state carried between them (ticks, peers, held field)."""
@@ -129,18 +176,10 @@ class AgentSuite:
         if self.proc.poll() is not None:
             raise AssertionError(f"the agent process exited (status {self.proc.returncode})")
 
-    def _rows(self, peers: dict[int, Sequence[float]]) -> np.ndarray:
-        now = time.time()
-        rows = []
-        for pid, pos in peers.items():
-            self.peers[pid] = (np.asarray(pos, dtype=np.float64), MASS)
-            rows.append([float(pid), now, *pos, MASS])
-        return np.array(rows)
-
     def _send(self, x, *, patch: bool = True, peers: dict | None = None, reply: str = "command",
               dt: float | None = DT, **env) -> Sent:  # fmt: skip
         self.tick += 1
-        rows = None if not peers else self._rows(peers)
+        rows = None if not peers else _rows(self.peers, peers)
         sent = self.body.state(
             x, self.tick, self.tick * DT, dt=dt, patch=patch, rows=rows, reply=reply, **env
         )
@@ -148,18 +187,9 @@ class AgentSuite:
             self.held = sent.field
         return sent
 
-    def _expected(self, sent: Sent) -> np.ndarray:
-        x = np.asarray(sent.state.position)
-        ids = np.array(sorted(self.peers), dtype=np.int64)
-        pos = np.array([self.peers[i][0] for i in ids]).reshape(-1, x.size)
-        mass = np.array([self.peers[i][1] for i in ids])
-        stage = self.policy.clock.initial.stages[0]
-        return self.policy.velocity(x, ids, pos, mass, self.held, stage, sent.state.world_time, sent.state.dt)
-
     def _command(self, tick: int, what: str) -> tuple[Command, list]:
         def match(m) -> bool:
-            if isinstance(m, Command) and m.tick in self._bad_ticks:
-                raise AssertionError(f"{what}: the agent answered tick {m.tick}, a state it had to refuse")
+            _refused(m, self._bad_ticks, what)
             return isinstance(m, Command) and m.tick == tick
 
         self._alive()
@@ -167,9 +197,20 @@ class AgentSuite:
 
     _bad_ticks: frozenset = frozenset()
 
+    def _refuses(self, what: str, tick: int, send: Callable[[], object]) -> None:
+        """``send()`` sends the state of ``tick``, which the agent must refuse: its ``rejected``
+        counter grows by one between two ``stats`` answers (a taken state is caught also where a
+        later one supersedes it before its command is due), and no command answers that tick."""
+        was = _rejected(self.body, self._bad_ticks, self.timeout, what)
+        self._bad_ticks |= {tick}
+        send()
+        now = _rejected(self.body, self._bad_ticks, self.timeout, what)
+        if now != was + 1:
+            raise AssertionError(f"{what}: `rejected` went from {was} to {now}: the state was taken")
+
     def _law(self, sent: Sent, what: str) -> Command:
         cmd, _ = self._command(sent.state.tick, what)
-        want, got = self._expected(sent), np.asarray(cmd.velocity)
+        want, got = _expected(self.policy, self.peers, self.held, sent), np.asarray(cmd.velocity)
         scale = max(float(np.linalg.norm(want)), 1e-3 * SPEED)
         if got.shape != want.shape or not np.linalg.norm(got - want) <= RTOL * scale:
             raise AssertionError(f"{what}: velocity {got.tolist()} != {want.tolist()} (the reference)")
@@ -226,28 +267,34 @@ class AgentSuite:
 
     def check_ordering(self) -> str:
         """A replayed sequence number and an older body epoch are refused; the next state is not."""
-        replay = self._send([0.4, 0.12], seq=self.body.seq - 3)
-        old = self._send([0.4, 0.12], epoch=self.body.epoch - 1)
-        self._bad_ticks = frozenset({replay.state.tick, old.state.tick})
+        x = [0.4, 0.12]
+        self._refuses("ordering: a replayed seq", self.tick + 1, lambda: self._send(x, seq=self.body.seq - 3))
+        self._refuses(
+            "ordering: an older epoch", self.tick + 1, lambda: self._send(x, epoch=self.body.epoch - 1)
+        )
         self._law(self._send([0.45, 0.12]), "ordering")
         return "replayed seq and older epoch refused"
 
     def check_malformed(self) -> str:
         """Malformed states (see :func:`malformed_states`) are refused, and the agent goes on."""
-        bad = []
-        for make in malformed_states(self.body, [0.5, 0.12]).values():
+        bad = malformed_states(self.body, [0.5, 0.12])
+        for name, make in bad.items():
             self.tick += 1
-            bad.append(self.tick)
-            self.body.send(make(self.tick))
-        self._bad_ticks = frozenset(bad)
+
+            def send(make=make, tick=self.tick) -> None:  # built after the stats request before it
+                self.body.send(make(tick))
+
+            self._refuses(f"malformed ({name})", self.tick, send)
         self._law(self._send([0.5, 0.12]), "malformed")
         self._alive()
         return f"{len(bad)} malformed states refused"
 
     def check_sensing_round(self) -> str:
-        """Lockstep: ``reply = "beacon"`` is answered by a beacon only; then the command, no beacon."""
+        """Lockstep, from a restarted body (no patch held; a sensing round needs none): ``reply =
+        "beacon"`` is answered by a beacon only; then the command, no beacon."""
         x = [0.55, 0.12]
         self.tick += 1
+        self.body.epoch += 1
         self.body.state(x, self.tick, self.tick * DT, patch=False, reply="beacon")
         beacon, before = self.body.expect(
             lambda m: isinstance(m, Beacon), self.timeout, "sensing round: beacon"
@@ -256,7 +303,8 @@ class AgentSuite:
             raise AssertionError("sensing round: a command answered the state that asked for a beacon")
         if beacon.position != x:
             raise AssertionError(f"sensing round: beacon at {beacon.position}, the state said {x}")
-        sent = self.body.state(x, self.tick, self.tick * DT, patch=False, dt=DT)
+        sent = self.body.state(x, self.tick, self.tick * DT, patch=True, dt=DT)
+        self.held = sent.field
         cmd = self._law(sent, "sensing round")
         if cmd.beacon is not None:
             raise AssertionError("sensing round: the command carries a beacon (this tick's was sent)")
@@ -264,12 +312,7 @@ class AgentSuite:
 
     def check_stats(self) -> str:
         """Two requests, two answers."""
-        for _ in range(2):
-            self.body.send(encode(StatsRequest(**self.body.envelope())))
-        got = []
-        for k in range(2):
-            s, _ = self.body.expect(lambda m: isinstance(m, Stats), self.timeout, f"stats answer {k + 1}")
-            got.append(s)
+        got, _ = _stats(self.body, 2, self.timeout, "stats")
         return f"rejected {got[-1].counters.rejected}, commands {got[-1].counters.commands}"
 
     def check_path(self) -> str:

@@ -44,11 +44,25 @@ BASE = '{"agent_id": 1, "bounds": [[0, 1], [0, 1]], "eps": 0.1, "mass": 0.1, "sp
         (', "mass": NaN', "mass"),
         ("{", "cannot parse"),
         (', "bounds": [[1, 0]]', "bounds"),
+        (', "schedule": {"stages": [{"eps": 0.2}, {"eps": 0.05}]}', "last stage's eps 0.05"),
     ],
 )
 def test_bad_config_names_the_problem(extra, named):
     with pytest.raises(ValueError, match=named):
         load_config(text=BASE % extra)
+
+
+@pytest.mark.unit
+def test_eps_beside_a_schedule_is_its_last_stage():
+    """A launcher writes ``eps`` always (every agent of docs/protocol.md takes it); beside a
+    schedule it is the last stage's, and swarmcover's agent runs the schedule."""
+    sched = ', "insecure": true, "schedule": {"stages": [{"eps": 0.3, "duration": 2.0}, {"eps": 0.1}]}'
+    cfg = load_config(text=BASE % sched)
+    assert cfg.eps == 0.1 and [s.eps for s in cfg.schedule.stages] == [0.3, 0.1]
+    alone = load_config(text=BASE.replace('"eps": 0.1, ', "") % sched)
+    assert alone.eps is None and alone.schedule is not None
+    with pytest.raises(ValueError, match="give `eps`"):
+        load_config(text=BASE.replace('"eps": 0.1, ', "") % ', "insecure": true')
 
 
 @pytest.mark.integration

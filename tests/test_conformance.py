@@ -4,11 +4,14 @@ against broken copies of the latter, which it must catch."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from launching import summary_of
 
 from swarmcover.testing import CHECKS, check_agent
 
@@ -77,3 +80,26 @@ def test_the_command_line_exits_with_the_verdict(tmp_path):
     ):
         refused = run("--", *args)
         assert refused.returncode == 2 and says in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_the_doc_agent_drives_a_launched_fleet_as_ours_does(tmp_path, launches):
+    """The agent written from the page alone, started by ``swarmcover launch`` (``agents.command``)
+    with the config the launcher writes (the annealed quickstart's final ``eps`` beside its
+    schedule), in lockstep with one ε for ever: the same world, tick by tick, as swarmcover's own
+    agents. Its first state of all is a sensing round, before any patch."""
+    scn = str(ROOT / "launch" / "quickstart.toml")
+    common = ("--headless", "--set", 'control.clock="lockstep"', "--set", 'law.schedule="fixed"',
+              "--set", "duration=3.0")  # fmt: skip
+    doc = json.dumps([sys.executable, str(DOC_AGENT), "--config", "{config}"])
+    finals = {}
+    for name, extra in (("doc", ("--set", f"agents.command={doc}")), ("ours", ())):
+        rc, so, se = launches.run(scn, *common, *extra, out=tmp_path / name)
+        assert rc == 0, (so[-3000:], se[-3000:])
+        s = summary_of(tmp_path / name)
+        assert all(a["fate"] == "completed" and a["answered"] == a["states"] for a in s["agents"]), s[
+            "agents"
+        ]
+        assert s["messages"]["rejected"] == 0
+        finals[name] = s["final"]
+    assert finals["doc"]["energy_distance"] < 0.5 * finals["doc"]["initial_energy_distance"]
+    np.testing.assert_allclose(finals["doc"]["positions"], finals["ours"]["positions"], rtol=0, atol=1e-9)

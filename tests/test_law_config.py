@@ -41,7 +41,7 @@ def test_the_default_is_an_annealed_schedule_that_ends_by_half_the_run():
     served = {(p.eps, p.smoothing) for p in rs.sim.sensing} | {(rs.sim.eps, rs.sim.smoothing)}
     assert served >= {(s.eps, s.smoothing) for s in st + rs.after_losses.stages}
     cfg = rs.agent_config(3, SimBody(endpoint="tcp://127.0.0.1:1"))
-    assert cfg.eps is None and len(cfg.schedule.stages) == 6 and cfg.schedule.restart_losses == 1
+    assert cfg.eps == st[-1].eps and len(cfg.schedule.stages) == 6 and cfg.schedule.restart_losses == 1
     assert [s.eps for s in cfg.schedule.after_losses] == [s.eps for s in rs.after_losses.stages]
 
 
