@@ -8,8 +8,8 @@ implementation the conformance suite runs against:
 It keeps to the page's minimal agent: one mollifier ε (no schedule), a ``sim`` body in plaintext
 or CURVE, the law with reflecting walls, the separation barrier, planned paths, the fail-safe,
 stats and the goodbye. No wind estimate, no direct peers, no UDP body. It runs launched fleets too
-(``agents.command``), answering the newest state it took; its law is written for reading, not speed
-(about 10 ms a command): give it lockstep or a slow clock.
+(``agents.command``), in lockstep or real time, answering the newest state it took; its law is numpy
+written for reading (``protocol_law.py``), whole arrays at a time.
 """
 
 from __future__ import annotations

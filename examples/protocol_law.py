@@ -12,19 +12,18 @@ import numpy as np
 __all__ = ["covers", "images", "law", "sample", "sat", "separation"]
 
 
-def sample(x: np.ndarray, coef: np.ndarray, origin: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """(W, ∇W) at x: cubic B-spline weights per axis, the page's formula."""
-    u = (x - origin) / h
+def sample(xs: np.ndarray, coef: np.ndarray, origin: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """(W, ∇W) at the points ``xs`` ``(n, d)``, as ``(n, d + 1)``: the page's cubic B-spline weights
+    per axis, the 4^d nodes around each point."""
+    u = (xs - origin) / h
     i = np.floor(u).astype(int)
     t = u - i
-    w = [
-        np.array([(1 - s) ** 3, 3 * s**3 - 6 * s**2 + 4, -3 * s**3 + 3 * s**2 + 3 * s + 1, s**3]) / 6
-        for s in t
-    ]
-    out = np.zeros(coef.shape[-1])
-    for q in itertools.product(range(4), repeat=len(x)):
-        weight = np.prod([w[a][q[a]] for a in range(len(x))])
-        out += weight * coef[tuple(i[a] - 1 + q[a] for a in range(len(x)))]
+    w = np.stack([(1 - t) ** 3, 3 * t**3 - 6 * t**2 + 4, -3 * t**3 + 3 * t**2 + 3 * t + 1, t**3], axis=-1) / 6
+    d = xs.shape[1]
+    out = np.zeros((len(xs), coef.shape[-1]))
+    for q in itertools.product(range(4), repeat=d):
+        weight = np.prod([w[:, a, q[a]] for a in range(d)], axis=0)
+        out += weight[:, None] * coef[tuple(i[:, a] - 1 + q[a] for a in range(d))]
     return out
 
 
@@ -34,28 +33,29 @@ def covers(x: np.ndarray, half: float, origin: np.ndarray, h: np.ndarray, shape)
     return bool(np.all(lo >= 1) and np.all(hi <= np.asarray(shape) - 3))
 
 
-def images(pts: np.ndarray, x: np.ndarray, r: float, bounds: np.ndarray) -> np.ndarray:
-    """Images of ``pts`` under the box's reflection group within r of x (not the points themselves)."""
+def images(pts: np.ndarray, x: np.ndarray, r: float, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Images of ``pts`` ``(n, d)`` under the box's reflection group within r of x (not the points
+    themselves), and the row of ``pts`` each is an image of: per axis ``p + 2kL`` and
+    ``2 lo - p + 2kL``; an image takes one of them on every axis."""
     per_axis = []
-    for (lo, hi), xa in zip(bounds, x, strict=True):
+    for a, ((lo, hi), xa) in enumerate(zip(bounds, x, strict=True)):
         size = hi - lo
         kmax = math.ceil((r + abs(xa - lo)) / (2 * size)) + 1
         opts = []
         for k in range(-kmax, kmax + 1):
-            opts.append((1.0, 2 * k * size, k != 0))
-            opts.append((-1.0, 2 * lo + 2 * k * size, True))
-        per_axis.append(opts)
-    out = []
+            opts.append((pts[:, a] + 2 * k * size, k != 0))
+            opts.append((2 * lo - pts[:, a] + 2 * k * size, True))
+        # an option no point brings within r of x on this axis cannot be part of an image within r
+        per_axis.append([(c, moved) for c, moved in opts if np.any(np.abs(c - xa) < r)])
+    out, rows = [np.empty((0, len(x)))], [np.empty(0, dtype=int)]
     for combo in itertools.product(*per_axis):
-        if not any(c[2] for c in combo):
-            continue
-        sign = np.array([c[0] for c in combo])
-        off = np.array([c[1] for c in combo])
-        for p in pts:
-            img = sign * p + off
-            if np.sum((img - x) ** 2) < r * r:
-                out.append(img)
-    return np.array(out).reshape(-1, len(x))
+        if not any(moved for _, moved in combo):
+            continue  # every axis unmoved: the points themselves
+        img = np.stack([c for c, _ in combo], axis=1)
+        near = np.sum((img - x) ** 2, axis=1) < r * r
+        out.append(img[near])
+        rows.append(np.flatnonzero(near))
+    return np.concatenate(out), np.concatenate(rows)
 
 
 def law(x, m, others, masses, eps, cutoff, field, bounds) -> np.ndarray:
@@ -63,22 +63,19 @@ def law(x, m, others, masses, eps, cutoff, field, bounds) -> np.ndarray:
     coef, origin, h = field
     d = len(x)
     r = cutoff * math.sqrt(2) * eps
-    near = [k for k in range(len(others)) if np.sum((others[k] - x) ** 2) < r * r]
-    src = [x] + [others[k] for k in near]
-    msrc = [m] + [masses[k] for k in near]
-    everyone = np.vstack([others, x[None, :]]) if len(others) else x[None, :]
-    mass_all = [*masses, m]
-    for p, mp in zip(everyone, mass_all, strict=True):
-        for img in images(p[None, :], x, r, bounds):
-            src.append(img)
-            msrc.append(mp)
-    v = np.zeros(d)
-    for xj, mj in zip(src, msrc, strict=True):
-        dx = x - xj
-        f = sample((x + xj) / 2, coef, origin, h)
-        phi = (4 * math.pi * eps * eps) ** (-d / 2) * math.exp(-float(dx @ dx) / (4 * eps * eps))
-        v += mj * phi * (dx / (2 * eps * eps) * f[0] - 0.5 * f[1:])
-    return v
+    others = np.asarray(others, dtype=float).reshape(-1, d)
+    masses = np.asarray(masses, dtype=float).reshape(-1)
+    near = np.sum((others - x) ** 2, axis=1) < r * r
+    everyone = np.vstack([others, x[None, :]])
+    mass_all = np.append(masses, m)
+    img, row = images(everyone, x, r, bounds)
+    src = np.concatenate([x[None, :], others[near], img])
+    msrc = np.concatenate([[m], masses[near], mass_all[row]])
+    dx = x - src
+    f = sample((x + src) / 2, coef, origin, h)
+    phi = (4 * math.pi * eps * eps) ** (-d / 2) * np.exp(-np.sum(dx * dx, axis=1) / (4 * eps * eps))
+    terms = dx / (2 * eps * eps) * f[:, :1] - 0.5 * f[:, 1:]
+    return np.sum((msrc * phi)[:, None] * terms, axis=0)
 
 
 def sat(v: np.ndarray, vmax: float) -> np.ndarray:
