@@ -155,7 +155,9 @@ def cover(
     method : str
         See :func:`swarmcover.flow`.
     fixed_step : float, optional
-        The tick of a lockstep fleet (see above).
+        The tick of a lockstep fleet (see above). To compare with a fleet, give
+        ``method="pairwise"`` too: agents compute the exact pairwise law, and ``"auto"`` picks
+        the particle-mesh approximation from about a hundred agents on.
     objective : {"density", "service"}
         ``"service"`` covers :meth:`Target.for_service` (:math:`\bar\rho^{d/(d+2)}`, which
         minimises the distance from demand to the nearest robot) instead of :math:`\bar\rho`.
